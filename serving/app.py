@@ -1,0 +1,60 @@
+"""The FastAPI application: settings, database (migrated on start), routers and error mapping.
+
+Routes are thin: they check who asks, call domain code, and shape the answer. ``ParcoursError`` subclasses map
+to HTTP statuses here, so no route turns bad input into a 500.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from parcours import __version__
+from parcours.errors import Conflict, Forbidden, IndexMismatch, NotFound, ParcoursError, ValidationFailed
+from parcours.settings import Settings, get_settings
+from serving.db.engine import migrate, session_factory
+from serving.routers import auth, health, holders
+
+STATUS_BY_ERROR: list[tuple[type[ParcoursError], int]] = [
+    (ValidationFailed, 422),
+    (NotFound, 404),
+    (Forbidden, 403),
+    (Conflict, 409),
+    (IndexMismatch, 503),
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    db_url = settings.resolved_db_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        migrate(db_url)
+        app.state.recommender = holders.load_recommender(app.state.session_factory, settings)
+        yield
+
+    app = FastAPI(
+        title="Parcours API",
+        version=__version__,
+        description="CPF career guidance (R6323-33 purpose 7) and the supporting services of the training account.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory(db_url)
+    app.state.recommender = None
+
+    @app.exception_handler(ParcoursError)
+    async def parcours_error(_request: Request, exc: ParcoursError) -> JSONResponse:
+        status = next((code for cls, code in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
+        detail: object = str(exc)
+        if isinstance(exc, ValidationFailed):
+            detail = exc.problems
+        return JSONResponse(status_code=status, content={"detail": detail})
+
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(holders.router)
+    return app

@@ -1,0 +1,304 @@
+"""SQLAlchemy 2 models of the Parcours database.
+
+Tables are created only through Alembic migrations (``serving/db/migrations``); these classes describe them for
+the ORM. Invariants that the database can hold itself are written as CHECK constraints here *and* checked in
+Python by the code that writes the rows (importer, ledger), so a bug on either side is caught by the other.
+
+Money is always integer cents (``BigInteger``), never a float.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MODALITIES = ("onsite", "remote", "hybrid")
+EMPLOYMENT_STATUSES = ("employee", "job_seeker", "self_employed")
+EXPERIENCE_KINDS = ("job", "diploma", "certification", "training", "volunteering", "skill")
+EXPERIENCE_SOURCES = ("import", "declared", "verified")
+INTERACTION_EVENTS = ("view", "enrol", "complete", "cancel")
+ROLES = ("holder", "adviser", "provider", "funder", "analyst", "admin")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Provider(Base):
+    __tablename__ = "providers"
+
+    provider_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Training(Base):
+    __tablename__ = "trainings"
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("hours > 0", name="hours_positive"),
+        CheckConstraint(_in("modality", MODALITIES), name="modality_known"),
+        CheckConstraint("level IS NULL OR (level BETWEEN 3 AND 8)", name="level_range"),
+        Index("ix_trainings_provider_id", "provider_id"),
+    )
+
+    training_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    certification_code: Mapped[str] = mapped_column(String(32))
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.provider_id"))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    hours: Mapped[int] = mapped_column(Integer)
+    modality: Mapped[str] = mapped_column(String(10))
+    region_code: Mapped[str] = mapped_column(String(8))
+    level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    prerequisites: Mapped[list[str]] = mapped_column(JSON, default=list)
+    target_occupations: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # sha256 of the fields that feed the embedding text: lets the index re-encode only what changed.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    sessions: Mapped[list[TrainingSession]] = relationship(
+        back_populates="training", cascade="all, delete-orphan", order_by="TrainingSession.start_date"
+    )
+
+
+class TrainingSession(Base):
+    """One dated session (start date) of a training; enrolments are made in a session that exists."""
+
+    __tablename__ = "training_sessions"
+
+    training_id: Mapped[str] = mapped_column(
+        ForeignKey("trainings.training_id", ondelete="CASCADE"), primary_key=True
+    )
+    start_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+
+    training: Mapped[Training] = relationship(back_populates="sessions")
+
+
+class Holder(Base):
+    __tablename__ = "holders"
+    __table_args__ = (
+        CheckConstraint(_in("employment_status", EMPLOYMENT_STATUSES), name="employment_status_known"),
+        CheckConstraint(
+            "qualification_level IS NULL OR (qualification_level BETWEEN 3 AND 8)", name="qualification_range"
+        ),
+        CheckConstraint(
+            "preferred_modality IS NULL OR " + _in("preferred_modality", MODALITIES), name="modality_known"
+        ),
+        CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
+    )
+
+    holder_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    birth_year: Mapped[int] = mapped_column(Integer)
+    region_code: Mapped[str] = mapped_column(String(8))
+    employment_status: Mapped[str] = mapped_column(String(16))
+    qualification_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    preferred_modality: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    target_occupation: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Purpose 7: a holder may switch personalisation off and then gets neutral suggestions.
+    personalisation_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Experience(Base):
+    """A declaration of the holder (purpose 9): job, diploma, certification, training, volunteering, skill."""
+
+    __tablename__ = "experience"
+    __table_args__ = (
+        CheckConstraint(_in("kind", EXPERIENCE_KINDS), name="kind_known"),
+        CheckConstraint(_in("source", EXPERIENCE_SOURCES), name="source_known"),
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_ordered"),
+        Index("ix_experience_holder_id", "holder_id"),
+    )
+
+    experience_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    holder_id: Mapped[str] = mapped_column(ForeignKey("holders.holder_id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(500))
+    esco_uri: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="declared")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Interaction(Base):
+    __tablename__ = "interactions"
+    __table_args__ = (
+        CheckConstraint(_in("event", INTERACTION_EVENTS), name="event_known"),
+        UniqueConstraint("holder_id", "training_id", "event", "occurred_at", name="uq_interactions_event"),
+        Index("ix_interactions_holder_id", "holder_id"),
+        Index("ix_interactions_training_id", "training_id"),
+        Index("ix_interactions_occurred_at", "occurred_at"),
+    )
+
+    interaction_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    holder_id: Mapped[str] = mapped_column(ForeignKey("holders.holder_id", ondelete="CASCADE"))
+    training_id: Mapped[str] = mapped_column(ForeignKey("trainings.training_id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(10))
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """A person or system that signs in. Passwords are stored only as argon2 hashes."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role_known"),
+        CheckConstraint("role <> 'holder' OR holder_id IS NOT NULL", name="holder_has_holder_id"),
+        CheckConstraint("role <> 'provider' OR provider_id IS NOT NULL", name="provider_has_provider_id"),
+        CheckConstraint("role <> 'funder' OR funder_id IS NOT NULL", name="funder_has_funder_id"),
+    )
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    holder_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provider_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    funder_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+# --- Rights ledger (purpose 1). Invariants: see serving/services/ledger.py. ---------------------------------
+
+
+class LedgerAccount(Base):
+    """An account of the double-entry ledger: a holder's CPF or CEC rights, a funder's pool, a reservation…"""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (Index("ix_ledger_accounts_holder_id", "holder_id"),)
+
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    holder_id: Mapped[str | None] = mapped_column(
+        ForeignKey("holders.holder_id", ondelete="RESTRICT"), nullable=True
+    )
+    # Holder rights accounts may never go below zero; system (funding) accounts may.
+    may_go_negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LedgerTransaction(Base):
+    """One balanced movement of money: its entries sum to zero."""
+
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (
+        UniqueConstraint("reference", name="uq_ledger_transactions_reference"),
+        CheckConstraint("length(reference) > 0", name="reference_not_empty"),
+    )
+
+    transaction_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    # A unique business reference makes every posting idempotent (re-import, re-run batch).
+    reference: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(150))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    entries: Mapped[list[LedgerEntry]] = relationship(back_populates="transaction")
+
+
+class LedgerEntry(Base):
+    """One leg of a transaction: a signed amount in cents on one account (credit > 0, debit < 0)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount_cents <> 0", name="amount_not_zero"),
+        Index("ix_ledger_entries_account_id", "account_id"),
+        Index("ix_ledger_entries_transaction_id", "transaction_id"),
+    )
+
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.transaction_id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.account_id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+    transaction: Mapped[LedgerTransaction] = relationship(back_populates="entries")
+
+
+class ImportRun(Base):
+    """One `parcours import` of one file: what was loaded, when, and its content hash."""
+
+    __tablename__ = "import_runs"
+
+    import_run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Consent(Base):
+    """A holder's consent that one adviser may see their data, from ``granted_at`` until revoked or expired."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        CheckConstraint("expires_at IS NULL OR expires_at > granted_at", name="expiry_after_grant"),
+        Index("ix_consents_holder_adviser", "holder_id", "adviser_username"),
+    )
+
+    consent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    holder_id: Mapped[str] = mapped_column(ForeignKey("holders.holder_id", ondelete="CASCADE"))
+    adviser_username: Mapped[str] = mapped_column(String(150))
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditLog(Base):
+    """Every read of personal data: who read what, when (append-only)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_holder_id", "holder_id"),)
+
+    audit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(150))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(60))
+    holder_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resource: Mapped[str] = mapped_column(String(300))

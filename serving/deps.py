@@ -1,0 +1,68 @@
+"""Typed FastAPI dependencies: ``SettingsDep``, ``SessionDep``, ``CurrentUser``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parcours.settings import Settings
+from serving.db.models import User
+from serving.security import decode_access_token
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_current_user(session: SessionDep, settings: SettingsDep, token: Annotated[str, Depends(oauth2_scheme)]) -> User:
+    unauthorised = HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="invalid or expired token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    try:
+        claims = decode_access_token(token, settings)
+    except jwt.PyJWTError as exc:
+        raise unauthorised from exc
+    user = session.scalars(select(User).where(User.username == claims["sub"])).one_or_none()
+    if user is None or not user.is_active:
+        raise unauthorised
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_role(*roles: str):  # type: ignore[no-untyped-def]
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise HTTPException(status_code=403, detail=f"requires role {' or '.join(roles)}")
+        return user
+
+    return Depends(check)

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Liveness and readiness: database and recommender state")
+def health(request: Request) -> dict[str, object]:
+    database = "ok"
+    try:
+        with request.app.state.session_factory() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: health must answer
+        database = f"error: {type(exc).__name__}"
+    recommender = request.app.state.recommender
+    model = getattr(recommender, "model_version", None)
+    degraded = database != "ok" or recommender is None or getattr(recommender, "degraded", False)
+    return {"status": "degraded" if degraded else "ok", "database": database, "model_version": model}

@@ -1,0 +1,107 @@
+"""Shared fixtures. ``db_url`` runs a test on SQLite and, when ``PARCOURS_TEST_PG_URL`` is set, on PostgreSQL.
+
+Each test gets a fresh, migrated database: a copy of a template migrated once per session (a file copy on
+SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL), so isolation costs milliseconds, not a migration.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from serving.db.engine import get_engine, migrate  # noqa: E402
+
+PG_URL = os.environ.get("PARCOURS_TEST_PG_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    get_engine(url).dispose()
+    return path
+
+
+def _pg_admin_url() -> str:
+    return make_url(PG_URL).set(database="postgres").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip("PARCOURS_TEST_PG_URL not set")
+    name = f"parcours_tpl_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    get_engine(url).dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _fresh_pg(template: str) -> tuple[str, str]:
+    name = f"parcours_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    return name, make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg(name: str, url: str) -> None:
+    get_engine(url).dispose()
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh migrated database URL, once per backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "parcours.db"
+        shutil.copyfile(template, path)
+        url = f"sqlite:///{path}"
+        yield url
+        get_engine(url).dispose()
+    else:
+        name, url = _fresh_pg(request.getfixturevalue("pg_template"))
+        yield url
+        _drop_pg(name, url)
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> Iterator[str]:
+    """A fresh migrated SQLite database, for tests whose subject is not the database engine."""
+    path = tmp_path / "parcours.db"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    yield url
+    get_engine(url).dispose()
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database (skipped without PARCOURS_TEST_PG_URL)."""
+    name, url = _fresh_pg(pg_template)
+    yield url
+    _drop_pg(name, url)
