@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     jwt_secret: str = "change-me-in-production-parcours-demo-secret"
     jwt_algorithm: str = "HS256"
     jwt_ttl_minutes: int = 60
+    # argon2id cost (RFC 9106 second recommended option by default); tests lower it to stay fast.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
@@ -15,11 +16,12 @@ from features.catalogue import training_text
 from recommender.base import HolderContext, Recommendation, Recommender
 
 
-class ContentRecommender(Recommender):
+class ContentRecommender(BaseEstimator, Recommender):
+    model_version = "content-tfidf"
+
     def __init__(self, *, max_features: int = 50_000, degraded: bool = False) -> None:
         self.max_features = max_features
         self.degraded = degraded
-        self.model_version = "content-tfidf"
 
     def fit(self, catalogue: pd.DataFrame) -> ContentRecommender:
         if catalogue.empty:
@@ -32,7 +34,6 @@ class ContentRecommender(Recommender):
                                            min_df=1, stop_words="english")
         self.matrix_ = self.vectorizer_.fit_transform(texts)
         self.training_ids_ = catalogue["training_id"].to_numpy()
-        self.popularity_order_ = np.arange(len(self.training_ids_))
         return self
 
     def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:

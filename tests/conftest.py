@@ -19,6 +19,9 @@ from sqlalchemy.engine import make_url
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Cheap password hashing in tests (hashes carry their parameters, so verification is unaffected).
+os.environ.setdefault("PARCOURS_ARGON2_TIME_COST", "1")
+os.environ.setdefault("PARCOURS_ARGON2_MEMORY_KIB", "1024")
 
 from serving.db.engine import get_engine, migrate  # noqa: E402
 

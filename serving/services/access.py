@@ -24,7 +24,8 @@ def active_consent(session: Session, holder_id: str, adviser_username: str, now:
     )
     for consent in consents:
         expires = _aware(consent.expires_at)
-        if consent.revoked_at is None and (expires is None or expires > now) and _aware(consent.granted_at) <= now:
+        granted = _aware(consent.granted_at) or now
+        if consent.revoked_at is None and (expires is None or expires > now) and granted <= now:
             return True
     return False
 

@@ -58,8 +58,14 @@ def read_users_csv(path: Path) -> list[UserSpec]:
                 [{"file": str(path), "row": 1, "field": c, "message": "missing column"} for c in missing]
             )
         return [
-            UserSpec(**{c: ((row.get(c) or "").strip() or None) if c.endswith("_id") else (row.get(c) or "")
-                        for c in USER_COLUMNS})
+            UserSpec(
+                username=(row.get("username") or "").strip(),
+                password=row.get("password") or "",
+                role=(row.get("role") or "").strip(),
+                holder_id=(row.get("holder_id") or "").strip() or None,
+                provider_id=(row.get("provider_id") or "").strip() or None,
+                funder_id=(row.get("funder_id") or "").strip() or None,
+            )
             for row in reader
         ]
 
@@ -76,7 +82,9 @@ def upsert_users(db_url: str, specs: list[UserSpec], *, source: str) -> int:
     migrate(db_url)
     with session_scope(db_url) as session:
         holder_ids = {s.holder_id for s in specs if s.holder_id}
-        known = set(session.scalars(select(Holder.holder_id).where(Holder.holder_id.in_(holder_ids)))) if holder_ids else set()
+        known: set[str] = set()
+        if holder_ids:
+            known = set(session.scalars(select(Holder.holder_id).where(Holder.holder_id.in_(holder_ids))))
         for row, spec in enumerate(specs, start=2):
             if spec.holder_id and spec.holder_id not in known:
                 problems.append({"file": source, "row": row, "field": "holder_id",
