@@ -1,0 +1,80 @@
+"""Each metric on hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from training.metrics import (
+    affordable_share,
+    catalogue_coverage,
+    gini,
+    intra_list_diversity,
+    mrr_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+)
+
+
+@pytest.mark.parametrize(
+    ("recommended", "relevant", "k", "expected"),
+    [
+        (["a", "b", "c"], {"a"}, 3, 1.0),
+        (["b", "a", "c"], {"a"}, 3, 1 / math.log2(3)),
+        (["b", "c", "a"], {"a"}, 2, 0.0),
+        (["a", "x", "b"], {"a", "b"}, 3, (1 + 1 / 2) / (1 + 1 / math.log2(3))),
+        (["x"], set(), 10, 0.0),
+        ([], {"a"}, 10, 0.0),
+    ],
+)
+def test_ndcg(recommended: list[str], relevant: set[str], k: int, expected: float) -> None:
+    assert ndcg_at_k(recommended, relevant, k) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("recommended", "relevant", "k", "recall", "precision", "mrr"),
+    [
+        (["a", "b", "c"], {"a", "d"}, 3, 0.5, 1 / 3, 1.0),
+        (["x", "y", "a"], {"a"}, 3, 1.0, 1 / 3, 1 / 3),
+        (["x", "y", "a"], {"a"}, 2, 0.0, 0.0, 0.0),
+        (["x"], set(), 5, 0.0, 0.0, 0.0),
+    ],
+)
+def test_recall_precision_mrr(recommended: list[str], relevant: set[str], k: int, recall: float,
+                              precision: float, mrr: float) -> None:
+    assert recall_at_k(recommended, relevant, k) == pytest.approx(recall)
+    assert precision_at_k(recommended, relevant, k) == pytest.approx(precision)
+    assert mrr_at_k(recommended, relevant, k) == pytest.approx(mrr)
+
+
+@pytest.mark.parametrize("metric", [ndcg_at_k, recall_at_k, precision_at_k, mrr_at_k])
+def test_k_must_be_positive(metric) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        metric(["a"], {"a"}, 0)
+
+
+def test_coverage() -> None:
+    assert catalogue_coverage([["a", "b"], ["b", "c"]], 10, 2) == pytest.approx(0.3)
+    assert catalogue_coverage([["a", "b"], ["b", "c"]], 10, 1) == pytest.approx(0.2)
+
+
+def test_intra_list_diversity() -> None:
+    vectors = {"a": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0]), "c": np.array([2.0, 0.0])}
+    assert intra_list_diversity(["a", "b"], vectors, 2) == pytest.approx(1.0)
+    assert intra_list_diversity(["a", "c"], vectors, 2) == pytest.approx(0.0)
+    assert intra_list_diversity(["a"], vectors, 2) == 0.0
+
+
+def test_affordable_share() -> None:
+    assert affordable_share(["a", "b", "c", "d"], {"a": 0, "b": 10, "c": 0, "d": 0}, 2) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [([5, 5, 5, 5], 0.0), ([0, 0, 0, 10], 0.75), ([], 0.0), ([0, 0], 0.0), ([1, 3], 0.25)],
+)
+def test_gini(counts: list[int], expected: float) -> None:
+    assert gini(counts) == pytest.approx(expected)

@@ -1,0 +1,102 @@
+"""Offline evaluation metrics as small pure functions.
+
+Ranking metrics share one signature: ``metric(recommended, relevant, k) -> float`` for one holder, where
+``recommended`` is the ranked list of training ids and ``relevant`` the set of held-out positives; the mean over
+holders is taken by the caller. Catalogue-level metrics take every holder's list at once.
+
+References:
+- NDCG: Järvelin & Kekäläinen (2002), "Cumulated gain-based evaluation of IR techniques", ACM TOIS 20(4),
+  with binary gains and the log2(rank + 1) discount.
+- Recall@k and MRR: Manning, Raghavan & Schütze (2008), *Introduction to Information Retrieval*, ch. 8.
+- Catalogue coverage: Ge, Delgado-Battenfeld & Jannach (2010), "Beyond accuracy", RecSys.
+- Intra-list diversity: Ziegler et al. (2005), "Improving recommendation lists through topic diversification", WWW.
+- Gini coefficient of exposure: as in Microsoft Recommenders' ``gini_index`` (Lorenz-curve form).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+
+
+def ndcg_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int) -> float:
+    """Normalised discounted cumulative gain with binary relevance; 0 when nothing is relevant."""
+    _check_k(k)
+    if not relevant:
+        return 0.0
+    dcg = sum(1.0 / np.log2(rank + 2) for rank, item in enumerate(recommended[:k]) if item in relevant)
+    ideal = sum(1.0 / np.log2(rank + 2) for rank in range(min(len(relevant), k)))
+    return float(dcg / ideal)
+
+
+def recall_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int) -> float:
+    """Share of the relevant items found in the top ``k``; 0 when nothing is relevant."""
+    _check_k(k)
+    if not relevant:
+        return 0.0
+    return len(set(recommended[:k]) & relevant) / len(relevant)
+
+
+def precision_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int) -> float:
+    """Share of the top ``k`` slots holding a relevant item (divided by ``k`` even for shorter lists)."""
+    _check_k(k)
+    return len(set(recommended[:k]) & relevant) / k
+
+
+def mrr_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int) -> float:
+    """Reciprocal rank of the first relevant item within the top ``k`` (0 if none)."""
+    _check_k(k)
+    for rank, item in enumerate(recommended[:k], start=1):
+        if item in relevant:
+            return 1.0 / rank
+    return 0.0
+
+
+def catalogue_coverage(lists: Iterable[Sequence[Hashable]], catalogue_size: int, k: int) -> float:
+    """Share of the catalogue that appears in at least one top-``k`` list."""
+    _check_k(k)
+    if catalogue_size <= 0:
+        raise ValueError("catalogue_size must be positive")
+    shown = {item for ranked in lists for item in ranked[:k]}
+    return len(shown) / catalogue_size
+
+
+def intra_list_diversity(ranked: Sequence[Hashable], vectors: Mapping[Hashable, np.ndarray], k: int) -> float:
+    """Mean pairwise cosine distance (1 − cosine) between the top ``k`` items' vectors; 0 for < 2 items."""
+    _check_k(k)
+    items = [item for item in ranked[:k] if item in vectors]
+    if len(items) < 2:
+        return 0.0
+    matrix = np.stack([np.asarray(vectors[item], dtype=np.float64) for item in items])
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix = matrix / np.where(norms == 0, 1, norms)
+    similarity = matrix @ matrix.T
+    upper = similarity[np.triu_indices(len(items), k=1)]
+    return float(np.mean(1.0 - upper))
+
+
+def affordable_share(ranked: Sequence[Hashable], out_of_pocket_cents: Mapping[Hashable, int], k: int) -> float:
+    """Share of the top ``k`` items the holder can take with no out-of-pocket cost."""
+    _check_k(k)
+    top = list(ranked[:k])
+    if not top:
+        return 0.0
+    return sum(1 for item in top if out_of_pocket_cents[item] == 0) / len(top)
+
+
+def gini(counts: Sequence[float] | np.ndarray) -> float:
+    """Gini coefficient of non-negative counts (0 = perfectly even, → 1 = all on one); 0 for empty/all-zero."""
+    values = np.sort(np.asarray(counts, dtype=np.float64))
+    if values.size == 0 or values.sum() == 0:
+        return 0.0
+    if (values < 0).any():
+        raise ValueError("counts must be non-negative")
+    n = values.size
+    index = np.arange(1, n + 1)
+    return float((2 * index - n - 1) @ values / (n * values.sum()))
