@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     port: int = 8000
     # `parcours import`: bigger files are refused before reading; rows are read in chunks of this many.
     import_max_file_bytes: int = 2 * 1024**3
-    import_chunk_rows: int = 50_000
+    import_chunk_rows: int = 10_000
 
     def resolved_db_url(self) -> str:
         """The SQLAlchemy URL: ``PARCOURS_DB_URL`` or the SQLite file ``data/parcours.db``."""

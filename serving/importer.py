@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, cast
 
 import pandas as pd
 import pandera.pandas as pa
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from tqdm import tqdm
@@ -154,28 +154,27 @@ class FileRefused(ParcoursError):
         super().__init__("; ".join(str(p["message"]) for p in problems))
 
 
+def _refused(file: str, row: int | None, message: str) -> FileRefused:
+    return FileRefused([_problem(file, row, None, message)])
+
+
 # --- Scanning and reading -----------------------------------------------------------------------------------
 
 
 def scan_file(path: Path, name: str, max_bytes: int) -> tuple[str, int]:
     """sha256 and size of the file, after checking it exists, is not too big and is UTF-8 throughout."""
     if not path.is_file():
-        raise FileRefused([_problem(name, None, None, f"missing required file {name} in {path.parent}")])
+        raise _refused(name, None, f"missing required file {name} in {path.parent}")
     size = path.stat().st_size
     if size > max_bytes:
-        raise FileRefused(
-            [
-                _problem(
-                    name,
-                    None,
-                    None,
-                    f"file is {size:,} bytes, over the import limit of {max_bytes:,} bytes "
-                    "(raise PARCOURS_IMPORT_MAX_FILE_BYTES to accept it)",
-                )
-            ]
+        raise _refused(
+            name,
+            None,
+            f"file is {size:,} bytes, over the import limit of {max_bytes:,} bytes "
+            "(raise PARCOURS_IMPORT_MAX_FILE_BYTES to accept it)",
         )
     if size == 0:
-        raise FileRefused([_problem(name, None, None, "empty file: a header row is required")])
+        raise _refused(name, None, "empty file: a header row is required")
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     lines_before = 0
@@ -189,27 +188,14 @@ def scan_file(path: Path, name: str, max_bytes: int) -> tuple[str, int]:
                 offset = max(0, exc.start - (len(exc.object) - len(block)))
                 line = lines_before + block[:offset].count(b"\n") + 1
                 bad = exc.object[exc.start : exc.start + 1].hex()
-                raise FileRefused(
-                    [
-                        _problem(
-                            name,
-                            line,
-                            None,
-                            f"not UTF-8: invalid byte 0x{bad} on line {line}; save the file as UTF-8",
-                        )
-                    ]
-                ) from exc
+                message = f"not UTF-8: invalid byte 0x{bad} on line {line}; save the file as UTF-8"
+                raise _refused(name, line, message) from exc
             lines_before += block.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            raise FileRefused(
-                [
-                    _problem(
-                        name, lines_before + 1, None, "not UTF-8: the file ends in the middle of a character"
-                    )
-                ]
-            ) from exc
+            message = "not UTF-8: the file ends in the middle of a character"
+            raise _refused(name, lines_before + 1, message) from exc
     return digest.hexdigest(), size
 
 
@@ -264,10 +250,9 @@ def read_chunks(
                     header = [value.strip().lower() for value in record]
                     break
         except csv.Error as exc:
-            problem = _problem(name, reader.line_num, None, f"unreadable CSV header: {exc}")
-            raise FileRefused([problem]) from exc
+            raise _refused(name, reader.line_num, f"unreadable CSV header: {exc}") from exc
         if header is None:
-            raise FileRefused([_problem(name, None, None, "empty file: a header row is required")])
+            raise _refused(name, None, "empty file: a header row is required")
         header_line = reader.line_num
         duplicated = sorted({c for c in header if c and header.count(c) > 1})
         missing = [c for c in columns if c not in header]
@@ -307,8 +292,7 @@ def read_chunks(
                     yield Chunk(_frame(records, lines, columns, positions), problems, count)
                     lines, records, problems, count = [], [], [], 0
         except csv.Error as exc:
-            problem = _problem(name, last + 1, None, f"unreadable CSV from this line on: {exc}")
-            raise FileRefused([problem]) from exc
+            raise _refused(name, last + 1, f"unreadable CSV from this line on: {exc}") from exc
         yield Chunk(_frame(records, lines, columns, positions), problems, count)
 
 
@@ -404,9 +388,10 @@ def whole(lo: int, hi: int, *, cents: bool = False) -> Rule:
 
 def one_of(values: Iterable[str]) -> Rule:
     allowed = tuple(values)
+    allowed_set = frozenset(allowed)
     return Rule(
         "one_of",
-        lambda s: _blank(s) | member(s, frozenset(allowed)),
+        lambda s: _blank(s) | member(s, allowed_set),
         lambda v: f"must be one of {', '.join(allowed)}, not {v!r}",
     )
 
@@ -855,7 +840,7 @@ class TrainingLoader(Loader):
     def __init__(self, session: Session, context: ImportContext) -> None:
         super().__init__(session, context)
         self.before = _count(session, TRAININGS_TABLE)
-        self.sessions = 0
+        self.sessions = self.sessions_dropped = 0
 
     def load(self, frame: pd.DataFrame) -> None:
         providers = frame.drop_duplicates("provider_id")
@@ -899,22 +884,50 @@ class TrainingLoader(Loader):
         write_rows(
             self.session, TRAININGS_TABLE, self.columns, rows, key=("training_id",), on_conflict="update"
         )
-        if self.before:  # into an empty table, no training of the file has sessions yet
-            for batch in batched(ids, BATCH):
-                self.session.execute(
-                    delete(SESSIONS_TABLE).where(is_in(self.session, SESSIONS_TABLE.c.training_id, batch))
-                )
         sessions = [
             (training_id, dt.date.fromisoformat(day))
             for training_id, days in zip(ids, _column(frame, "start_dates"), strict=True)
             for day in split_list(days)
         ]
-        write_rows(self.session, SESSIONS_TABLE, ("training_id", "start_date"), sessions)
+        if self.before:  # into an empty table, no training of the file has sessions yet
+            self._drop_sessions_not_in(ids, set(sessions))
+        write_rows(
+            self.session,
+            SESSIONS_TABLE,
+            ("training_id", "start_date"),
+            sessions,
+            key=("training_id", "start_date"),
+            on_conflict="nothing",
+        )
         self.sessions += len(sessions)
+
+    def _drop_sessions_not_in(self, ids: list[str], sessions: set[tuple[str, dt.date]]) -> None:
+        """Delete the sessions of these trainings that the file no longer lists (and only those, so that
+        rows referring to a kept session are not disturbed)."""
+        table = SESSIONS_TABLE
+        for batch in batched(ids, BATCH):
+            existing = self.session.execute(
+                select(table.c.training_id, table.c.start_date).where(
+                    is_in(self.session, table.c.training_id, batch)
+                )
+            ).all()
+            gone = [{"t": t, "d": d} for t, d in existing if (t, d) not in sessions]
+            if gone:
+                self.session.execute(
+                    delete(table).where(
+                        table.c.training_id == bindparam("t"), table.c.start_date == bindparam("d")
+                    ),
+                    gone,
+                )
+                self.sessions_dropped += len(gone)
 
     def finish(self) -> dict[str, int]:
         after = _count(self.session, TRAININGS_TABLE)
-        return {"new trainings": after - self.before, "sessions": self.sessions}
+        return {
+            "new trainings": after - self.before,
+            "sessions": self.sessions,
+            "sessions dropped": self.sessions_dropped,
+        }
 
 
 class HolderLoader(Loader):
