@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 65536
     host: str = "127.0.0.1"
     port: int = 8000
+    # `parcours import`: bigger files are refused before reading; rows are read in chunks of this many.
+    import_max_file_bytes: int = 2 * 1024**3
+    import_chunk_rows: int = 10_000
 
     def resolved_db_url(self) -> str:
         """The SQLAlchemy URL: ``PARCOURS_DB_URL`` or the SQLite file ``data/parcours.db``."""
