@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     jwt_ttl_minutes: int = 60
     host: str = "127.0.0.1"
     port: int = 8000
+    # Payment batches write one remittance CSV per provider here (default: data/remittances).
+    remittance_dir: Path | None = None
 
     def resolved_db_url(self) -> str:
         """The SQLAlchemy URL: ``PARCOURS_DB_URL`` or the SQLite file ``data/parcours.db``."""
@@ -45,6 +47,9 @@ class Settings(BaseSettings):
 
     def resolved_index_dir(self) -> Path:
         return self.index_dir or (self.data_dir / "index")
+
+    def resolved_remittance_dir(self) -> Path:
+        return self.remittance_dir or (self.data_dir / "remittances")
 
     def resolved_mlflow_uri(self) -> str:
         if self.mlflow_tracking_uri:
