@@ -106,9 +106,10 @@ def _claim(
                 _insert(session)(IdempotencyKey)
                 .values(caller=caller, idempotency_key=key, created_at=now, **fresh)
                 .on_conflict_do_nothing(index_elements=["caller", "idempotency_key"])
-            )
+                .returning(IdempotencyKey.record_id)
+            ).first()
             session.commit()
-            if inserted.rowcount == 1:
+            if inserted is not None:
                 return token
             record = session.scalars(
                 select(IdempotencyKey).where(
@@ -138,9 +139,10 @@ def _claim(
                     IdempotencyKey.state == record.state,
                 )
                 .values(created_at=now, **fresh)
-            )
+                .returning(IdempotencyKey.record_id)
+            ).first()
             session.commit()
-            if taken.rowcount == 1:
+            if taken is not None:
                 return token
     raise IdempotencyKeyInUse("the Idempotency-Key is contended; retry")
 
@@ -195,8 +197,9 @@ def execute_idempotent(
                 IdempotencyKey.state == "running",
             )
             .values(state="done", response_status=status, response_body=response)
-        )
-        if stored.rowcount != 1:
+            .returning(IdempotencyKey.record_id)
+        ).first()
+        if stored is None:
             raise IdempotencyKeyInUse("this request's Idempotency-Key claim was taken over; nothing was done")
         session.commit()
     except BaseException:
