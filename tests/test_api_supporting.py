@@ -1,6 +1,6 @@
-"""The supporting services over HTTP (CONTRACT.md): enrolment transitions, payment batches, top-ups, rights, CEC
-and the account views, with Idempotency-Key semantics (first answer replayed, 422 for another body, 409 while
-running, 400 without a key) and bad input refused with a reason, leaving the ledger unchanged."""
+"""The supporting services over HTTP (CONTRACT.md): enrolment transitions, payment batches, top-ups, rights,
+CEC and the account views, with Idempotency-Key semantics (first answer replayed, 422 for another body, 409
+while running, 400 without a key) and bad input refused with a reason, leaving the ledger unchanged."""
 
 from __future__ import annotations
 
@@ -18,12 +18,18 @@ from serving.db.models import User
 from serving.db.supporting_models import Enrolment, IdempotencyKey
 from serving.routers.idempotent import business_date
 from serving.security import create_access_token
-from serving.services.idempotency import execute_idempotent, request_fingerprint
+from serving.services.idempotency import execute_idempotent, purge_expired_keys, request_fingerprint
 from tests.ledger_world import START, TODAY, add_funder, add_holder, add_training
 from tests.test_enrolments_db import World, ledger_snapshot
 
-USERS = [("h1", "holder", "H1", None, None), ("h2", "holder", "H2", None, None), ("p1", "provider", None, "P1", None),
-         ("p2", "provider", None, "P2", None), ("opco", "funder", None, None, "OPCO1"), ("root", "admin", None, None, None)]
+USERS = [
+    ("h1", "holder", "H1", None, None),
+    ("h2", "holder", "H2", None, None),
+    ("p1", "provider", None, "P1", None),
+    ("p2", "provider", None, "P2", None),
+    ("opco", "funder", None, None, "OPCO1"),
+    ("root", "admin", None, None, None),
+]
 
 
 class Api:
@@ -52,7 +58,9 @@ class Api:
 
     def snapshot(self):
         with self.world.factory() as session:
-            return ledger_snapshot(session), list(session.execute(select(Enrolment.enrolment_id, Enrolment.state)))
+            return ledger_snapshot(session), list(
+                session.execute(select(Enrolment.enrolment_id, Enrolment.state))
+            )
 
 
 @pytest.fixture
@@ -65,16 +73,27 @@ def api(db_url, tmp_path) -> Api:
         add_holder(session, "H2", cpf_cents=50_000)
         add_funder(session, "OPCO1", "opco")
         for username, role, holder_id, provider_id, funder_id in USERS:
-            session.add(User(username=username, password_hash="x", role=role, holder_id=holder_id,
-                             provider_id=provider_id, funder_id=funder_id))
+            session.add(
+                User(
+                    username=username,
+                    password_hash="x",
+                    role=role,
+                    holder_id=holder_id,
+                    provider_id=provider_id,
+                    funder_id=funder_id,
+                )
+            )
 
     api.world.seed(seed)
     return api
 
 
 def _new_file(api: Api, holder_user: str = "h1", holder_id: str = "H1") -> int:
-    answer = api.post(holder_user, "/v1/enrolments",
-                      {"holder_id": holder_id, "training_id": "T1", "session_start": START.isoformat()})
+    answer = api.post(
+        holder_user,
+        "/v1/enrolments",
+        {"holder_id": holder_id, "training_id": "T1", "session_start": START.isoformat()},
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()["enrolment_id"]
 
@@ -94,9 +113,16 @@ def test_enrolment_to_payment_over_http(api):
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["funding"]["reserved_cents"] == {"cpf": 150_000}
     account = api.get("h1", "/v1/holders/H1/account").json()
-    assert account["cpf_balance_cents"] == 50_000          # available after the reservation
-    assert account["reservations"] == [{"enrolment_id": file_id, "training_id": "T1", "state": "confirmed",
-                                        "held_cents": {"cpf": 150_000}, "held_total_cents": 150_000}]
+    assert account["cpf_balance_cents"] == 50_000  # available after the reservation
+    assert account["reservations"] == [
+        {
+            "enrolment_id": file_id,
+            "training_id": "T1",
+            "state": "confirmed",
+            "held_cents": {"cpf": 150_000},
+            "held_total_cents": 150_000,
+        }
+    ]
     api.today = START
     assert api.post("p1", f"{path}/entry").json()["state"] == "in_training"
     api.today = START + dt.timedelta(days=3)
@@ -136,12 +162,28 @@ def test_replay_while_the_first_is_running_gets_409(api):
     body = {"holder_id": "H1", "training_id": "T1", "session_start": START.isoformat()}
     now = dt.datetime.now(dt.UTC)
     with api.world.factory() as session:
-        session.add(IdempotencyKey(caller="h1", idempotency_key="busy", state="running", owner_token="other",
-                                   fingerprint=request_fingerprint("POST", "/v1/enrolments", body), locked_at=now,
-                                   expires_at=now + dt.timedelta(hours=24)))
-        session.add(IdempotencyKey(caller="h1", idempotency_key="crashed", state="running", owner_token="dead",
-                                   fingerprint=request_fingerprint("POST", "/v1/enrolments", body),
-                                   locked_at=now - dt.timedelta(minutes=10), expires_at=now + dt.timedelta(hours=24)))
+        session.add(
+            IdempotencyKey(
+                caller="h1",
+                idempotency_key="busy",
+                state="running",
+                owner_token="other",
+                fingerprint=request_fingerprint("POST", "/v1/enrolments", body),
+                locked_at=now,
+                expires_at=now + dt.timedelta(hours=24),
+            )
+        )
+        session.add(
+            IdempotencyKey(
+                caller="h1",
+                idempotency_key="crashed",
+                state="running",
+                owner_token="dead",
+                fingerprint=request_fingerprint("POST", "/v1/enrolments", body),
+                locked_at=now - dt.timedelta(minutes=10),
+                expires_at=now + dt.timedelta(hours=24),
+            )
+        )
         session.commit()
     before = api.snapshot()
     busy = api.post("h1", "/v1/enrolments", body, key="busy")
@@ -179,15 +221,20 @@ def test_keys_are_kept_24_hours(api):
             calls.append(body)
             return 200, {"n": len(calls)}
 
-        return execute_idempotent(factory, caller="h1", key="k", method="POST", path="/x", body=body,
-                                  operation=operation, now=now)
+        return execute_idempotent(
+            factory, caller="h1", key="k", method="POST", path="/x", body=body, operation=operation, now=now
+        )
 
     assert run({"a": 1}, start).body == {"n": 1}
     assert run({"a": 1}, start + dt.timedelta(hours=23, minutes=59)).replayed
     with pytest.raises(Exception, match="different request"):
         run({"a": 2}, start + dt.timedelta(hours=23))
-    assert run({"a": 2}, start + dt.timedelta(hours=24, minutes=1)).body == {"n": 2}   # expired: a new request
+    assert run({"a": 2}, start + dt.timedelta(hours=24, minutes=1)).body == {"n": 2}  # expired: a new request
     assert calls == [{"a": 1}, {"a": 2}]
+    with factory() as session:
+        assert purge_expired_keys(session, now=start + dt.timedelta(hours=49)) == 1
+        session.commit()
+    assert run({"a": 1}, start + dt.timedelta(hours=50)).body == {"n": 3}
 
 
 def test_a_failed_request_frees_its_key(api):
@@ -209,13 +256,26 @@ def test_bad_input_is_refused_with_a_reason_and_changes_nothing(api):
         ("opco", "/v1/topups", {"enrolment_id": submitted, "amount_cents": "100"}, 422),
         ("opco", "/v1/topups", {"enrolment_id": submitted, "amount_cents": 10.5}, 422),
         ("opco", "/v1/topups", {"enrolment_id": 424242, "amount_cents": 100}, 404),
-        ("h1", f"/v1/enrolments/{submitted}/confirm", None, 409),              # illegal transition
-        ("h1", "/v1/enrolments/424242/confirm", None, 404),                    # unknown file
-        ("h1", "/v1/enrolments", {"holder_id": "H1", "training_id": "T1", "session_start": START.isoformat(),
-                                  "state": "paid"}, 422),                      # no field sets a state
-        ("h1", "/v1/enrolments", {"holder_id": "H1", "training_id": "T1", "session_start": START.isoformat(),
-                                  "price_cents": 1}, 422),                     # ... or an amount
-        ("h1", "/v1/enrolments", {"holder_id": "H2", "training_id": "T1", "session_start": START.isoformat()}, 403),
+        ("h1", f"/v1/enrolments/{submitted}/confirm", None, 409),  # illegal transition
+        ("h1", "/v1/enrolments/424242/confirm", None, 404),  # unknown file
+        (
+            "h1",
+            "/v1/enrolments",
+            {"holder_id": "H1", "training_id": "T1", "session_start": START.isoformat(), "state": "paid"},
+            422,
+        ),  # no field sets a state
+        (
+            "h1",
+            "/v1/enrolments",
+            {"holder_id": "H1", "training_id": "T1", "session_start": START.isoformat(), "price_cents": 1},
+            422,
+        ),  # ... or an amount
+        (
+            "h1",
+            "/v1/enrolments",
+            {"holder_id": "H2", "training_id": "T1", "session_start": START.isoformat()},
+            403,
+        ),
         ("h1", "/v1/enrolments", {"holder_id": "H1", "training_id": "T1", "session_start": "someday"}, 422),
         ("p1", f"/v1/enrolments/{submitted}/service-done", {"completion_rate": 150}, 422),
         ("p1", f"/v1/enrolments/{submitted}/service-done", {"completion_rate": 33.333}, 422),
@@ -225,37 +285,74 @@ def test_bad_input_is_refused_with_a_reason_and_changes_nothing(api):
         ("p2", f"/v1/enrolments/{submitted}/accept", None, 403),
         ("h1", f"/v1/enrolments/{submitted}/confirm", {"max_out_of_pocket_cents": -1}, 422),
         ("h1", "/v1/payments/batches", None, 403),
-        ("root", "/v1/rights/annual-credits", {"declarations": [{"holder_id": "H1", "year": 2024,
-                                                                 "status": "employee", "worked_hours": -1}]}, 422),
-        ("root", "/v1/rights/annual-credits", {"declarations": [{"holder_id": "H1", "year": 2024,
-                                                                 "status": "employee", "worked_hours": 1607,
-                                                                 "credited_cents": 999}]}, 422),
-        ("root", "/v1/rights/annual-credits", {"declarations": [{"holder_id": "nobody", "year": 2024,
-                                                                 "status": "employee", "worked_hours": 1607}]}, 404),
+        (
+            "root",
+            "/v1/rights/annual-credits",
+            {"declarations": [{"holder_id": "H1", "year": 2024, "status": "employee", "worked_hours": -1}]},
+            422,
+        ),
+        (
+            "root",
+            "/v1/rights/annual-credits",
+            {
+                "declarations": [
+                    {
+                        "holder_id": "H1",
+                        "year": 2024,
+                        "status": "employee",
+                        "worked_hours": 1607,
+                        "credited_cents": 999,
+                    }
+                ]
+            },
+            422,
+        ),
+        (
+            "root",
+            "/v1/rights/annual-credits",
+            {
+                "declarations": [
+                    {"holder_id": "nobody", "year": 2024, "status": "employee", "worked_hours": 1607}
+                ]
+            },
+            404,
+        ),
         ("root", "/v1/funders", {"funder_id": "X", "kind": "bank"}, 422),
-        ("h1", "/v1/holders/H1/cec/declarations", {"activity_kind": "civic_service", "activity_year": 2024,
-                                                   "organisation_id": "ASC", "months": -6}, 422),
+        (
+            "h1",
+            "/v1/holders/H1/cec/declarations",
+            {"activity_kind": "civic_service", "activity_year": 2024, "organisation_id": "ASC", "months": -6},
+            422,
+        ),
     ]
     for user, path, body, status in cases:
         before = api.snapshot()
         answer = api.post(user, path, body)
         assert answer.status_code == status, (path, body, answer.text)
-        assert answer.json()["detail"], (path, body)          # a reason
+        assert answer.json()["detail"], (path, body)  # a reason
         assert api.snapshot() == before, (path, body)
 
 
 def test_rights_topups_cec_and_cpa_over_http(api):
     funder = api.post("root", "/v1/funders", {"funder_id": "EMP1", "kind": "employer", "name": "Acme"})
     assert funder.status_code == 201
-    credits = api.post("root", "/v1/rights/annual-credits", {"declarations": [
-        {"holder_id": "H2", "year": 2024, "status": "employee", "worked_hours": 803}]})
+    credits = api.post(
+        "root",
+        "/v1/rights/annual-credits",
+        {"declarations": [{"holder_id": "H2", "year": 2024, "status": "employee", "worked_hours": 803}]},
+    )
     assert credits.status_code == 201 and credits.json()["total_cents"] == 24_985
-    corrective = api.post("root", "/v1/rights/corrective-topups", {"holder_id": "H2", "staff_count": 51,
-                                                                   "review_due_on": "2024-06-01",
-                                                                   "employer_id": "EMP1"})
+    corrective = api.post(
+        "root",
+        "/v1/rights/corrective-topups",
+        {"holder_id": "H2", "staff_count": 51, "review_due_on": "2024-06-01", "employer_id": "EMP1"},
+    )
     assert corrective.json() == {"holder_id": "H2", "credited_cents": 300_000}
-    offer = api.post("opco", "/v1/topups", {"holder_id": "H1", "training_id": "T1", "amount_cents": 30_000,
-                                            "spend_before_rights": True})
+    offer = api.post(
+        "opco",
+        "/v1/topups",
+        {"holder_id": "H1", "training_id": "T1", "amount_cents": 30_000, "spend_before_rights": True},
+    )
     assert offer.status_code == 201 and offer.json()["funder_kind"] == "opco"
     topups = api.get("h1", "/v1/holders/H1/topups?training_id=T1").json()
     assert topups["eligible_topups_cents"] == 30_000
@@ -263,9 +360,11 @@ def test_rights_topups_cec_and_cpa_over_http(api):
     assert topups["funding"]["out_of_pocket_cents"] == 0
     assert api.get("h2", "/v1/holders/H1/topups").status_code == 403
     api.today = dt.date(2025, 3, 3)
-    declared = api.post("h2", "/v1/holders/H2/cec/declarations", {"activity_kind": "civic_service",
-                                                                  "activity_year": 2024, "organisation_id": "OPCO1",
-                                                                  "months": 7})
+    declared = api.post(
+        "h2",
+        "/v1/holders/H2/cec/declarations",
+        {"activity_kind": "civic_service", "activity_year": 2024, "organisation_id": "OPCO1", "months": 7},
+    )
     assert declared.status_code == 201, declared.text
     declaration_id = declared.json()["declaration_id"]
     assert api.post("p1", f"/v1/cec/declarations/{declaration_id}/validate").status_code == 403
@@ -273,7 +372,11 @@ def test_rights_topups_cec_and_cpa_over_http(api):
     run = api.post("root", "/v1/cec/credits", {"activity_year": 2024})
     assert run.json()["credited_cents"] == {"H2": 24_000}
     cpa = api.get("h2", "/v1/holders/H2/cpa").json()
-    assert cpa["cpf"] == {"available_cents": 374_985, "rights_cents": 74_985, "corrective_topups_cents": 300_000}
+    assert cpa["cpf"] == {
+        "available_cents": 374_985,
+        "rights_cents": 74_985,
+        "corrective_topups_cents": 300_000,
+    }
     assert cpa["cec"]["available_cents"] == 24_000
     account = api.get("h2", "/v1/holders/H2/account").json()
     assert (account["cpf_balance_cents"], account["cec_balance_cents"]) == (374_985, 24_000)
@@ -293,4 +396,6 @@ def test_funder_sees_only_files_it_cofinances(api):
     assert api.get("h1", "/v1/enrolments/99999").status_code == 404
     message = api.post("h1", f"/v1/enrolments/{file_id}/messages", {"body": "Hello"})
     assert message.status_code == 201
-    assert [m["body"] for m in api.get("p1", f"/v1/enrolments/{file_id}/messages").json()["items"]] == ["Hello"]
+    assert [m["body"] for m in api.get("p1", f"/v1/enrolments/{file_id}/messages").json()["items"]] == [
+        "Hello"
+    ]

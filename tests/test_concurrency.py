@@ -1,15 +1,16 @@
-"""Concurrent confirmations against holders who can afford only some of their files: no balance goes below zero,
-no file is confirmed twice, every refusal is a clean 409, and the ledger reconciles to the cent.
+"""Concurrent confirmations against holders who can afford only some of their files: no balance goes below
+zero, no file is confirmed twice, every refusal is a clean 409, and the ledger reconciles to the cent.
 
 On PostgreSQL: 20 holders with 10 accepted files each for sessions of the same training; rights and a shared
 training-level top-up cover 0 to 4 of them. All 200 confirmations (plus 40 concurrent replays of some of them
-under the same Idempotency-Key) are fired at once from 40 threads. Row locks (``SELECT … FOR UPDATE`` in account
-order) serialise the spending of one balance; the database trigger is the second line.
-On SQLite (documented behaviour: one writer at a time, taken before any read) a smaller race gives the same
+under the same Idempotency-Key) are fired at once from 40 threads. Row locks (``SELECT … FOR UPDATE`` in
+account order) serialise the spending of one balance; the database trigger is the second line. On SQLite
+(documented behaviour: one writer at a time, taken before any read) a smaller race gives the same
 guarantees."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import threading
@@ -44,7 +45,9 @@ def test_concurrent_confirmations_on_sqlite(sqlite_url):
     assert len(outcomes) == 40
 
 
-def race(world: World, *, holders: int, files_per_holder: int, replays: int, threads: int) -> list[tuple[int, str]]:
+def race(
+    world: World, *, holders: int, files_per_holder: int, replays: int, threads: int
+) -> list[tuple[int, str]]:
     sessions = tuple(START + dt.timedelta(weeks=k) for k in range(files_per_holder))
     # holder i: 0–4 files' worth of rights (and some cents), half of them with a 50,000-cent OPCO top-up offer
     opening = {f"H{i}": (i % 5) * PRICE + 12_345 * (i % 3) for i in range(holders)}
@@ -58,8 +61,11 @@ def race(world: World, *, holders: int, files_per_holder: int, replays: int, thr
 
     world.seed(seed)
     for holder_id, cents in offers.items():
-        world.run(lambda s, h=holder_id, c=cents: topups.grant_topup(
-            s, actor=funder("OPCO1"), amount_cents=c, on=TODAY, holder_id=h, training_id="T1"))
+        world.run(
+            lambda s, h=holder_id, c=cents: topups.grant_topup(
+                s, actor=funder("OPCO1"), amount_cents=c, on=TODAY, holder_id=h, training_id="T1"
+            )
+        )
     file_ids = []
     for holder_id in opening:
         for start in sessions:
@@ -79,16 +85,21 @@ def race(world: World, *, holders: int, files_per_holder: int, replays: int, thr
     def confirm(request: tuple[int, str]) -> None:
         file_id, key = request
         actor = holder(owner[file_id])
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=1)
-        except threading.BrokenBarrierError:
-            pass
         try:
             result = execute_idempotent(
-                world.factory, caller=actor.username, key=key, method="POST",
-                path=f"/v1/enrolments/{file_id}/confirm", body={},
-                operation=lambda s: (200, enrolment_view(s, files.confirm(s, file_id, actor=actor, on=TODAY),
-                                                         actor)))
+                world.factory,
+                caller=actor.username,
+                key=key,
+                method="POST",
+                path=f"/v1/enrolments/{file_id}/confirm",
+                body={},
+                operation=lambda s: (
+                    200,
+                    enrolment_view(s, files.confirm(s, file_id, actor=actor, on=TODAY), actor),
+                ),
+            )
             outcomes.append((file_id, "replayed" if result.replayed else "confirmed"))
         except InsufficientFunds:
             outcomes.append((file_id, "insufficient"))
@@ -96,29 +107,44 @@ def race(world: World, *, holders: int, files_per_holder: int, replays: int, thr
             outcomes.append((file_id, "in_use"))
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(confirm, requests))      # any other exception (deadlock, 500) fails the test here
+        list(pool.map(confirm, requests))  # any other exception (deadlock, 500) fails the test here
 
     assert len(outcomes) == len(requests)
     confirmed_files = [f for f, outcome in outcomes if outcome == "confirmed"]
-    assert len(confirmed_files) == len(set(confirmed_files))          # never confirmed twice
+    assert len(confirmed_files) == len(set(confirmed_files))  # never confirmed twice
     with world.factory() as session:
-        assert ledger_problems(session) == []     # no account below zero; every transaction and the whole sum to 0
+        assert (
+            ledger_problems(session) == []
+        )  # no account below zero; every transaction and the whole sum to 0
         states = Counter(session.scalars(select(Enrolment.state)))
         assert states["confirmed"] == len(confirmed_files) and states["accepted"] == len(file_ids) - len(
-            confirmed_files)
+            confirmed_files
+        )
         per_holder = Counter(owner[f] for f in confirmed_files)
         for holder_id, cents in opening.items():
             available = available_balances_cents(session, holder_id)["cpf"]
             offer_left = topups.eligible_topups_cents(session, holder_id, "T1")
-            held = session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).join(LedgerAccount)
-                                  .where(LedgerAccount.code.like("file:%"), LedgerAccount.holder_id == holder_id))
+            held = session.scalar(
+                select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+                .join(LedgerAccount)
+                .where(LedgerAccount.code.like("file:%"), LedgerAccount.holder_id == holder_id)
+            )
             # a top-up partly used by a file gives the rest back to its funder at confirmation
             released = session.scalar(
-                select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).join(LedgerAccount)
+                select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+                .join(LedgerAccount)
                 .join(LedgerTransaction, LedgerTransaction.transaction_id == LedgerEntry.transaction_id)
-                .where(LedgerAccount.code == "funder:opco:OPCO1", LedgerTransaction.kind == "topup_release",
-                       LedgerTransaction.reference.in_([f"topup-release:{t.topup_id}" for t in session.scalars(
-                           select(TopUp).where(TopUp.holder_id == holder_id))])))
+                .where(
+                    LedgerAccount.code == "funder:opco:OPCO1",
+                    LedgerTransaction.kind == "topup_release",
+                    LedgerTransaction.reference.in_(
+                        [
+                            f"topup-release:{t.topup_id}"
+                            for t in session.scalars(select(TopUp).where(TopUp.holder_id == holder_id))
+                        ]
+                    ),
+                )
+            )
             # conservation to the cent: what came in is what is left plus what the files hold
             assert cents + offers.get(holder_id, 0) == available + offer_left + held + released, holder_id
             assert held == per_holder[holder_id] * PRICE, holder_id

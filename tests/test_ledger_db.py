@@ -1,5 +1,5 @@
-"""The ledger invariants, enforced twice: by the Python code that posts, and by the database itself (raw SQL that
-bypasses Python is refused too). Runs on SQLite and, with PARCOURS_TEST_PG_URL, on PostgreSQL."""
+"""The ledger invariants, enforced twice: by the Python code that posts, and by the database itself (raw SQL
+that bypasses Python is refused too). Runs on SQLite and, with PARCOURS_TEST_PG_URL, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -108,8 +108,8 @@ def test_database_refuses_unbalanced_transactions(ledger, db_url, amounts):
 
 
 def test_database_accepts_balanced_raw_transaction(ledger):
-    """The control of the previous test: the same raw SQL, balanced, is accepted (so the refusals above are the
-    balance check at work, not a malformed statement)."""
+    """The control of the previous test: the same raw SQL, balanced, is accepted (so the refusals above are
+    the balance check at work, not a malformed statement)."""
     factory, session = ledger
     fund = system_account(session, "cpf_fund").account_id
     other = system_account(session, "other").account_id

@@ -1,8 +1,8 @@
-"""Models of the supporting services (R6323-33 purposes 1–4, 6, 8): enrolment files and their history, messages,
-top-ups, work and CEC declarations, payment batches, idempotency keys.
+"""Models of the supporting services (R6323-33 purposes 1–4, 6, 8): enrolment files and their history,
+messages, top-ups, work and CEC declarations, payment batches, idempotency keys.
 
-Imported at the end of ``serving/db/models.py`` so Alembic and the ORM see one metadata. Amounts of money live in
-the ledger (``ledger_entries``), never here: these tables say *what* happened; the ledger says *how much*.
+Imported at the end of ``serving/db/models.py`` so Alembic and the ORM see one metadata. Amounts of money live
+in the ledger (``ledger_entries``), never here: these tables say *what* happened; the ledger says *how much*.
 Tables are created by migration ``0002_supporting_services``.
 """
 
@@ -174,8 +174,8 @@ class EnrolmentMessage(Base):
 
 class Funder(Base):
     """An organisation that tops up files (employer, OPCO, France Travail, region). Its kind decides, among
-    other things, whether a file it co-finances is exempt from the flat participation, so it is registered by an
-    operator and never taken from a request."""
+    other things, whether a file it co-finances is exempt from the flat participation, so it is registered by
+    an operator and never taken from a request."""
 
     __tablename__ = "funders"
     __table_args__ = (CheckConstraint(_in("kind", REGISTERED_FUNDER_KINDS), name="kind_known"),)
@@ -189,9 +189,9 @@ class Funder(Base):
 class TopUp(Base):
     """A funder's top-up (abondement) for one holder and one training file.
 
-    Granted either on an existing file (``enrolment_id``) or for a training (``training_id`` only), in which case
-    it is tied to the holder's file for that training when the holder confirms it. Its money sits in the ledger
-    account ``topup:<id>`` until it is reserved by the file or released back to the funder.
+    Granted either on an existing file (``enrolment_id``) or for a training (``training_id`` only), in which
+    case it is tied to the holder's file for that training when the holder confirms it. Its money sits in the
+    ledger account ``topup:<id>`` until it is reserved by the file or released back to the funder.
     """
 
     __tablename__ = "topups"
@@ -220,7 +220,8 @@ class TopUp(Base):
 
 
 class WorkDeclaration(Base):
-    """The work time declared for a holder and a year (employer declarations, DSN) that feeds the annual credit."""
+    """The work time declared for a holder and a year (employer declarations, DSN) that feeds the annual
+    credit."""
 
     __tablename__ = "work_declarations"
     __table_args__ = (
@@ -278,7 +279,7 @@ class CecDeclaration(Base):
     state: Mapped[str] = mapped_column(String(16), default="declared")
     decided_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(150), nullable=True)
-    # Set when the yearly CEC run has credited (or capped to nothing) the activity this declaration belongs to.
+    # Set when the yearly CEC run has credited (or capped to nothing) this declaration's activity.
     credited_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -319,7 +320,8 @@ class PaymentItem(Base):
 
 
 class IdempotencyKey(Base):
-    """The first answer to a state-changing request, kept at least 24 h per caller and key (Stripe semantics)."""
+    """The first answer to a state-changing request, kept at least 24 h per caller and key (Stripe
+    semantics)."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (

@@ -23,7 +23,8 @@ RETRYABLE_SQLSTATES = ("40001", "40P01")
 
 
 def business_date() -> dt.date:
-    """Today's date, the business date of every transition (tests override this dependency to travel in time)."""
+    """Today's date, the business date of every transition (tests override this dependency to travel in
+    time)."""
     return dt.date.today()
 
 
@@ -58,7 +59,8 @@ def run_idempotent(
     body: BaseModel | None,
     operation: Callable[[Session], tuple[int, Any]],
 ) -> JSONResponse:
-    """Execute ``operation`` once per (user, key); a replay returns the stored answer (``Idempotent-Replayed``)."""
+    """Execute ``operation`` once per (user, key); a replay returns the stored answer
+    (``Idempotent-Replayed``)."""
     try:
         result = execute_idempotent(
             request.app.state.session_factory,
@@ -70,7 +72,7 @@ def run_idempotent(
             operation=operation,
         )
     except IntegrityError as exc:
-        # A concurrent request changed the same rows first (unique place, same reference): nothing was written.
+        # A concurrent request changed the same rows first (unique place, same reference): nothing written.
         raise Conflict(f"concurrent change, nothing was done; retry ({type(exc.orig).__name__})") from exc
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:

@@ -1,5 +1,5 @@
-"""Rights and top-ups (purposes 1, 2 and 6): funders, top-ups tied to one file, annual credits from declared work,
-corrective top-ups, the eligible top-ups of a training and the holder's CPA view."""
+"""Rights and top-ups (purposes 1, 2 and 6): funders, top-ups tied to one file, annual credits from declared
+work, corrective top-ups, the eligible top-ups of a training and the holder's CPA view."""
 
 from __future__ import annotations
 

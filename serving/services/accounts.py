@@ -1,5 +1,5 @@
-"""What a holder has (purposes 2 and 6): balances available after reservations, top-ups by file, rights held by
-files in progress, and the personal activity account (CPA) view of every account of the holder."""
+"""What a holder has (purposes 2 and 6): balances available after reservations, top-ups by file, rights held
+by files in progress, and the personal activity account (CPA) view of every account of the holder."""
 
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ def account_extras(session: Session, holder_id: str) -> dict[str, object]:
 
 
 def cpa_view(session: Session, holder_id: str, *, on: dt.date | None = None) -> dict[str, object]:
-    """One view of every account of the holder: CPF (rights and corrective top-ups, with the ceiling that applies
-    to new credits), CEC (with its ceiling), top-ups, files holding money, CEC and work declarations."""
+    """One view of every account of the holder: CPF (rights and corrective top-ups, with the ceiling that
+    applies to new credits), CEC (with its ceiling), top-ups, files holding money, CEC and work
+    declarations."""
     on = on or dt.date.today()
     available = available_balances_cents(session, holder_id)
     work = session.scalars(

@@ -1,4 +1,5 @@
-"""Who acts: the identity the domain code checks rights against (plain Python, built from a signed-in user)."""
+"""Who acts: the identity the domain code checks rights against (plain Python, built from a signed-in
+user)."""
 
 from __future__ import annotations
 

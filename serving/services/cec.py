@@ -1,9 +1,10 @@
-"""Citizen engagement account (purpose 8): declarations of volunteer and civic activities, their validation by the
-organisation, and the yearly credit of 240 € per eligible activity up to 720 €.
+"""Citizen engagement account (purpose 8): declarations of volunteer and civic activities, their validation by
+the organisation, and the yearly credit of 240 € per eligible activity up to 720 €.
 
-The holder declares an activity of year N; the organisation validates (or rejects) it; the yearly run for year N,
-from N+1, credits each eligible activity once (``cec:<holder>:<year>:<activity>``) and marks its declarations
-credited, so a re-run never credits twice and a credit capped by the ceiling is not topped up later.
+The holder declares an activity of year N; the organisation validates (or rejects) it; the yearly run for year
+N, from N+1, credits each eligible activity once (``cec:<holder>:<year>:<activity>``) and marks its
+declarations credited, so a re-run never credits twice and a credit capped by the ceiling is not topped up
+later.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def declare_activity(
     days: int | None = None,
     months: int | None = None,
 ) -> CecDeclaration:
-    """The holder declares an activity of a past year (association volunteering by 30 June of the next year)."""
+    """The holder declares an activity of a past year (association volunteering by 30 June of the next
+    year)."""
     if not actor.is_holder(holder_id):
         raise Forbidden("a holder declares only their own activities")
     if activity_kind not in CEC_ACTIVITIES:

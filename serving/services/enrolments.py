@@ -1,10 +1,10 @@
 """Enrolment files from request to payment (purposes 3 and 4): the state machine of DOMAIN.md.
 
-    submitted ──accept──▶ accepted ──confirm──▶ confirmed ──entry──▶ in_training ──exit──▶ exited
-        │                    │                     │                                       │
-      refuse              cancel                cancel / service-done at 0 % (no-show)   service-done
-        ▼                    ▼                     ▼                                       ▼
-     refused     cancelled_by_holder|provider                                        service_done ──batch──▶ paid ─▶ closed
+    submitted ─accept─▶ accepted ─confirm─▶ confirmed ─entry─▶ in_training ─exit─▶ exited ─service-done─┐
+        │                 │                   │                                                         ▼
+      refuse            cancel     cancel, or service-done at 0 % (no-show) ──────────────────▶ service_done
+        ▼                 ▼                   ▼                                                         │
+     refused   cancelled_by_holder | cancelled_by_provider                         closed ◀─ paid ◀─batch─┘
 
 Every transition locks the file row, checks who acts and the state it starts from, is dated (business date
 ``on`` and wall clock) and attributed to an actor in ``enrolment_events``. Confirmation reserves rights and
@@ -100,7 +100,7 @@ def _problem(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([{"field": field, "message": message}], message=f"{field}: {message}")
 
 
-# --- loading and authorisation --------------------------------------------------------------------------------
+# --- loading and authorisation ------------------------------------------------------------------------------
 
 
 def lock_enrolment(session: Session, enrolment_id: int) -> Enrolment:
@@ -118,15 +118,11 @@ def lock_enrolment(session: Session, enrolment_id: int) -> Enrolment:
 
 
 def _is_cofunder(session: Session, actor: Actor, enrolment: Enrolment) -> bool:
-    return (
-        actor.role == "funder"
-        and session.scalar(
-            select(func.count())
-            .select_from(TopUp)
-            .where(TopUp.enrolment_id == enrolment.enrolment_id, TopUp.funder_id == actor.funder_id)
-        )
-        > 0
-    )
+    if actor.role != "funder":
+        return False
+    found = session.scalar(select(TopUp.topup_id).where(
+        TopUp.enrolment_id == enrolment.enrolment_id, TopUp.funder_id == actor.funder_id).limit(1))
+    return found is not None
 
 
 def can_read(session: Session, actor: Actor, enrolment: Enrolment) -> bool:
@@ -210,7 +206,7 @@ def record_transition(
     session.flush()
 
 
-# --- the holder opens a file; the provider answers -------------------------------------------------------------
+# --- the holder opens a file; the provider answers ----------------------------------------------------------
 
 
 def create_enrolment(
@@ -307,7 +303,7 @@ def refuse(session: Session, enrolment_id: int, *, actor: Actor, on: dt.date, re
     return enrolment
 
 
-# --- confirmation: reservation of rights and top-ups ----------------------------------------------------------
+# --- confirmation: reservation of rights and top-ups --------------------------------------------------------
 
 
 def file_account(session: Session, enrolment: Enrolment, source: str) -> LedgerAccount:
@@ -372,8 +368,8 @@ def _funding_for(
 def estimate_funding(
     session: Session, holder_id: str, training_id: str, on: dt.date, price_cents: int | None = None
 ) -> rules.FileFunding:
-    """How a new file of ``holder_id`` for ``training_id`` would be funded if confirmed on ``on`` — the same rule
-    and the same balances confirmation uses (for recommendations and career paths)."""
+    """How a new file of ``holder_id`` for ``training_id`` would be funded if confirmed on ``on`` — the same
+    rule and the same balances confirmation uses (for recommendations and career paths)."""
     holder = session.get(Holder, holder_id)
     if holder is None:
         raise NotFound(f"holder {holder_id} not found")
@@ -538,7 +534,7 @@ def _give_back(
     return sum(cents for _s, _t, cents in moves)
 
 
-# --- cancellation ------------------------------------------------------------------------------------------------
+# --- cancellation -------------------------------------------------------------------------------------------
 
 
 def cancel(session: Session, enrolment_id: int, *, actor: Actor, on: dt.date, reason: str = "") -> Enrolment:
@@ -607,7 +603,7 @@ def participation_paid_cents(session: Session, enrolment: Enrolment) -> int:
     return int(total or 0)
 
 
-# --- provider declarations ---------------------------------------------------------------------------------------
+# --- provider declarations ----------------------------------------------------------------------------------
 
 
 def declare_entry(session: Session, enrolment_id: int, *, actor: Actor, on: dt.date) -> Enrolment:
@@ -681,7 +677,7 @@ def declare_service_done(
     return enrolment
 
 
-# --- messages ----------------------------------------------------------------------------------------------------
+# --- messages -----------------------------------------------------------------------------------------------
 
 
 def post_message(session: Session, enrolment_id: int, *, actor: Actor, body: str) -> EnrolmentMessage:
@@ -727,7 +723,7 @@ def message_view(message: EnrolmentMessage) -> dict[str, object]:
     }
 
 
-# --- views -------------------------------------------------------------------------------------------------------
+# --- views --------------------------------------------------------------------------------------------------
 
 
 def funding_view(session: Session, enrolment: Enrolment) -> dict[str, object]:
@@ -785,7 +781,8 @@ def allowed_actions(enrolment: Enrolment, actor: Actor) -> list[str]:
 
 
 def enrolment_view(session: Session, enrolment: Enrolment, actor: Actor) -> dict[str, object]:
-    """The file as its reader may see it (funders get no holder identifier: they receive pseudonymised data)."""
+    """The file as its reader may see it (funders get no holder identifier: they receive pseudonymised
+    data)."""
     events = session.scalars(
         select(EnrolmentEvent)
         .where(EnrolmentEvent.enrolment_id == enrolment.enrolment_id)

@@ -214,5 +214,7 @@ def execute_idempotent(
 def purge_expired_keys(session: Session, now: dt.datetime | None = None) -> int:
     """Forget answers older than their time to live (at least 24 h); returns how many were deleted."""
     now = now or dt.datetime.now(dt.UTC)
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < now))
-    return int(result.rowcount or 0)
+    purged = session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.expires_at < now).returning(IdempotencyKey.record_id)
+    ).all()
+    return len(purged)

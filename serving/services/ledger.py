@@ -91,8 +91,8 @@ def acquire_write_lock(session: Session) -> None:
     """On SQLite, take the database's writer lock now, before reading what the write depends on.
 
     SQLite has one writer at a time; Python's sqlite3 starts a transaction only at the first write, so reads
-    before it could be stale. A write that matches no row opens the transaction and takes the lock (waiting up to
-    the busy timeout). On PostgreSQL this does nothing: row locks (``lock_accounts``) do the work.
+    before it could be stale. A write that matches no row opens the transaction and takes the lock (waiting up
+    to the busy timeout). On PostgreSQL this does nothing: row locks (``lock_accounts``) do the work.
     """
     if _dialect(session) == "sqlite":
         session.execute(text("UPDATE ledger_accounts SET code = code WHERE 1 = 0"))
@@ -276,7 +276,8 @@ def transfer(
     moves: list[tuple[LedgerAccount, LedgerAccount, int]],
     effective_date: dt.date | None = None,
 ) -> LedgerTransaction | None:
-    """Post ``(from, to, cents)`` moves as one transaction (zero moves are skipped; nothing posted if all are)."""
+    """Post ``(from, to, cents)`` moves as one transaction (zero moves are skipped; nothing posted if all
+    are)."""
     legs: list[tuple[LedgerAccount, int]] = []
     for source, target, amount in moves:
         if type(amount) is not int or amount < 0:

@@ -1,14 +1,14 @@
-"""Payment batches (purpose 3): pay each service-done file exactly once, give back what it did not use, and write
-one remittance file per provider.
+"""Payment batches (purpose 3): pay each service-done file exactly once, give back what it did not use, and
+write one remittance file per provider.
 
-Each file is paid in its own database transaction — lock the file, check it is still ``service_done``, post the
-payment (price × completion rate) and the return of the rest, record a ``payment_items`` row (unique per file),
-move the file to ``paid`` — so a batch killed at any instant leaves every file either fully paid or untouched.
-Running the batch again resumes the unfinished one: files already paid are no longer ``service_done`` and are
-skipped, the ledger references ``payment:<file>`` and ``release:<file>`` cannot be posted twice, and the unique
-``payment_items.enrolment_id`` makes the database refuse a second payment even if all of that failed.
-Remittance files are written last (atomically: temporary file, then rename) from the batch's items, so a
-re-run rewrites them whole; then the batch's files are closed and the batch completed.
+Each file is paid in its own database transaction — lock the file, check it is still ``service_done``, post
+the payment (price × completion rate) and the return of the rest, record a ``payment_items`` row (unique per
+file), move the file to ``paid`` — so a batch killed at any instant leaves every file either fully paid or
+untouched. Running the batch again resumes the unfinished one: files already paid are no longer
+``service_done`` and are skipped, the ledger references ``payment:<file>`` and ``release:<file>`` cannot be
+posted twice, and the unique ``payment_items.enrolment_id`` makes the database refuse a second payment even if
+all of that failed. Remittance files are written last (atomically: temporary file, then rename) from the
+batch's items, so a re-run rewrites them whole; then the batch's files are closed and the batch completed.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ REMITTANCE_COLUMNS = (
 def pay_enrolment(
     session: Session, enrolment_id: int, *, batch_id: int, actor: Actor, on: dt.date
 ) -> PaymentItem | None:
-    """Pay one file if it is (still) ``service_done``; ``None`` if there is nothing to pay. One transaction."""
+    """Pay one file if it is (still) ``service_done``; ``None`` if there is nothing to pay. One
+    transaction."""
     enrolment = lock_enrolment(session, enrolment_id)
     if enrolment.state != "service_done":
         return None
@@ -130,7 +131,8 @@ def _write_atomically(path: Path, content: str) -> None:
 
 
 def batch_summary(session: Session, batch: PaymentBatch) -> dict[str, object]:
-    """The batch as the API answers it: files paid, amounts per provider, remittance files and their content."""
+    """The batch as the API answers it: files paid, amounts per provider, remittance files and their
+    content."""
     items = session.execute(
         select(PaymentItem, Enrolment)
         .join(Enrolment, Enrolment.enrolment_id == PaymentItem.enrolment_id)

@@ -68,7 +68,8 @@ def credit_annual_rights(
     """Post the CPF credit for ``work`` (once per holder and year) and record the declaration.
 
     Credits for year N are posted from year N+1. Re-sending the same declaration is a no-op that returns the
-    first one; a different declaration for a year already credited is refused (a correction is a new operation).
+    first one; a different declaration for a year already credited is refused (a correction is a new
+    operation).
     """
     problems = work.problems()
     if not problems and posted_on.year <= work.year:
@@ -156,8 +157,8 @@ def credit_corrective_topup(
 ) -> int:
     """Post the corrective top-up an employer of 50+ staff owes for a missed six-year review.
 
-    It goes to the holder's ``cpf_corrective`` account: spendable like CPF rights, outside the ceiling. One per
-    holder, employer and review date. Returns the cents credited (0 if this review was already paid).
+    It goes to the holder's ``cpf_corrective`` account: spendable like CPF rights, outside the ceiling. One
+    per holder, employer and review date. Returns the cents credited (0 if this review was already paid).
     """
     if actor.role == "funder":
         employer_id = actor.funder_id

@@ -1,7 +1,7 @@
 """Dated rules of the CPF scheme (DOMAIN.md). Pure functions over integer cents; each has a table of cases
-in ``tests/test_rules.py``. Amounts and deadlines change by decree, so each is a dated table: the value in force
-on a date is the last row whose start is on or before it. To follow a new decree, append a row — never edit
-one — so files and credits of the past are still computed with the rule of their day.
+in ``tests/test_rules.py``. Amounts and deadlines change by decree, so each is a dated table: the value in
+force on a date is the last row whose start is on or before it. To follow a new decree, append a row — never
+edit one — so files and credits of the past are still computed with the rule of their day.
 
 Money is ``int`` cents everywhere; fractions (prorating, completion rates) are exact ``Fraction`` arithmetic
 rounded once, in the direction the rule says.
@@ -58,7 +58,7 @@ def _cents(name: str, amount: object) -> int:
     return amount
 
 
-# --- Flat holder participation (decree 2024-394) --------------------------------------------------------------
+# --- Flat holder participation (decree 2024-394) ------------------------------------------------------------
 
 FLAT_PARTICIPATION_CENTS: tuple[DatedValue[int], ...] = (
     DatedValue(dt.date(2024, 5, 2), 10_000),
@@ -81,7 +81,7 @@ def flat_participation_cents(
     return value_on(FLAT_PARTICIPATION_CENTS, on) or 0
 
 
-# --- Funding of a file ----------------------------------------------------------------------------------------
+# --- Funding of a file --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,8 @@ def funding_plan(
     cofinanced_by_employer_or_opco: bool = False,
     late_topup_cents: int = 0,
 ) -> FundingPlan:
-    """Cover ``price_cents`` with top-ups spent first, then CPF rights, then CEC rights, then top-ups the funder
-    wants spent after the holder's rights; the rest is out of pocket.
+    """Cover ``price_cents`` with top-ups spent first, then CPF rights, then CEC rights, then top-ups the
+    funder wants spent after the holder's rights; the rest is out of pocket.
 
     The flat participation is added when CPF or CEC rights are used (they are spent like CPF rights).
     """
@@ -152,8 +152,8 @@ def funding_plan(
 
 
 def allocate_funding(price_cents: int, sources: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Take ``price_cents`` from ``sources`` in order, each up to what it has; returns ``(key, taken)`` for every
-    source (``taken`` may be 0). The sum taken is ``min(price, total available)``."""
+    """Take ``price_cents`` from ``sources`` in order, each up to what it has; returns ``(key, taken)`` for
+    every source (``taken`` may be 0). The sum taken is ``min(price, total available)``."""
     remaining = _cents("price", price_cents)
     taken: list[tuple[str, int]] = []
     for key, available in sources:
@@ -165,7 +165,8 @@ def allocate_funding(price_cents: int, sources: Iterable[tuple[str, int]]) -> li
 
 @dataclass(frozen=True)
 class TopUpSource:
-    """A top-up a file can use: its ledger key, its funder's kind, what it still holds, and when it is spent."""
+    """A top-up a file can use: its ledger key, its funder's kind, what it still holds, and when it is
+    spent."""
 
     key: str
     funder_kind: str
@@ -209,8 +210,8 @@ def file_funding(
 
     Order: top-ups whose funder says they go first; CPF rights; corrective top-ups; CEC rights; the other
     top-ups; the rest is paid by the holder (``remainder_cents``, allocated to the source ``holder``).
-    The flat participation is due when rights are used, unless the holder is a job seeker or an employer or OPCO
-    top-up actually co-finances the file.
+    The flat participation is due when rights are used, unless the holder is a job seeker or an employer or
+    OPCO top-up actually co-finances the file.
     """
     first = [(t.key, t.available_cents) for t in topups if t.spend_before_rights]
     late = [(t.key, t.available_cents) for t in topups if not t.spend_before_rights]
@@ -240,7 +241,7 @@ def file_funding(
     return FileFunding(allocation, participation, remainder)
 
 
-# --- Annual crediting of CPF rights (L6323-11, L6323-11-1, L6323-27; R6323-1 and following) --------------------
+# --- Annual crediting of CPF rights (L6323-11, L6323-11-1, L6323-27; R6323-1 and following) -----------------
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,7 @@ def annual_credit_cents(
     return cap_to_ceiling(amount, balance_cents=rights_balance_cents, ceiling_cents=rate.ceiling_cents)
 
 
-# --- Corrective top-up (L6323-13) -------------------------------------------------------------------------------
+# --- Corrective top-up (L6323-13) ---------------------------------------------------------------------------
 
 CORRECTIVE_TOPUP_CENTS: tuple[DatedValue[int], ...] = (DatedValue(dt.date(2019, 1, 1), 300_000),)
 CORRECTIVE_MIN_STAFF: tuple[DatedValue[int], ...] = (DatedValue(dt.date(2019, 1, 1), 50),)
@@ -345,7 +346,7 @@ def corrective_topup_cents(on: dt.date, *, staff_count: int) -> int:
     return _required(CORRECTIVE_TOPUP_CENTS, on, "the corrective top-up")
 
 
-# --- Citizen engagement account (L5151-7 and following) --------------------------------------------------------
+# --- Citizen engagement account (L5151-7 and following) -----------------------------------------------------
 
 CEC_CREDIT_PER_ACTIVITY_CENTS: tuple[DatedValue[int], ...] = (DatedValue(dt.date(2019, 1, 1), 24_000),)
 CEC_CEILING_CENTS: tuple[DatedValue[int], ...] = (DatedValue(dt.date(2019, 1, 1), 72_000),)
@@ -379,9 +380,9 @@ def cec_activity_eligible(
 ) -> bool:
     """Whether a validated activity of ``activity_year`` earns CEC rights.
 
-    Civic service of at least 6 months; operational military reserve of at least 90 days in the year; association
-    leaders and volunteer supervisors with at least 200 hours in the year of which at least 100 in one
-    association; other reserves, volunteer firefighters and apprentice masters under their own conditions,
+    Civic service of at least 6 months; operational military reserve of at least 90 days in the year;
+    association leaders and volunteer supervisors with at least 200 hours in the year of which at least 100 in
+    one association; other reserves, volunteer firefighters and apprentice masters under their own conditions,
     attested by the organisation's validation.
     """
     limits = _required(CEC_THRESHOLDS, dt.date(activity_year, 1, 1), "the CEC")
@@ -416,7 +417,7 @@ def cec_credit_cents(activity_year: int, *, eligible_activities: int, cec_balanc
     )
 
 
-# --- Working days and deadlines of the enrolment file ----------------------------------------------------------
+# --- Working days and deadlines of the enrolment file -------------------------------------------------------
 
 # At least this many working days between the holder's confirmation and the start of the session.
 CONFIRMATION_NOTICE_WORKING_DAYS: tuple[DatedValue[int], ...] = (DatedValue(dt.date(2019, 1, 1), 11),)
@@ -467,7 +468,7 @@ def declaration_deadline(event_date: dt.date) -> dt.date:
     return add_working_days(event_date, days)
 
 
-# --- Payment of the provider ------------------------------------------------------------------------------------
+# --- Payment of the provider --------------------------------------------------------------------------------
 
 BASIS_POINTS = 10_000
 

@@ -3,8 +3,8 @@
 A top-up is granted on a file that is not yet confirmed, or for a training the holder has no file for yet; its
 money moves at once from the funder's account to the ledger account ``topup:<id>`` and waits there. When the
 holder confirms the file, it is reserved with the holder's rights (``serving.services.enrolments``); what the
-file does not need goes back to the funder. Top-ups never count towards the rights ceiling: they are not in the
-holder's CPF account at all.
+file does not need goes back to the funder. Top-ups never count towards the rights ceiling: they are not in
+the holder's CPF account at all.
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ class UsableTopUp:
 def usable_topups(
     session: Session, *, holder_id: str, training_id: str, enrolment_id: int | None
 ) -> list[UsableTopUp]:
-    """Top-ups a file of ``holder_id`` for ``training_id`` can use: those granted on that file and those granted
-    for the training without a file, with money still waiting, oldest first."""
+    """Top-ups a file of ``holder_id`` for ``training_id`` can use: those granted on that file and those
+    granted for the training without a file, with money still waiting, oldest first."""
     query = select(TopUp).where(
         TopUp.holder_id == holder_id, TopUp.training_id == training_id, TopUp.released.is_(False)
     )
