@@ -334,10 +334,14 @@ POSTGRESQL_LEDGER_GUARDS = [
         IF NEW.amount_cents >= 0 THEN
             RETURN NULL;
         END IF;
-        SELECT may_go_negative INTO allowed FROM ledger_accounts WHERE account_id = NEW.account_id FOR UPDATE;
+        -- may_go_negative never changes (ledger_accounts_rules_fixed): read it without a lock, so that system
+        -- accounts, debited by many transactions, are never locked here.
+        SELECT may_go_negative INTO allowed FROM ledger_accounts WHERE account_id = NEW.account_id;
         IF allowed THEN
             RETURN NULL;
         END IF;
+        -- Lock the account, then sum: a concurrent debit of the same account is summed after it commits.
+        PERFORM 1 FROM ledger_accounts WHERE account_id = NEW.account_id FOR UPDATE;
         SELECT COALESCE(SUM(amount_cents), 0) INTO total FROM ledger_entries WHERE account_id = NEW.account_id;
         IF total < 0 THEN
             RAISE EXCEPTION 'ledger account % would go below zero (% cents)', NEW.account_id, total
