@@ -5,6 +5,7 @@ Every refused operation leaves the ledger exactly as it was."""
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable
 
 import pytest
@@ -156,9 +157,8 @@ class World:
         return file_id
 
     def pay(self, on: dt.date = START + dt.timedelta(days=10), remittance_dir=None) -> dict:
-        return run_payment_batch(
-            self.factory, actor=ADMIN, on=on, remittance_dir=remittance_dir or "/tmp/unused"
-        )
+        remittance_dir = remittance_dir or tempfile.mkdtemp(prefix="parcours-remittances-")
+        return run_payment_batch(self.factory, actor=ADMIN, on=on, remittance_dir=remittance_dir)
 
 
 @pytest.fixture
