@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # `parcours import`: bigger files are refused before reading; rows are read in chunks of this many.
     import_max_file_bytes: int = 2 * 1024**3
     import_chunk_rows: int = 10_000
+    # Payment batches write one remittance CSV per provider here (default: data/remittances).
+    remittance_dir: Path | None = None
 
     def resolved_db_url(self) -> str:
         """The SQLAlchemy URL: ``PARCOURS_DB_URL`` or the SQLite file ``data/parcours.db``."""
@@ -51,6 +53,9 @@ class Settings(BaseSettings):
 
     def resolved_index_dir(self) -> Path:
         return self.index_dir or (self.data_dir / "index")
+
+    def resolved_remittance_dir(self) -> Path:
+        return self.remittance_dir or (self.data_dir / "remittances")
 
     def resolved_mlflow_uri(self) -> str:
         if self.mlflow_tracking_uri:

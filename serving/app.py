@@ -16,6 +16,10 @@ from parcours.errors import Conflict, Forbidden, IndexMismatch, NotFound, Parcou
 from parcours.settings import Settings, get_settings
 from serving.db.engine import migrate, session_factory
 from serving.routers import auth, health, holders
+from serving.routers import cec as cec_router
+from serving.routers import enrolments as enrolments_router
+from serving.routers import payments as payments_router
+from serving.routers import rights as rights_router
 
 STATUS_BY_ERROR: list[tuple[type[ParcoursError], int]] = [
     (ValidationFailed, 422),
@@ -57,4 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(holders.router)
+    app.include_router(enrolments_router.router)
+    app.include_router(payments_router.router)
+    app.include_router(rights_router.router)
+    app.include_router(cec_router.router)
     return app

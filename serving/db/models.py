@@ -302,3 +302,7 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(60))
     holder_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     resource: Mapped[str] = mapped_column(String(300))
+
+
+# --- Supporting services (enrolment, top-ups, CEC, payments, idempotency): see supporting_models.py. ---------
+from serving.db.supporting_models import *  # noqa: E402, F401, F403

@@ -14,8 +14,8 @@ from recommender.content import ContentRecommender
 from serving.db.models import Training
 from serving.deps import CurrentUser, SessionDep
 from serving.services.access import authorise_holder_read
+from serving.services.enrolments import estimate_funding
 from serving.services.holders import account_view, holder_context, today
-from serving.services.rules import funding_plan
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/holders", tags=["holders"])
@@ -67,9 +67,9 @@ def get_recommendations(
         training = session.get(Training, rec.training_id)
         if training is None:
             continue
-        plan = funding_plan(training.price_cents, cpf_balance_cents=context.cpf_balance_cents,
-                            cec_balance_cents=context.cec_balance_cents, on=today(),
-                            employment_status=context.employment_status)
+        # The same funding rule and balances (top-ups included) as a confirmation today would use.
+        plan = estimate_funding(session, holder_id, training.training_id, today(),
+                                price_cents=training.price_cents)
         items.append(RecommendationItem(training_id=rec.training_id, title=training.title, score=rec.score,
                                         price_cents=training.price_cents,
                                         out_of_pocket_cents=plan.out_of_pocket_cents, reasons=list(rec.reasons)))

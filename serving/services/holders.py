@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 from features.esco import load_taxonomy
 from recommender.base import HolderContext
 from serving.db.models import Experience, Holder, Interaction, LedgerAccount, LedgerEntry, LedgerTransaction
-from serving.services.ledger import holder_balances_cents
+from serving.services.accounts import account_extras
+from serving.services.ledger import available_balances_cents, holder_balances_cents
 
 
 def account_view(session: Session, holder: Holder) -> dict[str, object]:
-    """Balances by account kind and the ledger history of the holder, newest first."""
+    """Balances available after reservations, top-ups and reservations by file, balances by account kind and
+    the ledger history of the holder, newest first."""
     balances = holder_balances_cents(session, holder.holder_id)
     history = session.execute(
         select(LedgerTransaction.effective_date, LedgerTransaction.kind, LedgerTransaction.reference,
@@ -26,8 +28,7 @@ def account_view(session: Session, holder: Holder) -> dict[str, object]:
     ).all()
     return {
         "holder_id": holder.holder_id,
-        "cpf_balance_cents": balances.get("cpf", 0),
-        "cec_balance_cents": balances.get("cec", 0),
+        **account_extras(session, holder.holder_id),
         "balances_cents": balances,
         "history": [
             {"date": d.isoformat(), "kind": kind, "reference": ref, "account": account, "amount_cents": amount}
@@ -52,7 +53,7 @@ def profile_text(session: Session, holder: Holder) -> str:
 
 
 def holder_context(session: Session, holder: Holder) -> HolderContext:
-    balances = holder_balances_cents(session, holder.holder_id)
+    balances = available_balances_cents(session, holder.holder_id)
     taken = set(session.scalars(select(Interaction.training_id).where(
         Interaction.holder_id == holder.holder_id, Interaction.event.in_(("enrol", "complete")))))
     return HolderContext(

@@ -1,0 +1,145 @@
+"""Citizen engagement account (purpose 8): declarations by the holder, decisions by the organisation, the
+yearly credit run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from sqlalchemy.orm import Session
+
+from serving.db.supporting_models import CEC_ACTIVITIES
+from serving.deps import CurrentUser, SessionDep, require_role
+from serving.routers.idempotent import (
+    IDEMPOTENCY_RESPONSES,
+    IdempotencyKeyHeader,
+    TodayDep,
+    actor_of,
+    run_idempotent,
+)
+from serving.services import cec
+from serving.services.access import authorise_holder_read
+
+router = APIRouter(tags=["cec"])
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeclarationBody(Strict):
+    activity_kind: str = Field(description=f"One of {', '.join(CEC_ACTIVITIES)}")
+    activity_year: StrictInt
+    organisation_id: str = Field(min_length=1, max_length=64)
+    hours: StrictInt | None = Field(
+        None, ge=0, le=10_000, description="Association volunteering: hours there"
+    )
+    days: StrictInt | None = Field(None, ge=0, le=366, description="Military reserve: days in the year")
+    months: StrictInt | None = Field(None, ge=0, le=120, description="Civic service: months")
+
+
+class CreditRunBody(Strict):
+    activity_year: StrictInt
+
+
+@router.post(
+    "/v1/holders/{holder_id}/cec/declarations",
+    status_code=201,
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The holder declares a volunteer or civic activity of a past year",
+)
+def declare(
+    holder_id: str,
+    body: DeclarationBody,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    actor = actor_of(user)
+
+    def operation(session: Session) -> tuple[int, Any]:
+        declaration = cec.declare_activity(
+            session, actor=actor, holder_id=holder_id, on=today, **body.model_dump()
+        )
+        return 201, cec.declaration_view(declaration)
+
+    return run_idempotent(request, user, idempotency_key, body, operation)
+
+
+@router.get("/v1/holders/{holder_id}/cec/declarations", summary="The holder's CEC declarations")
+def list_declarations(holder_id: str, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+    authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/cec/declarations")
+    return {"items": cec.holder_declarations(session, holder_id)}
+
+
+def _decide(
+    declaration_id: int, request: Request, user: CurrentUser, today: Any, key: str | None, validate: bool
+) -> JSONResponse:
+    actor = actor_of(user)
+
+    def operation(session: Session) -> tuple[int, Any]:
+        return 200, cec.declaration_view(
+            cec.decide_declaration(session, declaration_id, actor=actor, on=today, validate=validate)
+        )
+
+    return run_idempotent(request, user, key, None, operation)
+
+
+@router.post(
+    "/v1/cec/declarations/{declaration_id}/validate",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The organisation validates a declaration (role funder with the organisation's id, or admin)",
+)
+def validate(
+    declaration_id: int,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _decide(declaration_id, request, user, today, idempotency_key, True)
+
+
+@router.post(
+    "/v1/cec/declarations/{declaration_id}/reject",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The organisation rejects a declaration",
+)
+def reject(
+    declaration_id: int,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _decide(declaration_id, request, user, today, idempotency_key, False)
+
+
+@router.post(
+    "/v1/cec/credits",
+    status_code=201,
+    responses=IDEMPOTENCY_RESPONSES,
+    dependencies=[require_role("admin")],
+    summary="Credit 240 € per eligible activity of a year (ceiling 720 €); each activity once",
+)
+def credit_year(
+    body: CreditRunBody,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    def operation(session: Session) -> tuple[int, Any]:
+        credited = cec.credit_cec_year(
+            session, activity_year=body.activity_year, on=today, actor=user.username
+        )
+        return 201, {
+            "activity_year": body.activity_year,
+            "credited_cents": credited,
+            "total_cents": sum(credited.values()),
+        }
+
+    return run_idempotent(request, user, idempotency_key, body, operation)

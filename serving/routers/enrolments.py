@@ -1,0 +1,330 @@
+"""Enrolment files (purposes 3 and 4): ``POST /v1/enrolments`` and one endpoint per transition of DOMAIN.md.
+
+Every POST takes an ``Idempotency-Key``. Bodies forbid unknown fields, so no client field can set a state, a
+price or an amount: those come from the catalogue and the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from sqlalchemy.orm import Session
+
+from parcours.errors import ValidationFailed
+from serving.db.supporting_models import ENROLMENT_STATES
+from serving.deps import CurrentUser, SessionDep
+from serving.routers.idempotent import (
+    IDEMPOTENCY_RESPONSES,
+    IdempotencyKeyHeader,
+    TodayDep,
+    actor_of,
+    run_idempotent,
+)
+from serving.services import enrolments as files
+
+router = APIRouter(prefix="/v1/enrolments", tags=["enrolments"])
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnrolmentCreate(Strict):
+    holder_id: str = Field(min_length=1, max_length=64)
+    training_id: str = Field(min_length=1, max_length=64)
+    session_start: dt.date
+
+
+class AcceptBody(Strict):
+    session_start: dt.date | None = Field(None, description="Propose another session of the same training")
+
+
+class ReasonBody(Strict):
+    reason: str = Field("", max_length=500)
+
+
+class ConfirmBody(Strict):
+    max_out_of_pocket_cents: StrictInt = Field(
+        0,
+        ge=0,
+        description="The most the holder agrees to pay towards the price from their own money, beyond the "
+        "flat participation; confirmation is refused (409) when rights and top-ups leave more uncovered",
+    )
+
+
+class ExitBody(Strict):
+    exit_date: dt.date | None = Field(None, description="Day the holder left (default: today)")
+
+
+class ServiceDoneBody(Strict):
+    completion_rate: Decimal = Field(ge=0, le=100, decimal_places=2, description="Completion rate, 0–100 %")
+
+
+class MessageBody(Strict):
+    body: str = Field(min_length=1, max_length=files.MAX_MESSAGE_LENGTH)
+
+
+def _transition(
+    request: Request, user: CurrentUser, key: str | None, body: BaseModel | None, act: Any, status: int = 200
+) -> JSONResponse:
+    actor = actor_of(user)
+
+    def operation(session: Session) -> tuple[int, Any]:
+        enrolment = act(session, actor)
+        return status, files.enrolment_view(session, enrolment, actor)
+
+    return run_idempotent(request, user, key, body, operation)
+
+
+@router.post(
+    "", status_code=201, responses=IDEMPOTENCY_RESPONSES, summary="The holder asks for a place in a session"
+)
+def create(
+    body: EnrolmentCreate,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _transition(
+        request,
+        user,
+        idempotency_key,
+        body,
+        lambda s, a: files.create_enrolment(
+            s,
+            actor=a,
+            holder_id=body.holder_id,
+            training_id=body.training_id,
+            session_start=body.session_start,
+            on=today,
+        ),
+        status=201,
+    )
+
+
+@router.get("", summary="The files the caller may see, newest first")
+def list_files(
+    user: CurrentUser,
+    session: SessionDep,
+    state: Annotated[str | None, Query(description="Filter on a state")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, object]:
+    if state is not None and state not in ENROLMENT_STATES:
+        raise ValidationFailed(
+            [{"field": "state", "message": f"must be one of {', '.join(ENROLMENT_STATES)}"}]
+        )
+    actor = actor_of(user)
+    found = files.list_enrolments(session, actor, state=state, limit=limit, offset=offset)
+    return {
+        "items": [
+            {
+                "enrolment_id": e.enrolment_id,
+                "state": e.state,
+                "training_id": e.training_id,
+                "provider_id": e.provider_id,
+                "session_start": e.session_start.isoformat(),
+                "price_cents": e.price_cents,
+            }
+            for e in found
+        ]
+    }
+
+
+@router.get("/{enrolment_id}", summary="One file: state, deadlines, funding from the ledger, history")
+def read(enrolment_id: int, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+    actor = actor_of(user)
+    return files.enrolment_view(session, files.get_enrolment(session, enrolment_id, actor), actor)
+
+
+@router.post(
+    "/{enrolment_id}/accept",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The provider accepts (optionally proposing another session)",
+)
+def accept(
+    enrolment_id: int,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    body: AcceptBody | None = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _transition(
+        request,
+        user,
+        idempotency_key,
+        body,
+        lambda s, a: files.accept(
+            s, enrolment_id, actor=a, on=today, session_start=body.session_start if body else None
+        ),
+    )
+
+
+@router.post("/{enrolment_id}/refuse", responses=IDEMPOTENCY_RESPONSES, summary="The provider refuses")
+def refuse(
+    enrolment_id: int,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    body: ReasonBody | None = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _transition(
+        request,
+        user,
+        idempotency_key,
+        body,
+        lambda s, a: files.refuse(s, enrolment_id, actor=a, on=today, reason=body.reason if body else ""),
+    )
+
+
+@router.post(
+    "/{enrolment_id}/confirm",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The holder confirms: rights and top-ups are reserved, the participation is paid",
+)
+def confirm(
+    enrolment_id: int,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    body: ConfirmBody | None = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _transition(
+        request,
+        user,
+        idempotency_key,
+        body,
+        lambda s, a: files.confirm(
+            s,
+            enrolment_id,
+            actor=a,
+            on=today,
+            max_out_of_pocket_cents=body.max_out_of_pocket_cents if body else 0,
+        ),
+    )
+
+
+@router.post(
+    "/{enrolment_id}/cancel",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The holder or the provider cancels before the start; every reserved cent goes back",
+)
+def cancel(
+    enrolment_id: int,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    body: ReasonBody | None = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _transition(
+        request,
+        user,
+        idempotency_key,
+        body,
+        lambda s, a: files.cancel(s, enrolment_id, actor=a, on=today, reason=body.reason if body else ""),
+    )
+
+
+@router.post(
+    "/{enrolment_id}/entry",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The provider declares the entry (within 3 working days of the start)",
+)
+def entry(
+    enrolment_id: int,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _transition(
+        request,
+        user,
+        idempotency_key,
+        None,
+        lambda s, a: files.declare_entry(s, enrolment_id, actor=a, on=today),
+    )
+
+
+@router.post(
+    "/{enrolment_id}/exit",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The provider declares the exit (within 3 working days of it)",
+)
+def exit_(
+    enrolment_id: int,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    body: ExitBody | None = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _transition(
+        request,
+        user,
+        idempotency_key,
+        body,
+        lambda s, a: files.declare_exit(
+            s, enrolment_id, actor=a, on=today, exit_date=body.exit_date if body else None
+        ),
+    )
+
+
+@router.post(
+    "/{enrolment_id}/service-done",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The provider declares the service done with a completion rate (no-show: 0 from confirmed)",
+)
+def service_done(
+    enrolment_id: int,
+    body: ServiceDoneBody,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    return _transition(
+        request,
+        user,
+        idempotency_key,
+        body,
+        lambda s, a: files.declare_service_done(
+            s, enrolment_id, actor=a, on=today, completion_rate=body.completion_rate
+        ),
+    )
+
+
+@router.post(
+    "/{enrolment_id}/messages",
+    status_code=201,
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="A message between the holder and the provider of the file",
+)
+def post_message(
+    enrolment_id: int,
+    body: MessageBody,
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    actor = actor_of(user)
+
+    def operation(session: Session) -> tuple[int, Any]:
+        return 201, files.message_view(files.post_message(session, enrolment_id, actor=actor, body=body.body))
+
+    return run_idempotent(request, user, idempotency_key, body, operation)
+
+
+@router.get("/{enrolment_id}/messages", summary="Messages of the file, oldest first")
+def read_messages(enrolment_id: int, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+    return {"items": files.list_messages(session, enrolment_id, actor=actor_of(user))}

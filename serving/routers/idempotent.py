@@ -1,0 +1,82 @@
+"""Shared pieces of the supporting-services routers: the business date, the acting user, and the wrapper that
+runs a state-changing request under its ``Idempotency-Key``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from parcours.errors import Conflict
+from serving.db.models import User
+from serving.services.actors import Actor
+from serving.services.idempotency import execute_idempotent
+
+# PostgreSQL serialization failure and deadlock: the transaction was rolled back and may simply be retried.
+RETRYABLE_SQLSTATES = ("40001", "40P01")
+
+
+def business_date() -> dt.date:
+    """Today's date, the business date of every transition (tests override this dependency to travel in
+    time)."""
+    return dt.date.today()
+
+
+TodayDep = Annotated[dt.date, Depends(business_date)]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Required on every state-changing request: a unique value (e.g. "
+        "a UUID) per operation. A replay returns the first answer; reuse with another body gets 422.",
+    ),
+]
+IDEMPOTENCY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Missing or malformed Idempotency-Key"},
+    409: {"description": "Illegal transition, insufficient funds, or the same key still running"},
+    422: {"description": "Invalid body, or Idempotency-Key reused with a different request"},
+}
+
+
+def actor_of(user: User) -> Actor:
+    return Actor.from_user(user)
+
+
+def body_of(model: BaseModel | None) -> dict[str, Any]:
+    return {} if model is None else model.model_dump(mode="json")
+
+
+def run_idempotent(
+    request: Request,
+    user: User,
+    key: str | None,
+    body: BaseModel | None,
+    operation: Callable[[Session], tuple[int, Any]],
+) -> JSONResponse:
+    """Execute ``operation`` once per (user, key); a replay returns the stored answer
+    (``Idempotent-Replayed``)."""
+    try:
+        result = execute_idempotent(
+            request.app.state.session_factory,
+            caller=user.username,
+            key=key,
+            method=request.method,
+            path=request.url.path,
+            body=body_of(body),
+            operation=operation,
+        )
+    except IntegrityError as exc:
+        # A concurrent request changed the same rows first (unique place, same reference): nothing written.
+        raise Conflict(f"concurrent change, nothing was done; retry ({type(exc.orig).__name__})") from exc
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+            raise Conflict("concurrent transactions collided, nothing was done; retry") from exc
+        raise
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse(status_code=result.status_code, content=result.body, headers=headers)

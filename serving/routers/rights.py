@@ -1,0 +1,229 @@
+"""Rights and top-ups (purposes 1, 2 and 6): funders, top-ups tied to one file, annual credits from declared
+work, corrective top-ups, the eligible top-ups of a training and the holder's CPA view."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from sqlalchemy.orm import Session
+
+from serving.db.supporting_models import REGISTERED_FUNDER_KINDS, WORK_STATUSES
+from serving.deps import CurrentUser, SessionDep, require_role
+from serving.routers.idempotent import (
+    IDEMPOTENCY_RESPONSES,
+    IdempotencyKeyHeader,
+    TodayDep,
+    actor_of,
+    run_idempotent,
+)
+from serving.services import rights, topups
+from serving.services.access import authorise_holder_read
+from serving.services.accounts import cpa_view
+from serving.services.enrolments import estimate_funding
+
+router = APIRouter(tags=["rights"])
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FunderBody(Strict):
+    funder_id: str = Field(min_length=1, max_length=64)
+    kind: str = Field(description=f"One of {', '.join(REGISTERED_FUNDER_KINDS)}")
+    name: str = Field("", max_length=300)
+
+
+class TopUpBody(Strict):
+    amount_cents: StrictInt = Field(gt=0, le=topups.MAX_TOPUP_CENTS)
+    enrolment_id: StrictInt | None = Field(None, description="The file topped up (before its confirmation)")
+    holder_id: str | None = Field(
+        None, max_length=64, description="With training_id, when there is no file yet"
+    )
+    training_id: str | None = Field(None, max_length=64)
+    spend_before_rights: StrictBool = Field(False, description="Spend this money before the holder's rights")
+    funder_id: str | None = Field(
+        None, max_length=64, description="Only for an administrator recording a top-up"
+    )
+
+
+class WorkBody(Strict):
+    holder_id: str = Field(min_length=1, max_length=64)
+    year: StrictInt
+    status: str = Field(description=f"One of {', '.join(WORK_STATUSES)}")
+    worked_hours: StrictInt = Field(ge=0, le=rights.MAX_WORKED_HOURS)
+    reference_hours: StrictInt | None = Field(
+        None, gt=0, le=rights.MAX_WORKED_HOURS, description="Conventional full time (default: legal 1607 h)"
+    )
+    disability: StrictBool = False
+
+
+class AnnualCreditsBody(Strict):
+    declarations: list[WorkBody] = Field(min_length=1, max_length=10_000)
+
+
+class CorrectiveBody(Strict):
+    holder_id: str = Field(min_length=1, max_length=64)
+    staff_count: StrictInt = Field(ge=0)
+    review_due_on: dt.date
+    employer_id: str | None = Field(None, max_length=64, description="Only for an administrator")
+
+
+@router.post(
+    "/v1/funders",
+    status_code=201,
+    responses=IDEMPOTENCY_RESPONSES,
+    dependencies=[require_role("admin")],
+    summary="Register a funder (its kind decides participation exemptions and never changes)",
+)
+def register_funder(
+    body: FunderBody, request: Request, user: CurrentUser, idempotency_key: IdempotencyKeyHeader = None
+) -> JSONResponse:
+    def operation(session: Session) -> tuple[int, Any]:
+        funder = topups.register_funder(session, funder_id=body.funder_id, kind=body.kind, name=body.name)
+        return 201, {"funder_id": funder.funder_id, "kind": funder.kind, "name": funder.name}
+
+    return run_idempotent(request, user, idempotency_key, body, operation)
+
+
+@router.post(
+    "/v1/topups",
+    status_code=201,
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="A funder (or the holder with their own money) tops up one file or one training",
+)
+def grant_topup(
+    body: TopUpBody,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    actor = actor_of(user)
+
+    def operation(session: Session) -> tuple[int, Any]:
+        topup = topups.grant_topup(
+            session,
+            actor=actor,
+            amount_cents=body.amount_cents,
+            on=today,
+            enrolment_id=body.enrolment_id,
+            holder_id=body.holder_id,
+            training_id=body.training_id,
+            spend_before_rights=body.spend_before_rights,
+            funder_id=body.funder_id,
+        )
+        return 201, topups.topup_view(topup)
+
+    return run_idempotent(request, user, idempotency_key, body, operation)
+
+
+@router.post(
+    "/v1/topups/{topup_id}/revoke",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The funder withdraws a top-up no confirmed file has reserved",
+)
+def revoke_topup(
+    topup_id: int,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    actor = actor_of(user)
+
+    def operation(session: Session) -> tuple[int, Any]:
+        return 200, topups.topup_view(topups.revoke_topup(session, actor=actor, topup_id=topup_id, on=today))
+
+    return run_idempotent(request, user, idempotency_key, None, operation)
+
+
+@router.post(
+    "/v1/rights/annual-credits",
+    status_code=201,
+    responses=IDEMPOTENCY_RESPONSES,
+    dependencies=[require_role("admin")],
+    summary="Credit CPF rights from declared work time (all-or-nothing; once per holder and year)",
+)
+def annual_credits(
+    body: AnnualCreditsBody,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    def operation(session: Session) -> tuple[int, Any]:
+        works = [rights.WorkTime(**w.model_dump()) for w in body.declarations]
+        done = rights.credit_annual_rights_many(session, works, posted_on=today, actor=user.username)
+        return 201, {
+            "credits": [rights.declaration_view(d) for d in done],
+            "total_cents": sum(d.credited_cents for d in done),
+        }
+
+    return run_idempotent(request, user, idempotency_key, body, operation)
+
+
+@router.post(
+    "/v1/rights/corrective-topups",
+    status_code=201,
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="The corrective top-up of an employer of 50+ staff that missed the six-year review",
+)
+def corrective_topup(
+    body: CorrectiveBody,
+    request: Request,
+    user: CurrentUser,
+    today: TodayDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    actor = actor_of(user)
+
+    def operation(session: Session) -> tuple[int, Any]:
+        amount = rights.credit_corrective_topup(
+            session,
+            actor=actor,
+            holder_id=body.holder_id,
+            staff_count=body.staff_count,
+            review_due_on=body.review_due_on,
+            on=today,
+            employer_id=body.employer_id,
+        )
+        return 201, {"holder_id": body.holder_id, "credited_cents": amount}
+
+    return run_idempotent(request, user, idempotency_key, body, operation)
+
+
+@router.get("/v1/holders/{holder_id}/topups", summary="The holder's top-ups, and those a training could use")
+def holder_topups(
+    holder_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    today: TodayDep,
+    training_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, object]:
+    authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/topups")
+    answer: dict[str, object] = {"items": topups.holder_topups(session, holder_id)}
+    if training_id is not None:
+        plan = estimate_funding(session, holder_id, training_id, today)
+        answer.update(
+            {
+                "training_id": training_id,
+                "eligible_topups_cents": topups.eligible_topups_cents(session, holder_id, training_id),
+                "funding": {
+                    "allocation_cents": dict(plan.allocation),
+                    "participation_cents": plan.participation_cents,
+                    "out_of_pocket_cents": plan.out_of_pocket_cents,
+                },
+            }
+        )
+    return answer
+
+
+@router.get("/v1/holders/{holder_id}/cpa", summary="Personal activity account: every account of the holder")
+def read_cpa(holder_id: str, user: CurrentUser, session: SessionDep, today: TodayDep) -> dict[str, object]:
+    authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/cpa")
+    return cpa_view(session, holder_id, on=today)

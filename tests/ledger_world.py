@@ -1,0 +1,104 @@
+"""A small world for the supporting-services tests: providers, trainings with sessions, holders with opening
+balances, registered funders, and the actors who act on them. Written straight to the database (the importer
+is not what these tests are about)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from sqlalchemy.orm import Session
+
+from serving.db.models import Holder, Provider, Training, TrainingSession
+from serving.db.supporting_models import Funder
+from serving.services.actors import Actor
+from serving.services.ledger import CEC, CPF, set_opening_balance
+
+ADMIN = Actor("admin", "admin")
+SYSTEM = Actor.system("batch")
+# A Monday well away from public holidays: 11 working days later is Tuesday 2025-03-18.
+TODAY = dt.date(2025, 3, 3)
+START = dt.date(2025, 4, 7)  # a Monday five weeks later: confirmable from TODAY
+
+
+def holder(holder_id: str) -> Actor:
+    return Actor(f"user-{holder_id}", "holder", holder_id=holder_id)
+
+
+def provider(provider_id: str) -> Actor:
+    return Actor(f"user-{provider_id}", "provider", provider_id=provider_id)
+
+
+def funder(funder_id: str) -> Actor:
+    return Actor(f"user-{funder_id}", "funder", funder_id=funder_id)
+
+
+def add_provider(session: Session, provider_id: str = "P1") -> None:
+    session.merge(Provider(provider_id=provider_id, name=f"Provider {provider_id}"))
+
+
+def add_training(
+    session: Session,
+    training_id: str,
+    *,
+    provider_id: str = "P1",
+    price_cents: int = 150_000,
+    starts: tuple[dt.date, ...] = (START,),
+) -> None:
+    if session.get(Provider, provider_id) is None:
+        add_provider(session, provider_id)
+        session.flush()
+    session.add(
+        Training(
+            training_id=training_id,
+            title=f"Training {training_id}",
+            description="",
+            certification_code="RNCP1",
+            provider_id=provider_id,
+            price_cents=price_cents,
+            hours=35,
+            modality="remote",
+            region_code="11",
+            level=None,
+            skills=[],
+            prerequisites=[],
+            target_occupations=[],
+            content_hash=hashlib.sha256(training_id.encode()).hexdigest(),
+        )
+    )
+    session.flush()
+    for start in starts:
+        session.add(TrainingSession(training_id=training_id, start_date=start))
+    session.flush()
+
+
+def add_holder(
+    session: Session,
+    holder_id: str,
+    *,
+    cpf_cents: int = 0,
+    cec_cents: int = 0,
+    employment_status: str = "employee",
+    qualification_level: int | None = 4,
+    as_of: dt.date = dt.date(2025, 1, 1),
+) -> None:
+    session.add(
+        Holder(
+            holder_id=holder_id,
+            birth_year=1985,
+            region_code="11",
+            employment_status=employment_status,
+            qualification_level=qualification_level,
+            personalisation_enabled=True,
+        )
+    )
+    session.flush()
+    if cpf_cents:
+        set_opening_balance(session, holder_id, CPF, cpf_cents, as_of=as_of, actor="import", source="test")
+    if cec_cents:
+        set_opening_balance(session, holder_id, CEC, cec_cents, as_of=as_of, actor="import", source="test")
+
+
+def add_funder(session: Session, funder_id: str, kind: str) -> None:
+    session.add(Funder(funder_id=funder_id, kind=kind, name=funder_id))
+    session.flush()
