@@ -96,3 +96,24 @@ def test_bulk_refuses_what_is_not_non_negative_integer_cents(db_url: str, cents:
             set_opening_balances(session, [OpeningBalance("h1", "cpf", cents)], as_of=AS_OF[0], actor="t")  # type: ignore[arg-type]
         assert session.scalars(select(Holder.holder_id)).all() == ["h1"]
         assert session.scalar(text("SELECT count(*) FROM ledger_transactions")) == 0
+
+
+def test_reimport_after_spending_posts_nothing_in_both(db_url: str) -> None:
+    """Rights spent since the first import are not re-credited by a re-import of the same figure."""
+    from serving.services.ledger import holder_account, post_transaction, system_account
+
+    with session_scope(db_url) as session:
+        add_holders(session, ["oneh", "bulkh"])
+        set_opening_balance(session, "oneh", "cpf", 50_000, as_of=AS_OF[0], actor="t", source="x")
+        set_opening_balances(session, [OpeningBalance("bulkh", "cpf", 50_000)], as_of=AS_OF[0], actor="t")
+    with session_scope(db_url) as session:
+        for holder_id in ("oneh", "bulkh"):
+            post_transaction(session, kind="spend", reference=f"spend:{holder_id}", actor="t",
+                             legs=[(holder_account(session, holder_id, "cpf"), -20_000),
+                                   (system_account(session, "cpf_spent"), 20_000)])
+    with session_scope(db_url) as session:
+        assert set_opening_balance(session, "oneh", "cpf", 50_000, as_of=AS_OF[1], actor="t", source="x") == 0
+        assert set_opening_balances(session, [OpeningBalance("bulkh", "cpf", 50_000)], as_of=AS_OF[1],
+                                    actor="t") == (0, 0)
+    with session_scope(db_url) as session:
+        assert holder_balances_cents(session, "oneh")["cpf"] == holder_balances_cents(session, "bulkh")["cpf"] == 30_000

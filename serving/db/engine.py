@@ -63,4 +63,5 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str) -> None:
     """Bring the database at ``url`` to the latest schema (``alembic upgrade heads``)."""
+    get_engine(url)  # creates the SQLite file's folder on a fresh machine
     command.upgrade(alembic_config(url), "heads")

@@ -58,7 +58,8 @@ def set_opening_balances(
 ) -> tuple[int, int]:
     """Bring each holder account to its target by one dated opening (or adjustment) transaction.
 
-    An account already at its target gets nothing, so a re-import posts nothing and never double-credits.
+    The target is compared with what earlier imports posted, as ``ledger.set_opening_balance`` does: a re-import
+    of the same figure posts nothing and never double-credits, even after the holder spent rights.
     Accounts are created even when the target is zero, as ``set_opening_balance`` does.
     Returns (transactions posted, net cents posted).
     """
@@ -84,10 +85,16 @@ def _post_batch(
     if len(by_code) != len(batch):
         raise LedgerError("the same holder account appears twice in one batch of opening balances")
     accounts = _account_ids(session, by_code)
+    # What earlier imports posted (not today's balance: rights spent or credited since are not undone),
+    # the same comparison as ``ledger.set_opening_balance``.
     balances = dict(
         session.execute(
             select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_cents))
-            .where(is_in(session, LedgerEntry.account_id, list(accounts.values())))
+            .join(LedgerTransaction, LedgerTransaction.transaction_id == LedgerEntry.transaction_id)
+            .where(
+                is_in(session, LedgerEntry.account_id, list(accounts.values())),
+                LedgerTransaction.reference.startswith("opening:"),
+            )
             .group_by(LedgerEntry.account_id)
         ).all()
     )

@@ -15,9 +15,8 @@ Revises: 0001
 Create Date: 2026-11-26 16:19:29.543011
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
