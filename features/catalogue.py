@@ -63,3 +63,15 @@ def load_catalogue(session: Session, *, today: dt.date | None = None, only_open:
     )
     rows = session.execute(query).all()
     return pd.DataFrame(rows, columns=CATALOGUE_COLUMNS)
+
+
+def training_texts(catalogue: pd.DataFrame, taxonomy: Taxonomy | None = None) -> list[str]:
+    """``training_text`` of every row of a catalogue frame, with one label lookup table (fast on 200k rows)."""
+    taxonomy = taxonomy or load_taxonomy()
+    labels = dict(zip(taxonomy.skills.index, taxonomy.skills["label"].astype(str), strict=True))
+    return [
+        f"{title}. {description} ({code}). Skills: {'; '.join(labels.get(uri, uri) for uri in skills)}".strip()
+        for title, description, code, skills in zip(
+            catalogue["title"], catalogue["description"], catalogue["certification_code"], catalogue["skills"],
+            strict=True)
+    ]

@@ -15,7 +15,7 @@ from parcours import __version__
 from parcours.errors import Conflict, Forbidden, IndexMismatch, NotFound, ParcoursError, ValidationFailed
 from parcours.settings import Settings, get_settings
 from serving.db.engine import migrate, session_factory
-from serving.routers import auth, health, holders
+from serving.routers import auth, health, holders, trainings
 
 STATUS_BY_ERROR: list[tuple[type[ParcoursError], int]] = [
     (ValidationFailed, 422),
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         migrate(db_url)
         app.state.recommender = holders.load_recommender(app.state.session_factory, settings)
+        trainings.load_catalogue_search(app, settings)
         yield
 
     app = FastAPI(
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.session_factory = session_factory(db_url)
     app.state.recommender = None
+    app.state.catalogue_search = None
 
     @app.exception_handler(ParcoursError)
     async def parcours_error(_request: Request, exc: ParcoursError) -> JSONResponse:
@@ -57,4 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(holders.router)
+    app.include_router(trainings.router)
     return app
