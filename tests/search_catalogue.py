@@ -8,6 +8,9 @@ complained about).
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+
+import pytest
 
 from features.catalogue import content_hash
 from features.esco import SKILL_PREFIX
@@ -336,6 +339,13 @@ def seed_catalogue(db_url: str, today: dt.date = TODAY) -> None:
                 session.add(
                     TrainingSession(training_id=training_id, start_date=today + dt.timedelta(days=offset))
                 )
+
+
+def cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder per test session (and xdist worker): the ONNX export and embeddings are made once."""
+    folder = tmp_path_factory.getbasetemp() / "parcours-search-cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def training(training_id: str) -> tuple:

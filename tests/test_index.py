@@ -22,7 +22,7 @@ from recommender.indexing import build_index, index_info, load_index_catalogue
 from recommender.search import CatalogueSearch
 from serving.db.engine import get_engine, session_scope
 from serving.db.models import Training, TrainingSession
-from tests.search_catalogue import TODAY, TRAININGS, seed_catalogue
+from tests.search_catalogue import TODAY, TRAININGS, cache_folder, seed_catalogue
 
 ACCOUNTING = {"ACC-01", "ACC-02", "ACC-03"}
 STONE = {"STN-01", "STN-02", "STN-03"}
@@ -31,8 +31,7 @@ MASSAGE = {"MAS-01", "MAS-02", "MAS-03"}
 
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache folder per test session: the ONNX export and the embeddings are made once."""
-    return tmp_path_factory.mktemp("parcours-cache")
+    return cache_folder(tmp_path_factory)
 
 
 def make_settings(data_dir: Path, cache: Path, **overrides: object) -> Settings:

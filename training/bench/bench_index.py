@@ -80,6 +80,7 @@ def synthetic_catalogue(n: int = N_TRAININGS, seed: int = SEED) -> pd.DataFrame:
     from features.esco import load_taxonomy
 
     rng = np.random.default_rng(seed)
+    first_day = dt.date.today()  # sessions over the next 30 months
     taxonomy = load_taxonomy()
     skills, occupations = taxonomy.skills, taxonomy.occupations
     vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2)
@@ -118,7 +119,7 @@ def synthetic_catalogue(n: int = N_TRAININGS, seed: int = SEED) -> pd.DataFrame:
         code = f"RNCP{rng.integers(30000, 40000)}" if rng.random() < 0.6 else f"RS{rng.integers(5000, 7000)}"
         starts = sorted(
             {
-                (dt.date(2026, 1, 1) + dt.timedelta(days=int(d))).isoformat()
+                (first_day + dt.timedelta(days=int(d))).isoformat()
                 for d in rng.integers(0, 900, size=int(rng.integers(1, 4)))
             }
         )
@@ -474,20 +475,23 @@ def bench_reindex(
     }
 
 
-def run(out_dir: pathlib.Path, n: int = N_TRAININGS) -> str:
+def run(out_dir: pathlib.Path, n: int = N_TRAININGS, encoder_sample: int = 1000) -> str:
     """Run the index benchmarks and return the markdown section (artefacts in ``out_dir``)."""
     from recommender.indexing import load_index_catalogue
     from serving.db.engine import session_scope
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    today = dt.date(2026, 1, 1)
+    today = dt.date.today()
     setup = prepare(n, today=today)
     full = setup["full_build"]
     with session_scope(setup["db_url"]) as session:
         catalogue = load_index_catalogue(session, today=today)
     rng = np.random.default_rng(SEED)
-    sample = [catalogue["text"].iloc[i] for i in rng.choice(len(catalogue), size=1000, replace=False)]
+    sample = [
+        catalogue["text"].iloc[i]
+        for i in rng.choice(len(catalogue), size=min(encoder_sample, len(catalogue)), replace=False)
+    ]
     from features.esco import load_taxonomy
 
     taxonomy = load_taxonomy()
@@ -565,15 +569,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("reports/bench"))
     parser.add_argument("--trainings", type=int, default=N_TRAININGS)
+    parser.add_argument("--encoder-sample", type=int, default=1000, help="Texts per encoder throughput run")
     parser.add_argument(
         "--prepare-only", action="store_true", help="Only the database and the cold full build"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     if args.prepare_only:
-        print(json.dumps(prepare(args.trainings, today=dt.date(2026, 1, 1)), indent=2, default=str))
+        print(json.dumps(prepare(args.trainings, today=dt.date.today()), indent=2, default=str))
         return
-    print(run(args.out, n=args.trainings))
+    print(run(args.out, n=args.trainings, encoder_sample=args.encoder_sample))
 
 
 if __name__ == "__main__":
