@@ -358,8 +358,7 @@ def encode(
 
 
 def top10_agreement(reference: np.ndarray, candidate: np.ndarray, k: int = 10) -> float:
-    """Mean share of each row's top-``k`` neighbours (within the set, itself excluded) kept by ``candidate``.
-    """
+    """Mean share of each row's top-``k`` neighbours (itself excluded) that ``candidate`` keeps."""
     import faiss
 
     def neighbours(vectors: np.ndarray) -> np.ndarray:

@@ -102,10 +102,14 @@ def _categorical(values: pd.Series | np.ndarray) -> tuple[np.ndarray, list[str]]
     return cat.codes.astype(np.int32), [str(c) for c in cat.categories]
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
 def _date_ordinals(values: pd.Series) -> np.ndarray:
-    return np.array(
-        [0 if v is None or pd.isna(v) else pd.Timestamp(v).date().toordinal() for v in values], dtype=np.int32
-    )
+    """Proleptic ordinals of dates (0 where missing), vectorised."""
+    days = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="datetime64[D]")
+    ordinals = days.astype("int64") + _EPOCH_ORDINAL
+    return np.where(np.isnat(days), 0, ordinals).astype(np.int32)
 
 
 class RowTable:
@@ -360,7 +364,7 @@ class CatalogueIndex:
         self.meta.live = int(self.rows.live.sum())
         live = np.flatnonzero(self.rows.live)
         self._position = {str(self.rows.training_id[r]): int(r) for r in live}
-        self.lexical.prepare(self.rows.live)
+        self.lexical.set_live(self.rows.live)  # BM25 weights are computed when first needed
 
     # --- persistence --------------------------------------------------------------------------------------
 

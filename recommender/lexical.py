@@ -42,6 +42,7 @@ class BM25Index:
         self.counts = sp.csr_matrix(counts, dtype=np.float32)
         self.vectorizer = make_vectorizer()
         self.weights: sp.csc_matrix | None = None
+        self.live: np.ndarray | None = None
         self.idf: np.ndarray | None = None
 
     @classmethod
@@ -58,10 +59,18 @@ class BM25Index:
         """A new index made of ``rows`` only (used when the vector index is compacted)."""
         return BM25Index(self.counts[rows], k1=self.k1, b=self.b)
 
-    def prepare(self, live: np.ndarray) -> None:
+    def set_live(self, live: np.ndarray) -> None:
+        """Which rows count; the weights are (re)computed on the next ``scores`` or ``prepare`` call."""
+        self.live = np.asarray(live, dtype=bool).copy()
+        self.weights = None
+
+    def prepare(self, live: np.ndarray | None = None) -> None:
         """Compute document frequencies, lengths and BM25 weights over the rows where ``live`` is true."""
         counts = self.counts
+        if live is None:
+            live = self.live if self.live is not None else np.ones(counts.shape[0], dtype=bool)
         live = np.asarray(live, dtype=bool)
+        self.live = live
         n_live = max(int(live.sum()), 1)
         lengths = np.asarray(counts.sum(axis=1)).ravel()
         average = float(lengths[live].mean()) if live.any() else 1.0
@@ -82,7 +91,8 @@ class BM25Index:
         """BM25 of every row for ``query``, and the score of an average-length row holding each query term
         once (the search divides by it and caps at 1)."""
         if self.weights is None or self.idf is None:
-            raise RuntimeError("call prepare() before scoring")
+            self.prepare()
+        assert self.weights is not None and self.idf is not None
         terms = self.query_terms(query)
         n = self.weights.shape[0]
         if terms.size == 0:

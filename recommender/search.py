@@ -90,6 +90,7 @@ class CatalogueSearch:
         faiss.omp_set_num_threads(1)
         encoder = QueryEncoder(settings)
         index = CatalogueIndex.load(folder, model_id=encoder.model_id, dimension=encoder.dimension)
+        index.lexical.prepare()  # now rather than in the first request
         return cls(
             index,
             encoder,
