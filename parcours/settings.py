@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 64
     embedding_max_seq_length: int = 256
     embedding_device: str = "cpu"
-    # "onnx": fp32 ONNX Runtime export of the model (same embeddings as PyTorch, faster on CPU); "torch": plain
+    # "onnx": fp32 ONNX Runtime export of the model (same vectors as PyTorch, faster on CPU); "torch": plain
     # sentence-transformers. The export is written once to ``<cache>/onnx/<model>/`` from the local weights.
     embedding_backend: str = "onnx"
     # ONNX Runtime threads for one query (1 is fastest for a single short text on a few shared cores).
