@@ -120,9 +120,11 @@ class CatalogueSearch:
         if self.lexical_weight > 0:
             lexical_scores, ceiling = self.index.lexical.scores(query)
         if ceiling > 0:
-            allowed_scores = np.where(mask, lexical_scores, 0.0)
-            top = np.argpartition(-allowed_scores, min(n, len(allowed_scores) - 1))[:n]
-            extra = [int(r) for r in top if allowed_scores[r] > 0 and int(r) not in semantic]
+            matching = np.flatnonzero(lexical_scores)
+            matching = matching[mask[matching]]
+            if len(matching) > n:
+                matching = matching[np.argpartition(-lexical_scores[matching], n - 1)[:n]]
+            extra = [int(r) for r in matching if int(r) not in semantic]
             if extra:
                 vectors = self.index.index.reconstruct_batch(np.array(extra, dtype=np.int64))
                 semantic.update(zip(extra, (vectors @ vector).tolist(), strict=True))
