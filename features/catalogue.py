@@ -63,3 +63,15 @@ def load_catalogue(session: Session, *, today: dt.date | None = None, only_open:
     )
     rows = session.execute(query).all()
     return pd.DataFrame(rows, columns=CATALOGUE_COLUMNS)
+
+
+def training_texts(catalogue: pd.DataFrame, taxonomy: Taxonomy | None = None) -> list[str]:
+    """``training_text`` of every row of a catalogue frame, with one label lookup (fast on 200k rows)."""
+    taxonomy = taxonomy or load_taxonomy()
+    labels = dict(zip(taxonomy.skills.index, taxonomy.skills["label"].astype(str), strict=True))
+    columns = ("title", "description", "certification_code", "skills")
+    texts = []
+    for title, description, code, skills in zip(*(catalogue[c] for c in columns), strict=True):
+        skill_labels = "; ".join(labels.get(uri, uri) for uri in skills)
+        texts.append(f"{title}. {description} ({code}). Skills: {skill_labels}".strip())
+    return texts

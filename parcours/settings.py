@@ -28,7 +28,29 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 64
     embedding_max_seq_length: int = 256
     embedding_device: str = "cpu"
+    # "onnx": fp32 ONNX Runtime export of the model (same vectors as PyTorch, faster on CPU); "torch": plain
+    # sentence-transformers. The export is written once to ``<cache>/onnx/<model>/`` from the local weights.
+    embedding_backend: str = "onnx"
+    # ONNX Runtime threads for one query (1 is fastest for a single short text on a few shared cores).
+    embedding_query_threads: int = 1
+    # int8 (dynamically quantised) ONNX for bulk catalogue encoding; used only if it keeps at least
+    # ``embedding_int8_min_agreement`` of the top-10 neighbours of the fp32 reference (checked by the build).
+    embedding_bulk_int8: bool = False
+    embedding_int8_min_agreement: float = 0.95
+    # Cache folder (ONNX exports, embedding cache): empty means ``<data_dir>/cache``.
+    cache_dir: Path | None = None
     index_dir: Path | None = None
+    # Catalogue index: exact (IndexFlatIP) below this many trainings, HNSW above it.
+    index_exact_below: int = 20_000
+    index_hnsw_m: int = 32
+    index_hnsw_ef_construction: int = 80
+    # The build tunes HNSW efSearch until the recall@10 against exact search on a sample reaches this.
+    index_target_recall: float = 0.99
+    # Rebuild the graph (from stored vectors, no encoding) once this share of rows is removed or replaced.
+    index_max_dead_fraction: float = 0.2
+    # Hybrid search: final score = cosine + lexical_weight × BM25 / (best BM25 the query could reach).
+    search_lexical_weight: float = 0.3
+    search_candidates: int = 100
     mlflow_tracking_uri: str = ""
     registered_model_name: str = "parcours-ranker"
     jwt_secret: str = "change-me-in-production-parcours-demo-secret"
@@ -56,6 +78,9 @@ class Settings(BaseSettings):
 
     def resolved_remittance_dir(self) -> Path:
         return self.remittance_dir or (self.data_dir / "remittances")
+
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or (self.data_dir / "cache")
 
     def resolved_mlflow_uri(self) -> str:
         if self.mlflow_tracking_uri:

@@ -15,7 +15,7 @@ from parcours import __version__
 from parcours.errors import Conflict, Forbidden, IndexMismatch, NotFound, ParcoursError, ValidationFailed
 from parcours.settings import Settings, get_settings
 from serving.db.engine import migrate, session_factory
-from serving.routers import auth, health, holders
+from serving.routers import auth, health, holders, trainings
 from serving.routers import cec as cec_router
 from serving.routers import enrolments as enrolments_router
 from serving.routers import payments as payments_router
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         migrate(db_url)
         app.state.recommender = holders.load_recommender(app.state.session_factory, settings)
+        trainings.load_catalogue_search(app, settings)
         yield
 
     app = FastAPI(
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.session_factory = session_factory(db_url)
     app.state.recommender = None
+    app.state.catalogue_search = None
 
     @app.exception_handler(ParcoursError)
     async def parcours_error(_request: Request, exc: ParcoursError) -> JSONResponse:
@@ -65,4 +67,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments_router.router)
     app.include_router(rights_router.router)
     app.include_router(cec_router.router)
+    app.include_router(trainings.router)
     return app

@@ -3,6 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 
+from serving.routers.trainings import index_health
+
 router = APIRouter(tags=["health"])
 
 
@@ -17,4 +19,7 @@ def health(request: Request) -> dict[str, object]:
     recommender = request.app.state.recommender
     model = getattr(recommender, "model_version", None)
     degraded = database != "ok" or recommender is None or getattr(recommender, "degraded", False)
-    return {"status": "degraded" if degraded else "ok", "database": database, "model_version": model}
+    index = index_health(request.app)
+    degraded = degraded or bool(index["degraded"])
+    return {"status": "degraded" if degraded else "ok", "database": database, "model_version": model,
+            "catalogue_index": index}

@@ -1,0 +1,253 @@
+"""Catalogue search and training details.
+
+The search is neutral (R6323-33 purpose 2, informing holders of eligible trainings): it ranks by the query and
+objective criteria only, the same for every caller; personalised suggestions are the recommendations endpoint.
+Every hit is checked against the database before it is returned (it still exists, has a session to come, and
+its current values pass the filters), so an index older than the catalogue never shows a removed, expired or
+no-longer-matching training.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from parcours.errors import IndexMismatch, NotFound, ValidationFailed
+from parcours.settings import Settings
+from recommender.index import SearchFilter
+from serving.db.models import Provider, Training, TrainingSession
+from serving.deps import CurrentUser, SessionDep
+from serving.services.holders import today
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
+
+Modality = Literal["onsite", "remote", "hybrid"]
+
+
+class TrainingHit(BaseModel):
+    training_id: str
+    title: str
+    provider_id: str
+    provider_name: str
+    certification_code: str
+    level: int | None
+    price_cents: int
+    hours: int
+    modality: str
+    region_code: str
+    next_session: dt.date
+    score: float
+    semantic_score: float
+    lexical_score: float
+
+
+class SearchResults(BaseModel):
+    query: str
+    k: int
+    model_id: str
+    items: list[TrainingHit]
+
+
+class SkillRef(BaseModel):
+    uri: str
+    label: str
+
+
+class TrainingDetail(BaseModel):
+    training_id: str
+    title: str
+    description: str
+    certification_code: str
+    provider_id: str
+    provider_name: str
+    price_cents: int
+    hours: int
+    modality: str
+    region_code: str
+    level: int | None
+    skills: list[SkillRef]
+    prerequisites: list[SkillRef]
+    target_occupations: list[SkillRef]
+    upcoming_sessions: list[dt.date]
+    open: bool
+
+
+def load_catalogue_search(app: FastAPI, settings: Settings) -> None:
+    """Load the index at start into ``app.state.catalogue_search``; on failure keep the reason and go on.
+
+    A mismatched index (another model or dimension) is refused, logged and reported by ``/health`` as
+    degraded; the search then answers 503 with the reason rather than serving wrong neighbours.
+    """
+    from recommender.search import CatalogueSearch
+
+    app.state.catalogue_search = None
+    app.state.catalogue_search_error = None
+    app.state.catalogue_search_mismatch = False
+    try:
+        app.state.catalogue_search = CatalogueSearch.load(settings)
+    except IndexMismatch as exc:
+        log.error("catalogue index refused: %s", exc)
+        app.state.catalogue_search_error = str(exc)
+        app.state.catalogue_search_mismatch = True
+    except FileNotFoundError as exc:
+        log.warning("catalogue search unavailable: %s", exc)
+        app.state.catalogue_search_error = str(exc)
+
+
+def index_health(app: FastAPI) -> dict[str, object]:
+    """The index part of ``/health``: state, model and size; ``degraded`` when the index was refused."""
+    search = getattr(app.state, "catalogue_search", None)
+    if search is not None:
+        return {"state": "ok", "model_id": search.model_id, "trainings": len(search.index), "degraded": False}
+    error = getattr(app.state, "catalogue_search_error", None)
+    mismatch = bool(getattr(app.state, "catalogue_search_mismatch", False))
+    return {"state": "mismatch" if mismatch else "missing", "detail": error, "degraded": mismatch}
+
+
+def _next_sessions(session: Session, ids: list[str], on: dt.date) -> dict[str, dt.date]:
+    rows = session.execute(
+        select(TrainingSession.training_id, func.min(TrainingSession.start_date))
+        .where(TrainingSession.training_id.in_(ids), TrainingSession.start_date >= on)
+        .group_by(TrainingSession.training_id)
+    ).all()
+    return {training_id: start for training_id, start in rows}
+
+
+@router.get(
+    "/search", response_model=SearchResults, summary="Search the catalogue (neutral, hybrid semantic + BM25)"
+)
+def search_trainings(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="What to look for, in words")],
+    k: Annotated[int, Query(ge=1, le=100, description="How many trainings")] = 10,
+    region: Annotated[list[str] | None, Query(max_length=20, description="Region codes (repeatable)")] = None,
+    modality: Annotated[
+        list[Modality] | None, Query(description="onsite, remote or hybrid (repeatable)")
+    ] = None,
+    max_price_cents: Annotated[int | None, Query(ge=0, description="Highest price, in cents")] = None,
+    level: Annotated[list[int] | None, Query(description="Certification levels 3–8 (repeatable)")] = None,
+) -> SearchResults:
+    del user  # any authenticated role may search; the answer does not depend on who asks
+    if not q.strip():
+        raise ValidationFailed([{"field": "q", "message": "the query is blank"}], "the query is blank")
+    bad_levels = [v for v in level or [] if not 3 <= v <= 8]
+    if bad_levels:
+        raise ValidationFailed([{"field": "level", "message": f"levels are 3 to 8, not {bad_levels}"}])
+    search = request.app.state.catalogue_search
+    if search is None:
+        raise HTTPException(
+            status_code=503,
+            detail=request.app.state.catalogue_search_error or "the catalogue index is not loaded",
+        )
+    on = today()
+    search_filter = SearchFilter(
+        regions=tuple(region or ()),
+        modalities=tuple(modality or ()),
+        max_price_cents=max_price_cents,
+        levels=tuple(level or ()),
+        today=on,
+    )
+    hits = search.search(q, k + min(k, 20), search_filter)
+    ids = [h.training_id for h in hits]
+    rows = (
+        {
+            t.training_id: (t, name)
+            for t, name in session.execute(
+                select(Training, Provider.name)
+                .join(Provider, Provider.provider_id == Training.provider_id)
+                .where(Training.training_id.in_(ids))
+            ).all()
+        }
+        if ids
+        else {}
+    )
+    next_sessions = _next_sessions(session, ids, on) if ids else {}
+    items: list[TrainingHit] = []
+    for hit in hits:
+        if hit.training_id not in rows or hit.training_id not in next_sessions:
+            continue  # removed or expired since the index was built
+        training, provider_name = rows[hit.training_id]
+        if not search_filter.accepts(
+            region_code=training.region_code,
+            modality=training.modality,
+            price_cents=training.price_cents,
+            level=training.level,
+        ):
+            continue  # its current values no longer match
+        items.append(
+            TrainingHit(
+                training_id=training.training_id,
+                title=training.title,
+                provider_id=training.provider_id,
+                provider_name=provider_name,
+                certification_code=training.certification_code,
+                level=training.level,
+                price_cents=training.price_cents,
+                hours=training.hours,
+                modality=training.modality,
+                region_code=training.region_code,
+                next_session=next_sessions[hit.training_id],
+                score=round(hit.score, 6),
+                semantic_score=round(hit.semantic, 6),
+                lexical_score=round(hit.lexical, 6),
+            )
+        )
+        if len(items) == k:
+            break
+    return SearchResults(query=q, k=k, model_id=search.model_id, items=items)
+
+
+@router.get(
+    "/{training_id}", response_model=TrainingDetail, summary="One training with its skills and sessions"
+)
+def get_training(
+    training_id: Annotated[str, Path(min_length=1, max_length=64)],
+    user: CurrentUser,
+    session: SessionDep,
+) -> TrainingDetail:
+    from features.esco import load_taxonomy
+
+    del user
+    row = session.execute(
+        select(Training, Provider.name)
+        .join(Provider, Provider.provider_id == Training.provider_id)
+        .where(Training.training_id == training_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"training {training_id} does not exist")
+    training, provider_name = row
+    taxonomy = load_taxonomy()
+    on = today()
+    upcoming = sorted(s.start_date for s in training.sessions if s.start_date >= on)
+
+    def skills(uris: list[str]) -> list[SkillRef]:
+        return [SkillRef(uri=u, label=taxonomy.skill_label(u)) for u in uris]
+
+    occupations = [SkillRef(uri=u, label=taxonomy.occupation_label(u)) for u in training.target_occupations]
+    return TrainingDetail(
+        training_id=training.training_id,
+        title=training.title,
+        description=training.description,
+        certification_code=training.certification_code,
+        provider_id=training.provider_id,
+        provider_name=provider_name,
+        price_cents=training.price_cents,
+        hours=training.hours,
+        modality=training.modality,
+        region_code=training.region_code,
+        level=training.level,
+        skills=skills(training.skills),
+        prerequisites=skills(training.prerequisites),
+        target_occupations=occupations,
+        upcoming_sessions=upcoming,
+        open=bool(upcoming),
+    )
