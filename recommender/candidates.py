@@ -1,0 +1,77 @@
+"""Candidate generation: a few hundred trainings worth ranking, out of the whole open catalogue.
+
+Sources, de-duplicated: the nearest trainings to the profile embedding; the trainings that close most of the
+holder's skill gap (target occupation, or current job when none); trainings that target that occupation; and the
+most popular trainings in the holder's region. Closed trainings (no session ahead) and trainings the holder
+already enrolled in or completed are never candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from features.pairs import CatalogueArrays, HolderArrays
+
+# (vector, k, allowed mask) → catalogue rows, best first
+VectorSearch = Callable[[np.ndarray, int, np.ndarray], np.ndarray]
+
+
+def exact_vector_search(catalogue: CatalogueArrays) -> VectorSearch:
+    def search(vector: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
+        rows = np.flatnonzero(allowed)
+        if len(rows) == 0 or not np.any(vector):
+            return np.zeros(0, dtype=np.int64)
+        scores = catalogue.vectors[rows] @ vector
+        k = min(k, len(rows))
+        top = np.argpartition(-scores, k - 1)[:k]
+        return rows[top[np.argsort(-scores[top], kind="stable")]]
+
+    return search
+
+
+def _top(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    scores = np.where(allowed & (scores > 0), scores, -np.inf)
+    k = min(k, int(np.isfinite(scores).sum()))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, k - 1)[:k]
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+def generate_candidates(
+    catalogue: CatalogueArrays,
+    holders: HolderArrays,
+    holder_row: int,
+    allowed: np.ndarray,
+    *,
+    vector_search: VectorSearch | None = None,
+    n_similar: int = 150,
+    n_gap: int = 100,
+    n_target: int = 100,
+    n_popular: int = 50,
+    personalised: bool = True,
+) -> np.ndarray:
+    """Catalogue rows of the candidates (unique, in source order). ``allowed`` already excludes what the holder
+    cannot be proposed (closed, taken). Without personalisation only the regional popularity source is used."""
+    sources: list[np.ndarray] = []
+    if personalised:
+        search = vector_search or exact_vector_search(catalogue)
+        sources.append(search(holders.embeddings[holder_row], n_similar, allowed))
+        gap = holders.gap[holder_row]
+        if gap.nnz:
+            closed = np.asarray(catalogue.skills_csc[:, gap.indices] @ gap.data).ravel()
+            sources.append(_top(closed, allowed, n_gap))
+        goal = holders.goal_occupation[holder_row]
+        if goal >= 0:
+            keys = catalogue.target_keys
+            rows = keys[(keys % catalogue.n_occupations) == goal] // catalogue.n_occupations
+            rows = rows[allowed[rows]]
+            sources.append(rows[np.argsort(-catalogue.popularity[rows], kind="stable")][:n_target])
+    regional = catalogue.region_popularity.get(str(holders.region[holder_row]), catalogue.popularity)
+    sources.append(_top(regional + 1e-3 * catalogue.popularity, allowed, n_popular))
+    sources.append(_top(catalogue.popularity + 1e-6, allowed, n_popular))
+    merged = np.concatenate(sources) if sources else np.zeros(0, dtype=np.int64)
+    _, first = np.unique(merged, return_index=True)
+    return merged[np.sort(first)]
