@@ -62,14 +62,28 @@ def world_generate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the world into (created).")],
     scale: Annotated[str, typer.Option("--scale", help="tiny (tests), small (demo) or large (benchmarks).")] = "tiny",
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same world.")] = 0,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Date the world ends (YYYY-MM-DD); default: first day of this month."),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Generate a synthetic world in the import format (plus truth/ for evaluation only)."""
-    from training.datasets.world import SCALES, generate_world
+    """Generate a synthetic world in the import format (plus truth/ for evaluation only).
+
+    The world is a deterministic function of (seed, scale, as-of): interactions cover the 24 months before
+    as-of and sessions run up to 12 months after it.
+    """
+    import datetime as dt
+
+    from training.datasets.world import SCALES, first_of_month, generate_world
 
     if scale not in SCALES:
         fail(f"--scale must be one of {', '.join(SCALES)}, not {scale!r}", 2)
-    summary = generate_world(out, scale=scale, seed=seed)
+    try:
+        as_of_date = dt.date.fromisoformat(as_of) if as_of else first_of_month(dt.date.today())
+    except ValueError:
+        fail(f"--as-of must be an ISO date (YYYY-MM-DD), not {as_of!r}", 2)
+    summary = generate_world(out, scale=scale, seed=seed, as_of=as_of_date)
     typer.echo(summary)
 
 

@@ -1,0 +1,482 @@
+"""The synthetic world generator on the tiny scale: determinism, import format, rights rules, dates, sessions,
+ESCO grounding, truth kept apart, anchors. The tiny world is generated once per module."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.esco import load_taxonomy
+from parcours.cli import app
+from training.datasets.world import (
+    IMPORT_FILES,
+    SCALES,
+    annual_credit_cents,
+    generate_world,
+    months_before,
+    skill_title_label,
+    truth_utility,
+)
+
+AS_OF = dt.date(2025, 11, 1)
+SEED = 7
+CONTRACT_COLUMNS = {
+    "trainings.csv": [
+        "training_id",
+        "title",
+        "description",
+        "certification_code",
+        "provider_id",
+        "provider_name",
+        "price_cents",
+        "hours",
+        "modality",
+        "region_code",
+        "skills",
+        "prerequisites",
+        "target_occupations",
+        "level",
+        "start_dates",
+    ],
+    "holders.csv": [
+        "holder_id",
+        "birth_year",
+        "region_code",
+        "employment_status",
+        "qualification_level",
+        "cpf_balance_cents",
+        "cec_balance_cents",
+        "preferred_modality",
+        "target_occupation",
+    ],
+    "experience.csv": ["holder_id", "kind", "label", "esco_uri", "start_date", "end_date"],
+    "interactions.csv": ["holder_id", "training_id", "event", "timestamp"],
+}
+INSEE_REGIONS = {
+    "01",
+    "02",
+    "03",
+    "04",
+    "06",
+    "11",
+    "24",
+    "27",
+    "28",
+    "32",
+    "44",
+    "52",
+    "53",
+    "75",
+    "76",
+    "84",
+    "93",
+    "94",
+}
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|\+00:00)$")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("world") / "tiny"
+    generate_world(out, scale="tiny", seed=SEED, as_of=AS_OF)
+    return out
+
+
+def read(world: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(world / name, dtype=str, keep_default_na=False)
+
+
+def all_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- Determinism --------------------------------------------------------------------------------------------
+
+
+def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(world: Path, tmp_path: Path) -> None:
+    generate_world(tmp_path / "again", scale="tiny", seed=SEED, as_of=AS_OF)
+    generate_world(tmp_path / "other", scale="tiny", seed=SEED + 1, as_of=AS_OF)
+    first, again, other = all_files(world), all_files(tmp_path / "again"), all_files(tmp_path / "other")
+    assert "truth/holder_skills.csv" in first and "manifest.json" in first
+    assert first == again
+    for name in IMPORT_FILES:
+        assert first[name] != other[name], name
+
+
+def test_cli_generates_with_as_of_and_rejects_a_bad_date(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "world",
+            "generate",
+            "--scale",
+            "tiny",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "w"),
+            "--as-of",
+            "2025-06-01",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
+    assert (manifest["as_of"], manifest["seed"], manifest["scale"]) == ("2025-06-01", 3, "tiny")
+    bad = runner.invoke(app, ["world", "generate", "--out", str(tmp_path / "x"), "--as-of", "1 June"])
+    assert bad.exit_code == 2
+    assert "--as-of" in bad.output
+
+
+# --- Import format ------------------------------------------------------------------------------------------
+
+
+def test_import_files_have_the_contract_columns_and_formats(world: Path) -> None:
+    for name, columns in CONTRACT_COLUMNS.items():
+        with (world / name).open(encoding="utf-8", newline="") as handle:
+            assert next(csv.reader(handle)) == columns, name
+    trainings, holders = read(world, "trainings.csv"), read(world, "holders.csv")
+    experience, interactions = read(world, "experience.csv"), read(world, "interactions.csv")
+    assert len(trainings) == SCALES["tiny"].n_trainings and len(holders) == SCALES["tiny"].n_holders
+    assert trainings["training_id"].is_unique and holders["holder_id"].is_unique
+    assert trainings["modality"].isin(["onsite", "remote", "hybrid"]).all()
+    assert trainings["certification_code"].str.fullmatch(r"RNCP\d{5}|RS\d{4}").all()
+    assert (
+        trainings["price_cents"].str.fullmatch(r"\d+").all()
+        and trainings["hours"].str.fullmatch(r"[1-9]\d*").all()
+    )
+    assert trainings["level"].isin(["", "3", "4", "5", "6", "7", "8"]).all()
+    assert (trainings["level"] == "").any() and (trainings["level"] != "").any()
+    assert set(trainings["region_code"]) <= INSEE_REGIONS and set(holders["region_code"]) <= INSEE_REGIONS
+    assert holders["employment_status"].isin(["employee", "job_seeker", "self_employed"]).all()
+    assert holders["qualification_level"].isin(["", "3", "4", "5", "6", "7", "8"]).all()
+    assert holders["preferred_modality"].isin(["", "onsite", "remote", "hybrid"]).all()
+    assert (
+        experience["kind"]
+        .isin(["job", "diploma", "certification", "training", "volunteering", "skill"])
+        .all()
+    )
+    assert set(experience["kind"]) == {"job", "diploma", "certification", "training", "volunteering", "skill"}
+    assert interactions["event"].isin(["view", "enrol", "complete", "cancel"]).all()
+    assert interactions["timestamp"].str.match(ISO_UTC).all()
+    for column in ("start_date", "end_date"):
+        values = experience[column][experience[column] != ""]
+        assert values.str.match(ISO_DATE).all()
+    assert all(ISO_DATE.match(d) for dates in trainings["start_dates"] for d in dates.split("|") if d)
+    # Sessions are listed in order and the lists are |-separated URIs.
+    for dates in trainings["start_dates"]:
+        listed = dates.split("|")
+        assert listed == sorted(listed)
+    assert trainings["skills"].str.split("|").map(len).min() >= 2
+
+
+def test_prices_look_like_cpf_prices(world: Path) -> None:
+    euros = read(world, "trainings.csv")["price_cents"].astype(int) / 100
+    assert 900 <= euros.median() <= 2_500
+    assert euros.max() <= 10_000 and euros.min() >= 150
+    assert (euros > 5_000).any()
+
+
+def test_job_labels_vary_and_some_uris_are_left_for_the_profile_builder(world: Path) -> None:
+    jobs = read(world, "experience.csv").query("kind == 'job'")
+    taxonomy = load_taxonomy()
+    preferred = set(taxonomy.occupations["label"])
+    with_uri = jobs["esco_uri"] != ""
+    assert 0.3 < with_uri.mean() < 0.9
+    assert jobs["label"].isin(preferred).any() and (~jobs["label"].isin(preferred) & ~with_uri).any()
+
+
+# --- Rights -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("year", "fraction", "status", "without_level3", "expected"),
+    [
+        (2023, 1.0, "employee", False, (50_000, 500_000)),
+        (2023, 0.5, "employee", False, (50_000, 500_000)),
+        (2023, 0.3, "employee", False, (15_000, 500_000)),
+        (2023, 0.33333, "employee", False, (16_667, 500_000)),  # prorated, rounded up to the cent
+        (2023, 1.0, "employee", True, (80_000, 800_000)),
+        (2023, 0.25, "employee", True, (20_000, 800_000)),
+        (2023, 1.0, "self_employed", True, (50_000, 500_000)),
+        (2023, 0.0, "employee", False, (0, 0)),
+        (2017, 1.0, "employee", False, (36_000, 500_000)),  # 24 h × 15 €
+        (2017, 1.0, "employee", True, (72_000, 800_000)),  # 48 h × 15 €
+    ],
+)
+def test_annual_credit_follows_the_rules(
+    year: int, fraction: float, status: str, without_level3: bool, expected: tuple[int, int]
+) -> None:
+    assert annual_credit_cents(year, fraction, status, without_level3) == expected
+
+
+def test_balances_are_the_ledger_within_caps_and_follow_the_rules(world: Path) -> None:
+    holders = read(world, "holders.csv").set_index("holder_id")
+    ledger = read(world, "truth/ledger.csv")
+    ledger["amount_cents"] = ledger["amount_cents"].astype(int)
+    ledger["balance_after_cents"] = ledger["balance_after_cents"].astype(int)
+    cpf, cec = holders["cpf_balance_cents"].astype(int), holders["cec_balance_cents"].astype(int)
+    assert (cpf >= 0).all() and (cpf <= 800_000).all() and (cec >= 0).all() and (cec <= 72_000).all()
+    assert (cpf > 0).mean() > 0.5 and (cec > 0).any()
+    sums = ledger.pivot_table(index="holder_id", columns="account", values="amount_cents", aggfunc="sum")
+    sums = sums.reindex(holders.index).fillna(0).astype(int)
+    assert (sums["cpf"] == cpf).all() and (sums["cec"] == cec).all()
+    assert (ledger["balance_after_cents"] >= 0).all()
+    credits = ledger[ledger["kind"].isin(["cpf_credit", "cec_credit"])]
+    assert (credits["balance_after_cents"] <= credits["ceiling_cents"].astype(int)).all()
+    # Replaying the ledger gives each balance after; each CPF credit is the rule's amount for the year, or
+    # what is left below its ceiling (nothing when the account is full).
+    years = read(world, "truth/activity_years.csv")
+    by_holder = {h: g for h, g in ledger.groupby("holder_id", sort=False)}
+    for holder_id, rows in years.groupby("holder_id", sort=False):
+        moves = by_holder.get(holder_id, ledger.iloc[:0])
+        cpf_moves = moves[moves["account"] == "cpf"]
+        running = cpf_moves["amount_cents"].cumsum()
+        assert (running == cpf_moves["balance_after_cents"]).all()
+        for row in rows.itertuples():
+            rule, ceiling = annual_credit_cents(
+                int(row.year), float(row.time_fraction), row.status, row.without_level3 == "True"
+            )
+            assert (rule, ceiling) == (int(row.credit_cents), int(row.ceiling_cents))
+            posted = cpf_moves[cpf_moves["reference"] == f"cpf-credit-{row.year}"]
+            if len(posted):
+                before = int(posted["balance_after_cents"].iloc[0]) - int(posted["amount_cents"].iloc[0])
+                assert int(posted["amount_cents"].iloc[0]) == min(rule, ceiling - before)
+            else:
+                earlier = cpf_moves[cpf_moves["date"] < row.posted_date]
+                before = int(earlier["balance_after_cents"].iloc[-1]) if len(earlier) else 0
+                assert rule == 0 or before >= ceiling
+    # Someone reached a ceiling, someone worked part time under half time.
+    assert (years["time_fraction"].astype(float) < 0.5).any()
+
+
+def test_time_worked_is_recomputed_from_the_dated_jobs(world: Path) -> None:
+    jobs = read(world, "truth/jobs.csv")
+    years = read(world, "truth/activity_years.csv").head(300)
+    for row in years.itertuples():
+        y0, y1 = dt.date(int(row.year), 1, 1), dt.date(int(row.year) + 1, 1, 1)
+        total = 0.0
+        for job in jobs[jobs["holder_id"] == row.holder_id].itertuples():
+            start, end = dt.date.fromisoformat(job.start_date), dt.date.fromisoformat(job.end_date)
+            days = max(0, (min(end + dt.timedelta(days=1), y1) - max(start, y0)).days)
+            total += days / (y1 - y0).days * float(job.time_fraction)
+        assert math.isclose(min(total, 1.0), float(row.time_fraction), abs_tol=1e-4)
+
+
+# --- Dates and sessions -------------------------------------------------------------------------------------
+
+
+def test_experience_dates_are_ordered(world: Path) -> None:
+    experience = read(world, "experience.csv")
+    closed = experience[experience["end_date"] != ""]
+    assert (closed["start_date"] <= closed["end_date"]).all()
+    assert (experience["start_date"] < AS_OF.isoformat()).all()
+    # The current job is open-ended for employees.
+    holders = read(world, "holders.csv").set_index("holder_id")
+    open_jobs = experience[(experience["kind"] == "job") & (experience["end_date"] == "")]
+    assert (holders.loc[open_jobs["holder_id"], "employment_status"] != "job_seeker").all()
+
+
+def test_interactions_are_in_the_window_and_ordered_per_pair(world: Path) -> None:
+    interactions = read(world, "interactions.csv")
+    ts = pd.to_datetime(interactions["timestamp"], utc=True)
+    start = pd.Timestamp(months_before(AS_OF, 24), tz="UTC")
+    assert (ts >= start).all() and (ts < pd.Timestamp(AS_OF, tz="UTC")).all()
+    assert ts.is_monotonic_increasing
+    interactions["ts"] = ts
+    wide = interactions.pivot_table(
+        index=["holder_id", "training_id"], columns="event", values="ts", aggfunc="min"
+    )
+    counts = interactions.groupby(["holder_id", "training_id", "event"]).size()
+    assert (counts == 1).all()
+    enrolled = wide[wide["enrol"].notna()]
+    assert (enrolled["view"] < enrolled["enrol"]).all()
+    done = wide[wide["complete"].notna()]
+    assert (done["enrol"] < done["complete"]).all()
+    cancelled = wide[wide["cancel"].notna()]
+    assert (cancelled["enrol"] < cancelled["cancel"]).all() and cancelled["complete"].isna().all()
+    assert wide[wide["enrol"].isna()][["complete", "cancel"]].isna().all().all()
+    events = interactions["event"].value_counts()
+    assert (
+        events["view"] > 1_000 and events["enrol"] > 50 and events["complete"] > 20 and events["cancel"] > 0
+    )
+
+
+def test_enrolments_are_in_sessions_that_exist(world: Path) -> None:
+    trainings = read(world, "trainings.csv").set_index("training_id")
+    interactions = read(world, "interactions.csv")
+    enrolments = read(world, "truth/enrolments.csv")
+    enrol_events = interactions[interactions["event"] == "enrol"]
+    assert len(enrolments) == len(enrol_events)
+    for row in enrolments.itertuples():
+        sessions = trainings.at[row.training_id, "start_dates"].split("|")
+        assert row.session_start in sessions
+        enrolled = dt.date.fromisoformat(row.enrolled_at[:10])
+        assert dt.date.fromisoformat(row.session_start) >= enrolled + dt.timedelta(days=11)
+    # Every enrolment has a later session listed for its training.
+    for row in enrol_events.itertuples():
+        assert any(d > row.timestamp[:10] for d in trainings.at[row.training_id, "start_dates"].split("|"))
+
+
+def test_most_trainings_have_a_future_session_and_some_expired(world: Path) -> None:
+    trainings = read(world, "trainings.csv")
+    last = trainings["start_dates"].str.split("|").map(lambda d: d[-1])
+    first = trainings["start_dates"].str.split("|").map(lambda d: d[0])
+    future = last >= AS_OF.isoformat()
+    assert 0.7 < future.mean() < 0.97
+    assert (first < months_before(AS_OF, 18).isoformat()).mean() > 0.5
+    assert (last <= (AS_OF + dt.timedelta(days=366)).isoformat()).all()
+
+
+# --- ESCO grounding and truth -------------------------------------------------------------------------------
+
+
+def test_every_uri_exists_in_esco(world: Path) -> None:
+    taxonomy = load_taxonomy()
+    skills, occupations = set(taxonomy.skills.index), set(taxonomy.occupations.index)
+    trainings = read(world, "trainings.csv")
+    for column, known in (("skills", skills), ("prerequisites", skills), ("target_occupations", occupations)):
+        uris = {u for value in trainings[column] for u in value.split("|") if u}
+        assert uris and uris <= known, column
+    targets = set(read(world, "holders.csv")["target_occupation"]) - {""}
+    assert targets and targets <= occupations
+    assert not targets & set(taxonomy.isco_groups.index)
+    used = set(read(world, "experience.csv")["esco_uri"]) - {""}
+    assert used <= skills | occupations and used & skills and used & occupations
+    assert set(read(world, "truth/holder_skills.csv")["skill_uri"]) <= skills
+    assert set(read(world, "truth/holder_goal_skills.csv")["skill_uri"]) <= skills
+
+
+def test_truth_is_written_apart_and_does_not_leak_into_import_files(world: Path) -> None:
+    for name in ("holder_skills.csv", "holder_preferences.csv", "providers.csv"):
+        assert (world / "truth" / name).stat().st_size > 100
+    assert list(read(world, "truth/holder_skills.csv").columns) == ["holder_id", "skill_uri", "proficiency"]
+    quality = read(world, "truth/providers.csv")
+    assert quality["quality"].astype(float).between(0, 1).all()
+    for name in (*IMPORT_FILES, "demo_users.csv"):
+        header = (world / name).read_text(encoding="utf-8").splitlines()[0]
+        for secret in (
+            "proficiency",
+            "quality",
+            "utility",
+            "sensitivity",
+            "mobility",
+            "attractiveness",
+            "latent",
+        ):
+            assert secret not in header, (name, secret)
+    # Latent targets stay latent: holders with goal_mode latent_target declare no target.
+    prefs = read(world, "truth/holder_preferences.csv").set_index("holder_id")
+    holders = read(world, "holders.csv").set_index("holder_id")
+    latent = prefs.index[prefs["goal_mode"] == "latent_target"]
+    assert len(latent) and (holders.loc[latent, "target_occupation"] == "").all()
+
+
+def test_truth_utility_reproduces_the_simulation_and_explains_enrolments(world: Path) -> None:
+    viewed = read(world, "truth/viewed_utility.csv")
+    sample = viewed.iloc[:: max(1, len(viewed) // 200)]
+    holders, trainings = (
+        sorted(set(sample["holder_id"])),
+        sorted(set(read(world, "trainings.csv")["training_id"])),
+    )
+    utility = truth_utility(world, holders, trainings)
+    assert utility.shape == (len(holders), len(trainings))
+    h_pos = {h: i for i, h in enumerate(holders)}
+    t_pos = {t: i for i, t in enumerate(trainings)}
+    recomputed = [
+        utility[h_pos[h], t_pos[t]] for h, t in zip(sample["holder_id"], sample["training_id"], strict=True)
+    ]
+    np.testing.assert_allclose(recomputed, sample["utility"].astype(float), atol=1e-8)
+    # Enrolled trainings rank high in the holder's noise-free utility.
+    enrolled = read(world, "truth/enrolments.csv")
+    enrolled = enrolled[enrolled["holder_id"].isin(holders)]
+    percentiles = [
+        (utility[h_pos[h]] < utility[h_pos[h], t_pos[t]]).mean()
+        for h, t in zip(enrolled["holder_id"], enrolled["training_id"], strict=True)
+    ]
+    assert np.mean(percentiles) > 0.85
+
+
+def test_anchor_clusters_are_present(world: Path) -> None:
+    trainings = read(world, "trainings.csv")
+    taxonomy = load_taxonomy()
+    titles = trainings["title"].str.lower()
+    for words in (("payroll", "tax"), ("stone cutting",), ("stonemason",), ("hot-stone massage",)):
+        assert titles.map(lambda t, w=words: all(x in t for x in w)).any(), words
+
+    def occupation(prefix: str) -> str:
+        return str(taxonomy.occupations.index[taxonomy.occupations["text"].str.startswith(prefix)][0])
+
+    for prefix in ("accountant ", "stonemason ", "massage therapist "):
+        uri = occupation(prefix)
+        assert trainings["target_occupations"].str.contains(uri, regex=False).sum() >= 3, prefix
+    payroll = trainings[titles.str.contains("payroll")]
+    labels = {taxonomy.skill_label(u) for value in payroll["skills"] for u in value.split("|")}
+    assert any("payroll" in label for label in labels)
+
+
+# --- Demo users and manifest --------------------------------------------------------------------------------
+
+
+def test_demo_users_cover_every_role(world: Path) -> None:
+    users = read(world, "demo_users.csv")
+    assert list(users.columns) == ["username", "password", "role", "holder_id", "provider_id", "funder_id"]
+    assert set(users["role"]) == {"admin", "adviser", "analyst", "provider", "funder", "holder"}
+    assert (users["password"] == "demo-" + users["username"]).all() and (
+        users["password"].str.len() >= 8
+    ).all()
+    holders = users[users["role"] == "holder"]
+    assert list(holders["holder_id"]) == ["H000001", "H000002", "H000003"]
+    provider = users.loc[users["role"] == "provider", "provider_id"].item()
+    trainings = read(world, "trainings.csv").set_index("training_id")
+    enrols = read(world, "interactions.csv").query("event == 'enrol' and holder_id == 'H000001'")
+    assert len(enrols), "the first demo holder has an enrolment"
+    counts = trainings.loc[enrols["training_id"], "provider_id"].value_counts()
+    assert provider == sorted(counts[counts == counts.max()].index)[0]  # most frequent, ties by id
+    assert users.loc[users["role"] == "funder", "funder_id"].item()
+
+
+def test_manifest_records_inputs_and_counts(world: Path) -> None:
+    manifest = json.loads((world / "manifest.json").read_text())
+    assert (manifest["as_of"], manifest["seed"], manifest["scale"]) == (AS_OF.isoformat(), SEED, "tiny")
+    assert manifest["generator_version"]
+    assert manifest["counts"]["interactions"] == len(read(world, "interactions.csv"))
+    assert manifest["counts"]["holders"] == len(read(world, "holders.csv"))
+    assert (
+        manifest["counts"]["events"]["enrol"] == (read(world, "interactions.csv")["event"] == "enrol").sum()
+    )
+
+
+def test_skill_title_label_recovers_preferred_labels() -> None:
+    cases = [
+        ("inspect", "tax returns investigate tax returns check tax returns", "inspect tax returns"),
+        (
+            "manage the general",
+            "ledger managing the general ledger oversee the general ledger",
+            "manage the general ledger",
+        ),
+        ("security regulations", "security norms security laws", "security regulations"),
+        (
+            "prepare financial statements",
+            "draw up financial statements prepare financial statement",
+            "prepare financial statements",
+        ),
+        (
+            "perform rail track",
+            "inspections implement railway track inspections",
+            "perform rail track inspections",
+        ),
+        ("write", "", "write"),
+    ]
+    for label, alt, expected in cases:
+        assert skill_title_label(label, alt) == expected
