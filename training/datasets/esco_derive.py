@@ -1,6 +1,6 @@
 """Derive the occupation→skill table that ESCO as shipped lacks.
 
-Method (documented in data/README.md): embed every occupation text and every skill text (labels + definition)
+Method (documented in docs/esco.md): embed every occupation text and every skill text (labels + definition)
 with the configured encoder; for each occupation keep the ``top_k`` skills by cosine similarity whose
 similarity is at least ``min_similarity``; weight = similarity rescaled to (0, 1] within the occupation
 (the best skill gets 1). The result is written as ``features/esco_data/occupation_skills.csv.gz`` with the
