@@ -116,14 +116,23 @@ def _is_sentence_case(token: str) -> bool:
 
 
 def _plural_restatement(words: Sequence[str], at: int, limit: int) -> int:
-    """Length m if ``words[at:at+m]`` restates ``words[:m]`` with its last word in the plural, else 0."""
+    """Length m if ``words[at:at+m]`` restates ``words[:m]`` with a word put in the plural, else 0.
+
+    "Gerontology social workers provide …" restates "gerontology social worker" (m = 3); "Nurses responsible
+    for general care promote …" restates "nurse responsible for general care" (the plural is on the head noun,
+    the words after it must then repeat exactly).
+    """
     m = 0
+    plural_at = 0
     while at + m < len(words) and m < limit and _singular(words[at + m]) == _singular(words[m]):
+        raw = words[at + m].lower().strip(",;:.")
+        if not plural_at:
+            if raw != words[m].lower() and raw.endswith("s"):
+                plural_at = m + 1
+        elif raw != words[m].lower():
+            break
         m += 1
-        raw = words[at + m - 1].lower().strip(",;:.")
-        if raw != words[m - 1].lower() and raw.endswith("s"):
-            return m
-    return 0
+    return m if plural_at else 0
 
 
 def _candidates(words: Sequence[str], horizon: int) -> list[int]:
@@ -279,6 +288,23 @@ def split_description(text: str, stats: LabelStatistics | None = None) -> tuple[
     return _split(run, definition, stats or default_label_statistics())
 
 
+def segment_labels(label: str, alt_labels: str, stats: LabelStatistics | None = None,
+                   max_labels: int = 40) -> list[str]:
+    """All labels of a concept: the preferred one, then the run of alternative labels cut label by label.
+
+    The run is cut by applying ``preferred_label_length`` again on what is left, so the cuts are as good as
+    the preferred-label cut (measured in docs/esco.md) and somewhat worse deep in the run.
+    """
+    stats = stats or default_label_statistics()
+    labels = [label] if label else []
+    rest = alt_labels.split()
+    while rest and len(labels) < max_labels:
+        n = max(1, preferred_label_length(rest, [], stats))
+        labels.append(" ".join(rest[:n]))
+        rest = rest[n:]
+    return labels
+
+
 def split_isco_description(text: str) -> tuple[str, str]:
     """ISCO group texts are "Title  Definition…" (two spaces), e.g. "Armed forces occupations  Armed …"."""
     first_line = str(text).strip().splitlines()[0] if str(text).strip() else ""
@@ -358,6 +384,9 @@ def load_taxonomy() -> Taxonomy:
         with partial.open("wb") as handle:
             pickle.dump(taxonomy, handle, protocol=pickle.HIGHEST_PROTOCOL)
         partial.replace(cache)
+        for stale in cache.parent.glob("esco-taxonomy-*.pkl"):
+            if stale != cache:
+                stale.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only data folder only costs the rebuild next time
     return taxonomy

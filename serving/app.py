@@ -16,6 +16,7 @@ from parcours.errors import Conflict, Forbidden, IndexMismatch, NotFound, Parcou
 from parcours.settings import Settings, get_settings
 from serving.db.engine import migrate, session_factory
 from serving.routers import auth, health, holders
+from serving.routers import profile as profile_router
 
 STATUS_BY_ERROR: list[tuple[type[ParcoursError], int]] = [
     (ValidationFailed, 422),
@@ -57,4 +58,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(holders.router)
+    app.include_router(profile_router.router)
     return app
