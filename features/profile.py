@@ -186,7 +186,7 @@ def _resolve(declaration: Declaration, matcher: Matcher) -> _Resolved:
         return _Resolved(uri, (), uri, taxonomy.occupation_label(uri), 1.0, False, "given")
     if uri and taxonomy.is_skill(uri):
         return _Resolved(None, ((uri, 1.0),), uri, taxonomy.skill_label(uri), 1.0, False, "given")
-    text = declaration.label
+    text = _declaration_text(declaration)
     if declaration.kind in ("job", "volunteering", "diploma"):
         occupation = matcher.best(text, "occupation")
         if declaration.kind == "job" or occupation is None or not occupation.low_confidence:
@@ -240,6 +240,34 @@ class Matcher:
     def best(self, text: str, kind: str):  # type: ignore[no-untyped-def]
         found = self.top(text, kind, 1)
         return found[0] if found else None
+
+    def prefetch(self, declarations: Iterable[Declaration]) -> None:
+        """Match, in batches, every free text these declarations will need (same results as one by one)."""
+        from recommender.esco_index import match_many
+
+        wanted: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+        for d in declarations:
+            if (d.esco_uri or "").strip():
+                continue
+            text = _declaration_text(d)
+            if d.kind in ("job", "volunteering", "diploma", "certification", "training"):
+                wanted[("occupation", 1)][text.strip().lower()] = text
+            if d.kind != "job":
+                wanted[("skill", SKILL_MATCHES_PER_TEXT)][text.strip().lower()] = text
+        for (kind, k), texts in wanted.items():
+            todo = [(key, t) for key, t in texts.items() if (key, kind, k) not in self._cache]
+            for start in range(0, len(todo), 256):
+                chunk = todo[start : start + 256]
+                for (key, _), found in zip(chunk, match_many([t for _, t in chunk], kind, k), strict=True):  # type: ignore[arg-type]
+                    self._cache[(key, kind, k)] = found
+
+
+def _declaration_text(declaration: Declaration) -> str:
+    """The text to map: for "Diploma — field" labels, the field after the dash."""
+    label = declaration.label
+    if declaration.kind == "diploma" and " — " in label:
+        return label.split(" — ")[-1]
+    return label
 
 
 def evidence_for(
@@ -381,7 +409,14 @@ def _declarations(session: Session, holder_id: str) -> list[Declaration]:
     ]
 
 
+# An enrolment file counts as a completed training from this completion rate on (a no-show is 0 %).
+MIN_COMPLETION_BASIS_POINTS = 5_000
+DONE_ENROLMENT_STATES = ("service_done", "paid", "closed")
+
+
 def _completed_trainings(session: Session, holder_id: str) -> list[tuple[str, list[str], dt.date]]:
+    """Trainings the holder completed in our own files: ``complete`` interactions (imported worlds) and
+    enrolment files past service done with at least 50 % completion (when the enrolment model is present)."""
     rows = session.execute(
         select(Interaction.training_id, Interaction.occurred_at, Training.skills)
         .join(Training, Training.training_id == Interaction.training_id)
@@ -391,6 +426,23 @@ def _completed_trainings(session: Session, holder_id: str) -> list[tuple[str, li
     latest: dict[str, tuple[str, list[str], dt.date]] = {}
     for training_id, occurred_at, skills in rows:
         latest[training_id] = (training_id, list(skills or []), occurred_at.date())
+    try:
+        from serving.db.supporting_models import Enrolment  # type: ignore[import-not-found]
+    except ImportError:  # the enrolment files are not in this build
+        return list(latest.values())
+    files = session.execute(
+        select(Enrolment.training_id, Enrolment.exit_date, Enrolment.updated_at, Training.skills)
+        .join(Training, Training.training_id == Enrolment.training_id)
+        .where(
+            Enrolment.holder_id == holder_id,
+            Enrolment.state.in_(DONE_ENROLMENT_STATES),
+            Enrolment.completion_basis_points >= MIN_COMPLETION_BASIS_POINTS,
+        )
+    ).all()
+    for training_id, exit_date, updated_at, skills in files:
+        done_on = exit_date or updated_at.date()
+        if training_id not in latest or latest[training_id][2] < done_on:
+            latest[training_id] = (training_id, list(skills or []), done_on)
     return list(latest.values())
 
 
@@ -480,7 +532,12 @@ def recompute_profiles(
             store_profile(session, profile, profile.embedding, model)
         batch.clear()
 
-    for holder_id in tqdm(list(holder_ids), desc="skills profiles", unit="holder", disable=not show_progress):
+    ids = list(holder_ids)
+    for position, holder_id in enumerate(
+        tqdm(ids, desc="skills profiles", unit="holder", disable=not show_progress)
+    ):
+        if position % 256 == 0:  # match the free texts of the next 256 holders in one batch
+            matcher.prefetch(d for h in ids[position : position + 256] for d in _declarations(session, h))
         batch.append(build_profile(session, holder_id, today=today, matcher=matcher))
         done += 1
         if len(batch) >= 64:

@@ -205,7 +205,30 @@ class EscoIndex:
         exact = self.exact.get(lowered)
         if exact is not None and k == 1:  # a known label: no need to search
             return [EscoMatch(self.uris[exact], self.labels[exact], 1.0, 1.0, False, "lexical")]
-        vector = encode([query], settings=self.settings)[0]
+        return self._match_vector(query, encode([query], settings=self.settings)[0], k)
+
+    def match_many(self, texts: list[str], k: int = 5) -> list[list[EscoMatch]]:
+        """``match`` for many texts, with one batched encoding (bulk profile recomputes, benchmarks)."""
+        queries = [normalise_query(t) for t in texts]
+        results: list[list[EscoMatch] | None] = [None] * len(texts)
+        pending: list[int] = []
+        for n, query in enumerate(queries):
+            exact = self.exact.get(query.lower()) if query else None
+            if not query or k < 1:
+                results[n] = []
+            elif exact is not None and k == 1:
+                results[n] = [EscoMatch(self.uris[exact], self.labels[exact], 1.0, 1.0, False, "lexical")]
+            else:
+                pending.append(n)
+        if pending:
+            vectors = encode([queries[n] for n in pending], settings=self.settings)
+            for n, vector in zip(pending, vectors, strict=True):
+                results[n] = self._match_vector(queries[n], vector, k)
+        return [r or [] for r in results]
+
+    def _match_vector(self, query: str, vector: np.ndarray, k: int) -> list[EscoMatch]:
+        lowered = query.lower()
+        exact = self.exact.get(lowered)
         sims, ids = self.index.search(vector[None, :], min(len(self.uris), max(k, 10)))
         candidates = {int(i) for i in ids[0] if i >= 0}
         lexical: dict[int, tuple[float, float]] = {}  # owner → (rescaled score, plain ratio)
@@ -256,10 +279,10 @@ class EscoIndex:
 
 
 def _lexical_score(ratio: float) -> float:
-    """rapidfuzz's normalised Indel similarity (0–100) rescaled to a cosine-like [0, 1] from ``LEXICAL_FLOOR``.
+    """rapidfuzz's normalised Indel similarity (0–100) rescaled to [0, 1] from ``LEXICAL_FLOOR``.
 
-    The plain ratio (not WRatio's partial matching) is 25 times cheaper over ~100,000 skill labels and does not
-    reward a short query found inside a long label ("clerk" in "payroll clerk").
+    The plain ratio (not WRatio's partial matching) is 25 times cheaper over ~100,000 skill labels and does
+    not reward a short query found inside a long label ("clerk" in "payroll clerk").
     """
     return max(0.0, (ratio - LEXICAL_FLOOR) / (100.0 - LEXICAL_FLOOR))
 
@@ -268,6 +291,13 @@ def _lexical_score(ratio: float) -> float:
 def get_index(kind: Kind, variant: Literal["names", "text"] | None = None) -> EscoIndex:
     """The process-wide index of one kind (built on first use, then kept)."""
     return EscoIndex(kind, variant=variant or DEFAULT_VARIANT[kind])
+
+
+def match_many(texts: list[str], kind: Kind, k: int = 5) -> list[list[EscoMatch]]:
+    """``match`` for many texts at once (one batched encoding)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    return get_index(kind).match_many(texts, k)
 
 
 def match(text: str, kind: Kind, k: int = 5) -> list[EscoMatch]:

@@ -20,6 +20,8 @@ from features.profile import (
     noisy_or,
     profile_from_declarations,
     recency_factor,
+    recompute_profile,
+    recompute_profiles,
     skill_gap,
     stored_profile,
 )
@@ -417,3 +419,27 @@ def test_api_verified_row_is_409_with_reason(client):
     assert response.status_code == 409 and "verified" in response.json()["detail"]
     with session_scope(client.db_url) as session:
         assert session.scalars(select(Experience).where(Experience.experience_id == row_id)).one()
+
+
+def test_bulk_recompute_matches_one_by_one(db_url):
+    with session_scope(db_url) as session:
+        for holder_id, label in (("H1", "accountant"), ("H2", "payrol clerk"), ("H3", "")):
+            add_holder(session, holder_id)
+            if label:
+                session.add(
+                    Experience(
+                        holder_id=holder_id,
+                        kind="job",
+                        label=label,
+                        start_date=dt.date(2018, 1, 1),
+                        source="import",
+                    )
+                )
+        session.flush()
+        assert recompute_profiles(session, ["H1", "H2", "H3"], show_progress=False) == 3
+    with session_scope(db_url) as session:
+        bulk = {h: stored_profile(session, h).weights() for h in ("H1", "H2", "H3")}
+        assert bulk["H1"] and bulk["H2"] and bulk["H3"] == {}
+        one = recompute_profile(session, "H2").weights()
+        assert one.keys() == bulk["H2"].keys()
+        assert all(abs(one[s] - bulk["H2"][s]) < 1e-3 for s in one)
