@@ -134,7 +134,7 @@ class CatalogueArrays:
         ids = catalogue["training_id"].astype(str).to_numpy()
         position = {t: i for i, t in enumerate(ids)}
         n = len(ids)
-        keys = []
+        keys: list[int] = []
         for row, uris in enumerate(catalogue["target_occupations"]):
             keys.extend(row * len(space.occupation_row) + space.occupation_row[u] for u in uris
                         if u in space.occupation_row)

@@ -19,6 +19,7 @@ from serving.routers import auth, health, holders, trainings
 from serving.routers import cec as cec_router
 from serving.routers import enrolments as enrolments_router
 from serving.routers import payments as payments_router
+from serving.routers import profile as profile_router
 from serving.routers import rights as rights_router
 
 STATUS_BY_ERROR: list[tuple[type[ParcoursError], int]] = [
@@ -68,4 +69,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rights_router.router)
     app.include_router(cec_router.router)
     app.include_router(trainings.router)
+    app.include_router(profile_router.router)
     return app

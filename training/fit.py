@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,7 @@ def training_pairs(
 
 def fit_bundle(
     catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,
-    random_negatives: int = 2, seed: int = 0, ranker_params: dict[str, object] | None = None,
+    random_negatives: int = 2, seed: int = 0, ranker_params: dict[str, Any] | None = None,
 ) -> RankerBundle:
     started = time.perf_counter()
     h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,

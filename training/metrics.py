@@ -16,8 +16,12 @@ References:
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import TypeVar
 
 import numpy as np
+
+Item = TypeVar("Item", bound=Hashable)
 
 
 def _check_k(k: int) -> None:
@@ -25,7 +29,7 @@ def _check_k(k: int) -> None:
         raise ValueError(f"k must be at least 1, not {k}")
 
 
-def ndcg_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int) -> float:
+def ndcg_at_k(recommended: Sequence[Item], relevant: AbstractSet[Item], k: int) -> float:
     """Normalised discounted cumulative gain with binary relevance; 0 when nothing is relevant."""
     _check_k(k)
     if not relevant:
@@ -35,7 +39,7 @@ def ndcg_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int) 
     return float(dcg / ideal)
 
 
-def recall_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int) -> float:
+def recall_at_k(recommended: Sequence[Item], relevant: AbstractSet[Item], k: int) -> float:
     """Share of the relevant items found in the top ``k``; 0 when nothing is relevant."""
     _check_k(k)
     if not relevant:
@@ -43,13 +47,13 @@ def recall_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int
     return len(set(recommended[:k]) & relevant) / len(relevant)
 
 
-def precision_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int) -> float:
+def precision_at_k(recommended: Sequence[Item], relevant: AbstractSet[Item], k: int) -> float:
     """Share of the top ``k`` slots holding a relevant item (divided by ``k`` even for shorter lists)."""
     _check_k(k)
     return len(set(recommended[:k]) & relevant) / k
 
 
-def mrr_at_k(recommended: Sequence[Hashable], relevant: set[Hashable], k: int) -> float:
+def mrr_at_k(recommended: Sequence[Item], relevant: AbstractSet[Item], k: int) -> float:
     """Reciprocal rank of the first relevant item within the top ``k`` (0 if none)."""
     _check_k(k)
     for rank, item in enumerate(recommended[:k], start=1):
@@ -67,7 +71,7 @@ def catalogue_coverage(lists: Iterable[Sequence[Hashable]], catalogue_size: int,
     return len(shown) / catalogue_size
 
 
-def intra_list_diversity(ranked: Sequence[Hashable], vectors: Mapping[Hashable, np.ndarray], k: int) -> float:
+def intra_list_diversity(ranked: Sequence[Item], vectors: Mapping[Item, np.ndarray], k: int) -> float:
     """Mean pairwise cosine distance (1 − cosine) between the top ``k`` items' vectors; 0 for < 2 items."""
     _check_k(k)
     items = [item for item in ranked[:k] if item in vectors]
@@ -81,7 +85,7 @@ def intra_list_diversity(ranked: Sequence[Hashable], vectors: Mapping[Hashable, 
     return float(np.mean(1.0 - upper))
 
 
-def affordable_share(ranked: Sequence[Hashable], out_of_pocket_cents: Mapping[Hashable, int], k: int) -> float:
+def affordable_share(ranked: Sequence[Item], out_of_pocket_cents: Mapping[Item, int], k: int) -> float:
     """Share of the top ``k`` items the holder can take with no out-of-pocket cost."""
     _check_k(k)
     top = list(ranked[:k])

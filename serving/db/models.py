@@ -19,9 +19,11 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -302,6 +304,74 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(60))
     holder_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     resource: Mapped[str] = mapped_column(String(300))
+
+
+# --- Skills profile (purpose 9): derived from the experience rows by features/profile.py. -------------------
+
+SKILL_SOURCES = ("verified", "declared")
+
+
+class HolderSkill(Base):
+    """One piece of evidence that a holder has a skill: which declaration gave it, with what weight.
+
+    A skill of the profile is the set of its rows; the holder and the adviser see every row (provenance).
+    Rows are rewritten whole when the profile is recomputed (``features.profile.recompute_profile``).
+    """
+
+    __tablename__ = "holder_skills"
+    __table_args__ = (
+        CheckConstraint(_in("source", SKILL_SOURCES), name="source_known"),
+        CheckConstraint("weight > 0 AND weight <= 1", name="weight_range"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+        Index("ix_holder_skills_holder_id", "holder_id"),
+        Index("ix_holder_skills_experience_id", "experience_id"),
+    )
+
+    holder_skill_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    holder_id: Mapped[str] = mapped_column(ForeignKey("holders.holder_id", ondelete="CASCADE"))
+    skill_uri: Mapped[str] = mapped_column(String(200))
+    weight: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))
+    # Provenance: a declaration (experience row) or a completed training of our own files, never both.
+    experience_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experience.experience_id", ondelete="CASCADE"), nullable=True
+    )
+    training_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The ESCO concept the declaration was mapped to (an occupation brings its skills), and how sure that was.
+    via_uri: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)
+    low_confidence: Mapped[bool] = mapped_column(Boolean, default=False)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HolderSkillExclusion(Base):
+    """A declared skill the holder (or a consented adviser) removed; later recomputes keep it out."""
+
+    __tablename__ = "holder_skill_exclusions"
+    __table_args__ = (UniqueConstraint("holder_id", "skill_uri", name="uq_holder_skill_exclusions_skill"),)
+
+    exclusion_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    holder_id: Mapped[str] = mapped_column(ForeignKey("holders.holder_id", ondelete="CASCADE"))
+    skill_uri: Mapped[str] = mapped_column(String(200))
+    excluded_by: Mapped[str] = mapped_column(String(150))
+    excluded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HolderProfile(Base):
+    """The stored skills profile of a holder: its embedding (for candidate generation) and its version."""
+
+    __tablename__ = "holder_profiles"
+
+    holder_id: Mapped[str] = mapped_column(
+        ForeignKey("holders.holder_id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[str] = mapped_column(String(300))
+    dim: Mapped[int] = mapped_column(Integer)
+    # float32 little-endian bytes of the L2-normalised embedding (empty for an empty profile).
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    n_skills: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # --- Supporting services (enrolment, top-ups, CEC, payments, idempotency): see supporting_models.py. ---------

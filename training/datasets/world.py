@@ -1391,10 +1391,7 @@ class _WorldBuilder:
 
         for h in tqdm(range(n), desc="holders", unit="holder", disable=self.quiet):
             cs = int(career_start[h])
-            if status[h] == 1:
-                career_end = max(cs + 200, as_of_day - int(rng.integers(30, 700)))
-            else:
-                career_end = as_of_day
+            career_end = max(cs + 200, as_of_day - int(rng.integers(30, 700))) if status[h] == 1 else as_of_day
             career_end = min(career_end, as_of_day - 1)
             years = (career_end - cs) / 365.25
             n_jobs = int(min(6, 1 + rng.poisson(years / 7)))

@@ -1,0 +1,307 @@
+"""Mapping free text (a job title, a diploma, a skill a holder names) to ESCO occupations and skills.
+
+Two matchers, combined:
+
+- **semantic**: an exact FAISS ``IndexFlatIP`` over one embedding per concept (``recommender.encoder``),
+  built from the concept's *names* (preferred label + the first alternative labels), not its long
+  definition: on the hand cases of ``tests/test_esco_index.py`` names match job titles better
+  (docs/esco.md has the numbers). Embeddings are cached on disk under ``data_dir/cache``, keyed by the model
+  id and a hash of the texts, and built once with a progress bar;
+- **lexical**: rapidfuzz over every individual label (preferred and segmented alternatives), which catches
+  typos ("acountant") and exact alternative labels ("book-keeper") that embeddings can miss.
+
+A match's ``score`` is the better of the two (cosine similarity; lexical similarity rescaled to the same
+range). ``confidence`` is that score, and ``low_confidence`` flags it under ``LOW_CONFIDENCE_THRESHOLD``,
+calibrated on hand cases (known titles with and without typos vs. strings that are no job at all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from features.esco import Taxonomy, load_taxonomy, segment_labels
+from parcours.settings import Settings, get_settings
+from recommender.encoder import encode, model_id
+
+if TYPE_CHECKING:
+    import faiss
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["skill", "occupation"]
+KINDS: tuple[Kind, ...] = ("skill", "occupation")
+
+# Calibrated on the hand cases of tests/test_esco_index.py (docs/esco.md): real titles score ≥ 0.51 against
+# their occupation's text, strings that are no job at all ≤ 0.28.
+LOW_CONFIDENCE_THRESHOLDS: dict[str, float] = {"occupation": 0.5, "skill": 0.5}
+LOW_CONFIDENCE_THRESHOLD = LOW_CONFIDENCE_THRESHOLDS["occupation"]
+# A plain similarity ratio in [TYPO_RATIO, 100) to a known label is a misspelling of it ("acountant").
+TYPO_RATIO = 80.0
+# What is embedded per kind: occupations by their whole text (matches job titles better, docs/esco.md),
+# skills by their names (14k long texts would take long to embed on a small CPU).
+DEFAULT_VARIANT: dict[str, Literal["names", "text"]] = {"occupation": "text", "skill": "names"}
+# Words of alternative labels kept in the names text that is embedded (the preferred label always is).
+NAMES_MAX_WORDS = 24
+# A lexical similarity of 100 maps to 1.0, LEXICAL_FLOOR to 0.0 (below it the lexical matcher says nothing).
+LEXICAL_FLOOR = 70.0
+# Alternative labels come from a heuristic segmentation (features.esco.segment_labels): a lexical hit on one
+# counts at most this much, so that a mis-cut alternative ("developer" cut off "ICT system developer") cannot
+# outrank the semantic evidence.
+ALTERNATIVE_LABEL_CAP = 0.9
+PREFERRED_LABEL_BONUS = 0.02  # of two equal lexical hits, the preferred label
+_NOISE = re.compile(r"\((?:part-time|self-employed|[^)]*\bh a year)\)|,\s*about \d+ h a year", re.I)
+
+
+@dataclass(frozen=True)
+class EscoMatch:
+    uri: str
+    label: str
+    score: float
+    confidence: float
+    low_confidence: bool
+    method: Literal["semantic", "lexical"]
+
+
+def names_text(label: str, alt_labels: str, max_words: int = NAMES_MAX_WORDS) -> str:
+    """What is embedded for a concept: its preferred label, then the start of its alternative labels."""
+    alts = " ".join(alt_labels.split()[:max_words])
+    return f"{label}; {alts}" if alts else label
+
+
+def normalise_query(text: str) -> str:
+    """Drop what the holder adds around a title ("(part-time)", "(self-employed)") and squeeze spaces."""
+    return " ".join(_NOISE.sub(" ", str(text)).split())
+
+
+def _store_path(settings: Settings) -> Path:
+    key = hashlib.sha256(f"{model_id(settings)}|{settings.embedding_max_seq_length}".encode()).hexdigest()[
+        :16
+    ]
+    return settings.data_dir / "cache" / f"esco-embeddings-{key}.npz"
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cached_embeddings(
+    texts: list[str], *, kind: str = "", variant: str = "", settings: Settings | None = None
+) -> np.ndarray:
+    """Embeddings of ``texts``, each looked up by the hash of its text in a store on disk (one per model).
+
+    Only texts not yet in the store are encoded (with a progress bar), so a change to a few labels re-encodes
+    a few texts, not all 14,000.
+    """
+    settings = settings or get_settings()
+    path = _store_path(settings)
+    keys = [_text_key(t) for t in texts]
+    known: dict[str, np.ndarray] = {}
+    stored_keys: np.ndarray = np.array([], dtype="<U24")
+    stored_vectors: np.ndarray | None = None
+    if path.exists():
+        try:
+            with np.load(path) as data:
+                stored_keys, stored_vectors = data["keys"], data["vectors"]
+            known = {str(k): stored_vectors[i] for i, k in enumerate(stored_keys)}
+        except (OSError, ValueError, KeyError):
+            known = {}
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+    if missing:
+        log.info("embedding %d ESCO %s texts (%s); cached in %s", len(missing), kind, variant, path)
+        fresh = encode([t for _, t in missing], settings=settings, show_progress=True)
+        for (key, _), vector in zip(missing, fresh, strict=True):
+            known[key] = vector
+        all_keys = np.array(list(known), dtype="<U24")
+        all_vectors = np.stack([known[k] for k in all_keys]).astype(np.float32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(partial, keys=all_keys, vectors=all_vectors)
+        partial.replace(path)
+    return np.ascontiguousarray(np.stack([known[k] for k in keys]), dtype=np.float32)
+
+
+class EscoIndex:
+    """Exact nearest-neighbour search over ESCO concepts of one kind, plus a lexical fallback."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        *,
+        taxonomy: Taxonomy | None = None,
+        settings: Settings | None = None,
+        variant: Literal["names", "text"] | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        self.kind = kind
+        self.variant = variant or DEFAULT_VARIANT[kind]
+        self.settings = settings or get_settings()
+        taxonomy = taxonomy or load_taxonomy()
+        frame = taxonomy.skills if kind == "skill" else taxonomy.occupations
+        self.uris = frame["uri"].tolist()
+        self.labels = frame["label"].tolist()
+        if self.variant == "names":
+            self.texts = [
+                names_text(lab, alt) for lab, alt in zip(frame["label"], frame["alt_labels"], strict=True)
+            ]
+        else:
+            self.texts = frame["text"].tolist()
+        self.model_id = model_id(self.settings)
+        self._faiss: faiss.IndexFlatIP | None = None
+        self._vectors: np.ndarray | None = None
+        # Lexical side: every label of every concept, lower-cased, pointing back to its concept.
+        self.lexicon: list[str] = []
+        self.lexicon_owner: list[int] = []
+        self.lexicon_preferred: list[bool] = []
+        for i, (label, alts) in enumerate(zip(frame["label"], frame["alt_labels"], strict=True)):
+            for j, name in enumerate(dict.fromkeys(segment_labels(label, alts, taxonomy.label_statistics))):
+                self.lexicon.append(name.lower())
+                self.lexicon_owner.append(i)
+                self.lexicon_preferred.append(j == 0)
+        # Exact matches are taken at once only on preferred labels (alternatives are cut heuristically).
+        self.exact: dict[str, int] = {}
+        for i, label in enumerate(self.labels):
+            self.exact.setdefault(label.lower(), i)
+
+    def __len__(self) -> int:
+        return len(self.uris)
+
+    @property
+    def index(self) -> faiss.IndexFlatIP:
+        """The FAISS index, built on first semantic use (exact and lexical matches do not need it)."""
+        if self._faiss is None:
+            import faiss
+
+            vectors = cached_embeddings(
+                self.texts, kind=self.kind, variant=self.variant, settings=self.settings
+            )
+            index = faiss.IndexFlatIP(vectors.shape[1])
+            index.add(vectors)
+            self._faiss = index
+        return self._faiss
+
+    def match(self, text: str, k: int = 5) -> list[EscoMatch]:
+        """The ``k`` best concepts for ``text``, best first; an empty or blank text gives no match.
+
+        Each candidate (semantic top hits and lexical top hits) gets both its cosine similarity and its
+        lexical score; its score is the better of the two. It is low-confidence when that score is under
+        the kind's threshold, or when it rests on a near-miss spelling of a known label (a typo: the
+        holder should confirm).
+        """
+        query = normalise_query(text)
+        if not query or k < 1:
+            return []
+        lowered = query.lower()
+        exact = self.exact.get(lowered)
+        if exact is not None and k == 1:  # a known label: no need to search
+            return [EscoMatch(self.uris[exact], self.labels[exact], 1.0, 1.0, False, "lexical")]
+        return self._match_vector(query, encode([query], settings=self.settings)[0], k)
+
+    def match_many(self, texts: list[str], k: int = 5) -> list[list[EscoMatch]]:
+        """``match`` for many texts, with one batched encoding (bulk profile recomputes, benchmarks)."""
+        queries = [normalise_query(t) for t in texts]
+        results: list[list[EscoMatch] | None] = [None] * len(texts)
+        pending: list[int] = []
+        for n, query in enumerate(queries):
+            exact = self.exact.get(query.lower()) if query else None
+            if not query or k < 1:
+                results[n] = []
+            elif exact is not None and k == 1:
+                results[n] = [EscoMatch(self.uris[exact], self.labels[exact], 1.0, 1.0, False, "lexical")]
+            else:
+                pending.append(n)
+        if pending:
+            vectors = encode([queries[n] for n in pending], settings=self.settings)
+            for n, vector in zip(pending, vectors, strict=True):
+                results[n] = self._match_vector(queries[n], vector, k)
+        return [r or [] for r in results]
+
+    def _match_vector(self, query: str, vector: np.ndarray, k: int) -> list[EscoMatch]:
+        lowered = query.lower()
+        exact = self.exact.get(lowered)
+        sims, ids = self.index.search(vector[None, :], min(len(self.uris), max(k, 10)))
+        candidates = {int(i) for i in ids[0] if i >= 0}
+        lexical: dict[int, tuple[float, float]] = {}  # owner → (rescaled score, plain ratio)
+        for _name, ratio, pos in process.extract(
+            lowered, self.lexicon, scorer=fuzz.ratio, limit=max(k, 10), score_cutoff=LEXICAL_FLOOR
+        ):
+            owner = self.lexicon_owner[pos]
+            value = _lexical_score(float(ratio))
+            if self.lexicon_preferred[pos]:
+                value = min(1.0, value + PREFERRED_LABEL_BONUS)
+            else:
+                value = min(value, ALTERNATIVE_LABEL_CAP)
+            if value > lexical.get(owner, (-1.0, 0.0))[0]:
+                lexical[owner] = (value, ratio)
+            candidates.add(owner)
+        vectors = self.vectors()
+        threshold = LOW_CONFIDENCE_THRESHOLDS[self.kind]
+        found: list[tuple[float, float, int, EscoMatch]] = []
+        for i in candidates:
+            semantic = float(vectors[i] @ vector)
+            lex, ratio = lexical.get(i, (0.0, 0.0))
+            if i == exact:
+                lex, ratio = 1.0, 100.0
+            score = max(semantic, lex)
+            typo = lex > semantic and TYPO_RATIO <= ratio < 100.0
+            found.append(
+                (
+                    score,
+                    semantic,
+                    i,
+                    EscoMatch(
+                        uri=self.uris[i],
+                        label=self.labels[i],
+                        score=round(score, 4),
+                        confidence=round(min(1.0, max(0.0, score)), 4),
+                        low_confidence=score < threshold or typo,
+                        method="lexical" if lex > semantic else "semantic",
+                    ),
+                )
+            )
+        found.sort(key=lambda item: (-item[0], -item[1], self.uris[item[2]]))
+        return [m for _, _, _, m in found[:k]]
+
+    def vectors(self) -> np.ndarray:
+        if self._vectors is None:
+            self._vectors = self.index.reconstruct_n(0, self.index.ntotal)
+        return self._vectors
+
+
+def _lexical_score(ratio: float) -> float:
+    """rapidfuzz's normalised Indel similarity (0–100) rescaled to [0, 1] from ``LEXICAL_FLOOR``.
+
+    The plain ratio (not WRatio's partial matching) is 25 times cheaper over ~100,000 skill labels and does
+    not reward a short query found inside a long label ("clerk" in "payroll clerk").
+    """
+    return max(0.0, (ratio - LEXICAL_FLOOR) / (100.0 - LEXICAL_FLOOR))
+
+
+@lru_cache(maxsize=4)
+def get_index(kind: Kind, variant: Literal["names", "text"] | None = None) -> EscoIndex:
+    """The process-wide index of one kind (built on first use, then kept)."""
+    return EscoIndex(kind, variant=variant or DEFAULT_VARIANT[kind])
+
+
+def match_many(texts: list[str], kind: Kind, k: int = 5) -> list[list[EscoMatch]]:
+    """``match`` for many texts at once (one batched encoding)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    return get_index(kind).match_many(texts, k)
+
+
+def match(text: str, kind: Kind, k: int = 5) -> list[EscoMatch]:
+    """Map free text to the ``k`` best ESCO concepts of ``kind`` ("skill" or "occupation")."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    return get_index(kind).match(text, k)

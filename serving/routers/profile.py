@@ -1,0 +1,242 @@
+"""Declared experience and the skills profile (purpose 9): what the holder knows, and why we think so."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from features.profile import skill_gap, stored_profile
+from serving.db.models import Experience
+from serving.deps import CurrentUser, SessionDep
+from serving.services.access import authorise_holder_read
+from serving.services.experience import (
+    ExperienceInput,
+    add_experience,
+    authorise_holder_write,
+    delete_experience,
+    edit_experience,
+    exclude_skill,
+    list_experience,
+)
+
+router = APIRouter(prefix="/v1/holders", tags=["skills profile"])
+
+
+class ExperienceCreate(BaseModel):
+    kind: str = Field(description="job, diploma, certification, training, volunteering or skill")
+    label: str = Field(description="Free text as the holder writes it, e.g. 'accountant'", max_length=500)
+    start_date: dt.date
+    end_date: dt.date | None = Field(default=None, description="Empty while ongoing")
+    esco_uri: str | None = Field(default=None, description="Optional ESCO occupation or skill URI")
+
+
+class ExperiencePatch(BaseModel):
+    kind: str | None = None
+    label: str | None = Field(default=None, max_length=500)
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    esco_uri: str | None = None
+
+
+class ExperiencePublic(BaseModel):
+    experience_id: int
+    kind: str
+    label: str
+    esco_uri: str | None
+    start_date: dt.date
+    end_date: dt.date | None
+    source: str
+
+
+class EvidencePublic(BaseModel):
+    weight: float
+    source: str
+    experience_id: int | None
+    training_id: str | None
+    via_uri: str | None
+    confidence: float
+    low_confidence: bool
+
+
+class SkillPublic(BaseModel):
+    skill_uri: str
+    label: str
+    weight: float
+    source: str
+    evidence: list[EvidencePublic]
+
+
+class SkillsPublic(BaseModel):
+    holder_id: str
+    n_skills: int
+    model_id: str | None
+    skills: list[SkillPublic]
+
+
+class GapItemPublic(BaseModel):
+    skill_uri: str
+    label: str
+    importance: float
+    held: float
+    gap: float
+
+
+class SkillGapPublic(BaseModel):
+    holder_id: str
+    target_uri: str
+    target_label: str
+    confidence: float
+    low_confidence: bool
+    coverage: float
+    items: list[GapItemPublic]
+
+
+def _public(row: Experience) -> ExperiencePublic:
+    return ExperiencePublic(
+        experience_id=row.experience_id,
+        kind=row.kind,
+        label=row.label,
+        esco_uri=row.esco_uri,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        source=row.source,
+    )
+
+
+@router.get(
+    "/{holder_id}/experience",
+    response_model=list[ExperiencePublic],
+    summary="The holder's declared experience (jobs, diplomas, certifications, trainings, …)",
+)
+def get_experience(holder_id: str, user: CurrentUser, session: SessionDep) -> list[ExperiencePublic]:
+    authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/experience")
+    return [_public(r) for r in list_experience(session, holder_id)]
+
+
+@router.post(
+    "/{holder_id}/experience",
+    response_model=ExperiencePublic,
+    status_code=201,
+    summary="Declare an experience; the skills profile is recomputed",
+)
+def post_experience(
+    holder_id: str, body: ExperienceCreate, user: CurrentUser, session: SessionDep
+) -> ExperiencePublic:
+    authorise_holder_write(session, user, holder_id, "declare", f"/holders/{holder_id}/experience")
+    row = add_experience(
+        session,
+        holder_id,
+        ExperienceInput(body.kind, body.label, body.start_date, body.end_date, body.esco_uri),
+    )
+    return _public(row)
+
+
+@router.patch(
+    "/{holder_id}/experience/{experience_id}",
+    response_model=ExperiencePublic,
+    summary="Edit a declared experience (verified ones: 409); the profile is recomputed",
+)
+def patch_experience(
+    holder_id: str, experience_id: int, body: ExperiencePatch, user: CurrentUser, session: SessionDep
+) -> ExperiencePublic:
+    authorise_holder_write(
+        session, user, holder_id, "edit", f"/holders/{holder_id}/experience/{experience_id}"
+    )
+    row = edit_experience(session, holder_id, experience_id, body.model_dump(exclude_unset=True))
+    return _public(row)
+
+
+@router.delete(
+    "/{holder_id}/experience/{experience_id}",
+    status_code=204,
+    summary="Delete a declared experience (verified ones: 409); its skills leave the profile",
+)
+def remove_experience(holder_id: str, experience_id: int, user: CurrentUser, session: SessionDep) -> Response:
+    authorise_holder_write(
+        session, user, holder_id, "delete", f"/holders/{holder_id}/experience/{experience_id}"
+    )
+    delete_experience(session, holder_id, experience_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{holder_id}/skills",
+    response_model=SkillsPublic,
+    summary="The skills profile with the provenance of every skill (why it is there)",
+)
+def get_skills(
+    holder_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    k: Annotated[int, Query(ge=1, le=1000, description="At most this many skills")] = 100,
+) -> SkillsPublic:
+    authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/skills")
+    profile = stored_profile(session, holder_id)
+    skills = [
+        SkillPublic(
+            skill_uri=s.skill_uri,
+            label=s.label,
+            weight=s.weight,
+            source=s.source,
+            evidence=[
+                EvidencePublic(
+                    weight=e.weight,
+                    source=e.source,
+                    experience_id=e.experience_id,
+                    training_id=e.training_id,
+                    via_uri=e.via_uri,
+                    confidence=e.confidence,
+                    low_confidence=e.low_confidence,
+                )
+                for e in s.evidence
+            ],
+        )
+        for s in profile.top(k)
+    ]
+    return SkillsPublic(
+        holder_id=holder_id, n_skills=len(profile.skills), model_id=profile.model_id, skills=skills
+    )
+
+
+@router.delete(
+    "/{holder_id}/skills",
+    status_code=204,
+    summary="Remove a declared skill from the profile (verified skills: 409)",
+)
+def remove_skill(
+    holder_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    uri: Annotated[str, Query(description="ESCO skill URI to remove")],
+) -> Response:
+    authorise_holder_write(session, user, holder_id, "remove-skill", f"/holders/{holder_id}/skills")
+    exclude_skill(session, holder_id, uri, user.username)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{holder_id}/skill-gap",
+    response_model=SkillGapPublic,
+    summary="Skills of a target occupation the holder lacks, weighted by importance",
+)
+def get_skill_gap(
+    holder_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    target: Annotated[str, Query(description="ESCO occupation URI or free text")],
+    k: Annotated[int, Query(ge=1, le=200)] = 25,
+) -> SkillGapPublic:
+    authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/skill-gap")
+    gap = skill_gap(session, holder_id, target)
+    return SkillGapPublic(
+        holder_id=holder_id,
+        target_uri=gap.target_uri,
+        target_label=gap.target_label,
+        confidence=gap.confidence,
+        low_confidence=gap.low_confidence,
+        coverage=gap.coverage,
+        items=[GapItemPublic(**vars(i)) for i in gap.items[:k]],
+    )

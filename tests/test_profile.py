@@ -1,0 +1,445 @@
+"""Skills profile from declared experience (purpose 9): hand-written cases, on SQLite and PostgreSQL.
+
+Needs the derived occupation→skill table (features/esco_data/occupation_skills.csv.gz). Free-text cases use
+the ESCO index (embeddings cached under data_dir/cache after the first run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from features.esco import OCCUPATION_PREFIX, load_taxonomy
+from features.profile import (
+    Declaration,
+    duration_factor,
+    noisy_or,
+    profile_from_declarations,
+    recency_factor,
+    recompute_profile,
+    recompute_profiles,
+    skill_gap,
+    stored_profile,
+)
+from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from parcours.settings import Settings
+from serving.app import create_app
+from serving.db.engine import session_scope
+from serving.db.models import (
+    Consent,
+    Experience,
+    Holder,
+    HolderProfile,
+    Interaction,
+    Provider,
+    Training,
+    User,
+)
+from serving.services.experience import (
+    ExperienceInput,
+    add_experience,
+    authorise_holder_write,
+    delete_experience,
+    edit_experience,
+    exclude_skill,
+)
+from serving.services.users import UserSpec, upsert_users
+from training.bench.bench_profile import precision_recall_at_k
+
+TODAY = dt.date(2026, 11, 1)
+PASSWORD = "correct horse battery"
+
+
+def occupation(label: str) -> str:
+    occupations = load_taxonomy().occupations
+    return str(occupations.index[occupations["label"] == label][0])
+
+
+def skill(label: str) -> str:
+    skills = load_taxonomy().skills
+    return str(skills.index[skills["label"] == label][0])
+
+
+def add_holder(session, holder_id: str) -> None:
+    session.add(Holder(holder_id=holder_id, birth_year=1985, region_code="11", employment_status="employee"))
+    session.flush()
+
+
+def accountant_job(years: float = 6.0, label: str = "accountant") -> ExperienceInput:
+    start = dt.date.today() - dt.timedelta(days=int(years * 365.25))
+    return ExperienceInput(kind="job", label=label, start_date=start, end_date=None)
+
+
+# --- Pure functions -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("predicted", "truth", "k", "precision", "recall"),
+    [
+        (["a", "b", "c", "d"], {"a", "c", "x"}, 2, 0.5, 1 / 3),
+        (["a", "b", "c", "d"], {"a", "c", "x"}, 4, 0.5, 2 / 3),
+        ([], {"a"}, 3, 0.0, 0.0),
+        (["a", "a", "b"], {"a", "b"}, 2, 1.0, 1.0),  # a repeated prediction counts once
+        (["a"], set(), 1, 0.0, 0.0),
+    ],
+)
+def test_precision_recall_at_k(predicted, truth, k, precision, recall):
+    assert precision_recall_at_k(predicted, truth, k) == pytest.approx((precision, recall))
+
+
+@pytest.mark.parametrize(
+    ("weights", "expected"), [([], 0.0), ([0.5], 0.5), ([0.5, 0.5], 0.75), ([1.0, 0.2], 1.0)]
+)
+def test_noisy_or(weights, expected):
+    assert noisy_or(weights) == pytest.approx(expected)
+
+
+def test_longer_and_more_recent_experience_weighs_more():
+    start = dt.date(2020, 1, 1)
+    assert duration_factor(start, dt.date(2026, 1, 1), TODAY) > duration_factor(
+        start, dt.date(2021, 1, 1), TODAY
+    )
+    assert duration_factor(start, None, TODAY) == pytest.approx(
+        1 - 2.71828 ** (-(TODAY - start).days / 365.25 / 2.5), rel=1e-3
+    )
+    assert recency_factor(None, TODAY) == 1.0
+    assert recency_factor(dt.date(2025, 1, 1), TODAY) > recency_factor(dt.date(2010, 1, 1), TODAY) >= 0.6
+
+
+def test_accountant_six_years_brings_accounting_and_tax_skills_with_provenance():
+    declaration = Declaration(7, "job", "accountant", None, TODAY - dt.timedelta(days=6 * 365), None)
+    profile = profile_from_declarations("H", [declaration], TODAY)
+    labels = [s.label.lower() for s in profile.top(25)]
+    assert any("account" in label for label in labels), labels
+    assert any("tax" in label for label in labels), labels
+    mapping = profile.mappings[0]
+    assert (
+        mapping.uri == occupation("accountant") and mapping.confidence == 1.0 and not mapping.low_confidence
+    )
+    for item in profile.skills:
+        assert all(e.experience_id == 7 and e.via_uri == occupation("accountant") for e in item.evidence)
+        assert item.source == "declared" and 0 < item.weight <= 1
+
+
+def test_six_years_weigh_more_than_one_year():
+    long = profile_from_declarations(
+        "H", [Declaration(1, "job", "accountant", None, TODAY - dt.timedelta(days=2190), None)], TODAY
+    )
+    short = profile_from_declarations(
+        "H", [Declaration(1, "job", "accountant", None, TODAY - dt.timedelta(days=365), None)], TODAY
+    )
+    assert long.skills[0].weight > short.skills[0].weight
+
+
+def test_verified_evidence_weighs_more_than_declared():
+    uri = skill("manage payroll")
+    declared = profile_from_declarations(
+        "H", [Declaration(1, "skill", "x", uri, TODAY, None, "declared")], TODAY
+    )
+    verified = profile_from_declarations(
+        "H", [Declaration(1, "skill", "x", uri, TODAY, None, "verified")], TODAY
+    )
+    assert verified.skills[0].weight > declared.skills[0].weight
+    assert verified.skills[0].source == "verified" and declared.skills[0].source == "declared"
+
+
+def test_cold_start_empty_profile():
+    profile = profile_from_declarations("H", [], TODAY)
+    assert profile.is_empty and profile.skills == [] and profile.mappings == []
+
+
+# --- Database: declarations, recompute, provenance, verified rows -------------------------------------------
+
+
+def test_declare_recompute_and_delete(db_url):
+    with session_scope(db_url) as session:
+        add_holder(session, "H1")
+        row = add_experience(session, "H1", accountant_job())
+        job_id = row.experience_id
+    with session_scope(db_url) as session:
+        profile = stored_profile(session, "H1")
+        labels = [s.label.lower() for s in profile.top(25)]
+        assert any("account" in label for label in labels) and any("tax" in label for label in labels)
+        assert all(e.experience_id == job_id for s in profile.skills for e in s.evidence)
+        assert {e.via_uri for s in profile.skills for e in s.evidence} == {occupation("accountant")}
+        stored = session.get(HolderProfile, "H1")
+        assert stored is not None and stored.n_skills == len(profile.skills) and stored.dim == 384
+        assert profile.embedding is not None and abs(float((profile.embedding**2).sum()) - 1) < 1e-3
+        first_version = stored.version
+    with session_scope(db_url) as session:
+        delete_experience(session, "H1", job_id)
+    with session_scope(db_url) as session:
+        assert stored_profile(session, "H1").skills == []
+        stored = session.get(HolderProfile, "H1")
+        assert stored.n_skills == 0 and stored.dim == 0 and stored.version == first_version + 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", ["acountant", "xqzv kwpl"])
+def test_typo_or_unknown_job_is_low_confidence_never_a_crash(db_url, label):
+    with session_scope(db_url) as session:
+        add_holder(session, "H1")
+        add_experience(session, "H1", accountant_job(label=label))
+    with session_scope(db_url) as session:
+        profile = stored_profile(session, "H1")
+        assert all(e.low_confidence for s in profile.skills for e in s.evidence)
+        assert all(s.weight <= 0.5 for s in profile.skills)
+
+
+def test_verified_rows_cannot_be_edited_deleted_or_their_skills_removed(db_url):
+    payroll = skill("manage payroll")
+    with session_scope(db_url) as session:
+        add_holder(session, "H1")
+        row = Experience(
+            holder_id="H1",
+            kind="certification",
+            label="Payroll certificate",
+            esco_uri=payroll,
+            start_date=dt.date(2024, 1, 1),
+            end_date=dt.date(2024, 2, 1),
+            source="verified",
+        )
+        session.add(row)
+        session.flush()
+        verified_id = row.experience_id
+        add_experience(
+            session,
+            "H1",
+            ExperienceInput("skill", "tax law", dt.date(2020, 1, 1), None, skill("advise on tax planning")),
+        )
+    with session_scope(db_url) as session:
+        with pytest.raises(Conflict):
+            delete_experience(session, "H1", verified_id)
+        with pytest.raises(Conflict):
+            edit_experience(session, "H1", verified_id, {"label": "something else"})
+        with pytest.raises(Conflict):
+            exclude_skill(session, "H1", payroll, "h1")
+    with session_scope(db_url) as session:
+        exclude_skill(session, "H1", skill("advise on tax planning"), "h1")
+    with session_scope(db_url) as session:
+        uris = {s.skill_uri for s in stored_profile(session, "H1").skills}
+        assert payroll in uris and skill("advise on tax planning") not in uris
+        assert (
+            next(s for s in stored_profile(session, "H1").skills if s.skill_uri == payroll).source
+            == "verified"
+        )
+
+
+def test_completed_training_brings_verified_skills(db_url):
+    payroll = skill("manage payroll")
+    with session_scope(db_url) as session:
+        add_holder(session, "H1")
+        session.add(Provider(provider_id="P1", name="Provider"))
+        session.add(
+            Training(
+                training_id="T1",
+                title="Payroll",
+                description="",
+                certification_code="RS1234",
+                provider_id="P1",
+                price_cents=100_000,
+                hours=35,
+                modality="remote",
+                region_code="11",
+                level=None,
+                skills=[payroll],
+                prerequisites=[],
+                target_occupations=[],
+                content_hash="x",
+            )
+        )
+        session.flush()
+        session.add(
+            Interaction(
+                holder_id="H1",
+                training_id="T1",
+                event="complete",
+                occurred_at=dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+            )
+        )
+        session.flush()
+        add_experience(session, "H1", ExperienceInput("skill", "payroll", dt.date(2020, 1, 1), None, payroll))
+    with session_scope(db_url) as session:
+        item = next(s for s in stored_profile(session, "H1").skills if s.skill_uri == payroll)
+        assert item.source == "verified" and {e.training_id for e in item.evidence} == {"T1", None}
+        assert len(item.evidence) == 2 and item.weight > max(e.weight for e in item.evidence)
+
+
+def test_bad_declarations_are_refused_with_field_names(db_url):
+    with session_scope(db_url) as session:
+        add_holder(session, "H1")
+        cases = [
+            (ExperienceInput("hobby", "x", dt.date(2020, 1, 1)), "kind"),
+            (ExperienceInput("job", "   ", dt.date(2020, 1, 1)), "label"),
+            (ExperienceInput("job", "x", dt.date(2020, 1, 1), dt.date(2019, 1, 1)), "end_date"),
+            (ExperienceInput("job", "x", dt.date(2020, 1, 1), None, OCCUPATION_PREFIX + "nope"), "esco_uri"),
+        ]
+        for data, field in cases:
+            with pytest.raises(ValidationFailed) as caught:
+                add_experience(session, "H1", data)
+            assert [p["field"] for p in caught.value.problems] == [field]
+
+
+def test_skill_gap_to_a_target(db_url):
+    target = occupation("payroll clerk")
+    with session_scope(db_url) as session:
+        add_holder(session, "H1")
+        empty = skill_gap(session, "H1", target)  # cold start: everything is missing
+        assert empty.coverage == 0.0 and empty.items and all(i.held == 0 for i in empty.items)
+        assert [i.gap for i in empty.items] == sorted((i.gap for i in empty.items), reverse=True)
+        add_experience(session, "H1", accountant_job())
+        gap = skill_gap(session, "H1", target)
+        assert 0 < gap.coverage < 1 and len(gap.items) <= len(empty.items)
+        assert skill_gap(session, "H1", "payroll clerk").target_uri == target
+        with pytest.raises(NotFound):
+            skill_gap(session, "H1", OCCUPATION_PREFIX + "00000000-0000-0000-0000-000000000000")
+        with pytest.raises(ValidationFailed):
+            skill_gap(session, "H1", "  ")
+
+
+# --- Access -------------------------------------------------------------------------------------------------
+
+
+def test_write_access_rules(db_url):
+    with session_scope(db_url) as session:
+        add_holder(session, "H1")
+        session.add(Consent(holder_id="H1", adviser_username="adv-ok"))
+        session.flush()
+        allowed = [
+            User(username="h1", role="holder", holder_id="H1", password_hash="-"),
+            User(username="adv-ok", role="adviser", password_hash="-"),
+        ]
+        refused = [
+            User(username="h2", role="holder", holder_id="H2", password_hash="-"),
+            User(username="adv-no", role="adviser", password_hash="-"),
+            User(username="root", role="admin", password_hash="-"),
+            User(username="ana", role="analyst", password_hash="-"),
+        ]
+        for user in allowed:
+            assert authorise_holder_write(session, user, "H1", "declare", "/x").holder_id == "H1"
+        for user in refused:
+            with pytest.raises(Forbidden):
+                authorise_holder_write(session, user, "H1", "declare", "/x")
+
+
+# --- HTTP API -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(sqlite_url: str) -> Iterator[TestClient]:
+    with session_scope(sqlite_url) as session:
+        add_holder(session, "H1")
+        add_holder(session, "H2")
+        session.add(Consent(holder_id="H1", adviser_username="adviser"))
+    upsert_users(
+        sqlite_url,
+        [
+            UserSpec("h1", PASSWORD, "holder", holder_id="H1"),
+            UserSpec("h2", PASSWORD, "holder", holder_id="H2"),
+            UserSpec("adviser", PASSWORD, "adviser"),
+            UserSpec("admin", PASSWORD, "admin"),
+        ],
+        source="test",
+    )
+    with TestClient(create_app(Settings(db_url=sqlite_url))) as test_client:
+        test_client.db_url = sqlite_url  # type: ignore[attr-defined]
+        yield test_client
+
+
+def auth(client: TestClient, username: str) -> dict[str, str]:
+    response = client.post("/v1/auth/token", data={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_api_experience_skills_and_gap(client):
+    h1 = auth(client, "h1")
+    body = {"kind": "job", "label": "accountant", "start_date": "2019-01-01"}
+    created = client.post("/v1/holders/H1/experience", json=body, headers=h1)
+    assert created.status_code == 201, created.text
+    job_id = created.json()["experience_id"]
+    assert [e["label"] for e in client.get("/v1/holders/H1/experience", headers=h1).json()] == ["accountant"]
+
+    skills = client.get("/v1/holders/H1/skills", headers=h1).json()
+    assert skills["n_skills"] > 0 and skills["skills"][0]["evidence"][0]["experience_id"] == job_id
+    assert skills["skills"][0]["evidence"][0]["via_uri"] == occupation("accountant")
+
+    gap = client.get("/v1/holders/H1/skill-gap", params={"target": "payroll clerk"}, headers=h1)
+    assert gap.status_code == 200 and gap.json()["target_uri"] == occupation("payroll clerk")
+
+    patched = client.patch(f"/v1/holders/H1/experience/{job_id}", json={"end_date": "2018-01-01"}, headers=h1)
+    assert patched.status_code == 422 and patched.json()["detail"][0]["field"] == "end_date"
+    removed = client.delete(f"/v1/holders/H1/experience/{job_id}", headers=h1)
+    assert removed.status_code == 204
+    assert client.get("/v1/holders/H1/skills", headers=h1).json()["n_skills"] == 0
+
+
+@pytest.mark.parametrize(
+    ("username", "method", "path", "status"),
+    [
+        ("h2", "get", "/v1/holders/H1/skills", 403),
+        ("h2", "post", "/v1/holders/H1/experience", 403),
+        ("admin", "get", "/v1/holders/H1/skills", 200),
+        ("admin", "post", "/v1/holders/H1/experience", 403),
+        ("adviser", "get", "/v1/holders/H1/experience", 200),
+        ("adviser", "post", "/v1/holders/H1/experience", 201),
+        ("adviser", "get", "/v1/holders/H2/skills", 403),
+        ("h1", "get", "/v1/holders/H1/skill-gap?target=", 422),
+        ("h1", "get", f"/v1/holders/H1/skill-gap?target={OCCUPATION_PREFIX}nope", 404),
+        ("h1", "patch", "/v1/holders/H1/experience/999999", 404),
+        ("h1", "delete", "/v1/holders/H1/experience/999999", 404),
+    ],
+)
+def test_api_access_and_errors(client, username, method, path, status):
+    body = {"kind": "job", "label": "accountant", "start_date": "2019-01-01"}
+    kwargs = {"json": body} if method in ("post", "patch") else {}
+    response = getattr(client, method)(path, headers=auth(client, username), **kwargs)
+    assert response.status_code == status, response.text
+
+
+def test_api_verified_row_is_409_with_reason(client):
+    with session_scope(client.db_url) as session:
+        row = Experience(
+            holder_id="H1",
+            kind="diploma",
+            label="BTS comptabilité",
+            esco_uri=occupation("accountant"),
+            start_date=dt.date(2010, 1, 1),
+            end_date=dt.date(2012, 6, 30),
+            source="verified",
+        )
+        session.add(row)
+        session.flush()
+        row_id = row.experience_id
+    response = client.delete(f"/v1/holders/H1/experience/{row_id}", headers=auth(client, "h1"))
+    assert response.status_code == 409 and "verified" in response.json()["detail"]
+    with session_scope(client.db_url) as session:
+        assert session.scalars(select(Experience).where(Experience.experience_id == row_id)).one()
+
+
+def test_bulk_recompute_matches_one_by_one(db_url):
+    with session_scope(db_url) as session:
+        for holder_id, label in (("H1", "accountant"), ("H2", "payrol clerk"), ("H3", "")):
+            add_holder(session, holder_id)
+            if label:
+                session.add(
+                    Experience(
+                        holder_id=holder_id,
+                        kind="job",
+                        label=label,
+                        start_date=dt.date(2018, 1, 1),
+                        source="import",
+                    )
+                )
+        session.flush()
+        assert recompute_profiles(session, ["H1", "H2", "H3"], show_progress=False) == 3
+    with session_scope(db_url) as session:
+        bulk = {h: stored_profile(session, h).weights() for h in ("H1", "H2", "H3")}
+        assert bulk["H1"] and bulk["H2"] and bulk["H3"] == {}
+        one = recompute_profile(session, "H2").weights()
+        assert one.keys() == bulk["H2"].keys()
+        assert all(abs(one[s] - bulk["H2"][s]) < 1e-3 for s in one)
