@@ -71,7 +71,7 @@ def evaluate(
         return [int(r) for r in search(holders.embeddings[h], k, allowed)]
 
     methods: dict[str, Ranker] = {"model": model, "popularity": popularity, "content": content}
-    oracle = _oracle(truth_dir, catalogue, holders, k) if truth_dir else None
+    oracle = _oracle(truth_dir, catalogue, holders, evaluated, open_rows, k) if truth_dir else None
     if oracle is not None:
         methods["oracle"] = oracle
     lists: dict[str, list[list[int]]] = {name: [] for name in methods}
@@ -127,18 +127,21 @@ def _metrics(lists: dict[str, list[list[int]]], relevant_sets: list[set[int]], e
     return metrics
 
 
-def _oracle(truth_dir: Path, catalogue: CatalogueArrays, holders: HolderArrays, k: int) -> Ranker | None:
-    """Ranks by the world's noise-free utility (``training.datasets.world.truth_utility``), if available."""
-    try:
-        from training.datasets.world import truth_utility
-    except ImportError:
+def _oracle(truth_dir: Path, catalogue: CatalogueArrays, holders: HolderArrays, evaluated: list[str],
+            open_rows: np.ndarray, k: int) -> Ranker | None:
+    """Ranks by the world's noise-free utility (``training.datasets.world.truth_utility``), when truth exists."""
+    from training.datasets.world import truth_utility
+
+    world_dir = truth_dir.parent if truth_dir.name == "truth" else truth_dir
+    if not (world_dir / "truth").is_dir() or not evaluated:
         return None
+    rows = np.flatnonzero(open_rows)
+    utility = np.asarray(truth_utility(world_dir, evaluated, [str(t) for t in catalogue.training_ids[rows]]))
+    by_holder = {holder_id: i for i, holder_id in enumerate(evaluated)}
 
     def oracle(h: int, allowed: np.ndarray) -> list[int]:
-        rows = np.flatnonzero(allowed)
-        utility = np.asarray(truth_utility(truth_dir.parent if truth_dir.name == "truth" else truth_dir,
-                                           [str(holders.holder_ids[h])],
-                                           [str(t) for t in catalogue.training_ids[rows]])).ravel()
-        return [int(r) for r in rows[np.argsort(-utility, kind="stable")[:k]]]
+        values = np.where(allowed[rows], utility[by_holder[str(holders.holder_ids[h])]], -np.inf)
+        order = np.argsort(-values, kind="stable")[:k]
+        return [int(rows[i]) for i in order if np.isfinite(values[i])]
 
     return oracle

@@ -1,0 +1,58 @@
+"""``parcours train`` and ``parcours evaluate``: read the world from the database, split by time, fit, evaluate
+against the baselines in the same run, and (train) log to MLflow and register the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from features.catalogue import training_texts
+from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
+from parcours.errors import ParcoursError
+from parcours.settings import Settings, get_settings
+from recommender.embedding_cache import encode_cached
+from serving.db.engine import migrate, session_scope
+from training.dataset import TimeSplit, WorldFrames, load_world_frames, time_split
+from training.evaluate import evaluate
+from training.fit import RankerBundle, build_arrays, fit_bundle
+
+
+class NotEnoughData(ParcoursError):
+    """The database holds too little to fit or evaluate (no world imported, no profiles, no held-out data)."""
+
+
+@dataclass
+class Prepared:
+    frames: WorldFrames
+    split: TimeSplit
+    catalogue: CatalogueArrays
+    holders: HolderArrays
+    vectors: np.ndarray
+
+
+def prepare(db_url: str, *, holdout_days: int = 120, settings: Settings | None = None,
+            show_progress: bool = True) -> Prepared:
+    settings = settings or get_settings()
+    migrate(db_url)
+    with session_scope(db_url) as session:
+        frames = load_world_frames(session)
+    if frames.catalogue.empty or frames.interactions.empty:
+        raise NotEnoughData("no trainings or no interactions in the database: run `parcours import` first")
+    if frames.skill_weights.empty:
+        raise NotEnoughData("no skills profiles in the database: run `parcours profiles build` first")
+    vectors, _stats = encode_cached(training_texts(frames.catalogue), settings=settings, show_progress=show_progress)
+    split = time_split(frames.interactions, holdout_days=holdout_days)
+    if not split.held_out:
+        raise NotEnoughData("no enrolment after the cut date: nothing to evaluate on")
+    catalogue, holders = build_arrays(frames, split.cut_date, split.train, vectors, SkillSpace.load())
+    return Prepared(frames, split, catalogue, holders, vectors)
+
+
+def fit_and_evaluate(prepared: Prepared, *, seed: int = 0, truth_dir: Path | None = None,
+                     max_holders: int | None = 2000) -> tuple[RankerBundle, dict[str, object]]:
+    bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=seed)
+    report = evaluate(bundle, prepared.catalogue, prepared.holders, prepared.split, truth_dir=truth_dir,
+                      max_holders=max_holders, seed=seed)
+    return bundle, report
