@@ -116,23 +116,19 @@ def _is_sentence_case(token: str) -> bool:
 
 
 def _plural_restatement(words: Sequence[str], at: int, limit: int) -> int:
-    """Length m if ``words[at:at+m]`` restates ``words[:m]`` with a word put in the plural, else 0.
+    """Length m if ``words[at:at+m]`` restates ``words[:m]`` with at least one word put in the plural, else 0.
 
-    "Gerontology social workers provide …" restates "gerontology social worker" (m = 3); "Nurses responsible
-    for general care promote …" restates "nurse responsible for general care" (the plural is on the head noun,
-    the words after it must then repeat exactly).
+    The match is taken as long as it goes (m maximal), so "Gerontology social workers provide …" restates
+    "gerontology social worker" (m = 3) and "Nurses responsible for general care promote …" restates "nurse
+    responsible for general care" (m = 5); the caller checks what follows.
     """
     m = 0
-    plural_at = 0
+    plural = False
     while at + m < len(words) and m < limit and _singular(words[at + m]) == _singular(words[m]):
         raw = words[at + m].lower().strip(",;:.")
-        if not plural_at:
-            if raw != words[m].lower() and raw.endswith("s"):
-                plural_at = m + 1
-        elif raw != words[m].lower():
-            break
+        plural = plural or (raw != words[m].lower() and raw.endswith("s"))
         m += 1
-    return m if plural_at else 0
+    return m if plural else 0
 
 
 def _candidates(words: Sequence[str], horizon: int) -> list[int]:
@@ -146,7 +142,8 @@ def definition_start(words: Sequence[str]) -> int | None:
 
     Candidates are capitalised words not preceded by a full stop. In order of preference:
     (a) the preferred label restated in the plural and followed by lower-case text ("Gerontology social
-    workers provide…"; also "ICT buyers create…" where the label itself starts with an acronym);
+    workers provide…"; also "ICT buyers create…" where the label itself starts with an acronym), the last
+    such one when alternative labels are plurals too ("ICT systems tester … ICT system testers perform…");
     (b) the first sentence-case word that is not a proper noun of the labels (a proper noun such as
     "Kazakh" or "Turret" repeats within a dozen words) and is followed by a lower-case word;
     (c) the first such word whatever follows; (d) the first sentence-case word; (e) the first candidate.
@@ -160,10 +157,12 @@ def definition_start(words: Sequence[str]) -> int | None:
     def lower_next(j: int) -> bool:
         return j >= len(words) or not _is_capitalised(words[j])
 
-    for i in candidates:
-        m = _plural_restatement(words, i, limit=i)
-        if m and lower_next(i + m):
-            return i
+    # (a) the last restatement before the first full stop: earlier ones are plural alternative labels.
+    restatements = [
+        i for i in candidates if (m := _plural_restatement(words, i, limit=i)) and lower_next(i + m)
+    ]
+    if restatements:
+        return restatements[-1]
 
     def proper_noun(i: int) -> bool:
         return words[i] in words[:i] or words[i] in words[i + 1 : i + 13]

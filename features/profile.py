@@ -586,6 +586,13 @@ def stored_profile(session: Session, holder_id: str) -> Profile:
     return profile
 
 
+def ensure_profile(session: Session, holder_id: str) -> Profile:
+    """The stored profile, computed and stored first if it never was (e.g. holders loaded by an import)."""
+    if session.get(HolderProfile, holder_id) is None:
+        recompute_profile(session, holder_id)
+    return stored_profile(session, holder_id)
+
+
 def stored_embedding(session: Session, holder_id: str) -> tuple[np.ndarray | None, str | None]:
     """The stored profile embedding and the model that made it (None, None before the first compute)."""
     stored = session.get(HolderProfile, holder_id)
@@ -675,7 +682,7 @@ def skill_gap(session: Session, holder_id: str, target: str) -> SkillGap:
     if session.get(Holder, holder_id) is None:
         raise NotFound(f"holder {holder_id} not found")
     uri, label, confidence, low = resolve_target(target)
-    return gap_between(stored_profile(session, holder_id).weights(), uri, label, confidence, low)
+    return gap_between(ensure_profile(session, holder_id).weights(), uri, label, confidence, low)
 
 
 def profile_frame(profile: Profile) -> pd.DataFrame:

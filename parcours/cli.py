@@ -32,6 +32,8 @@ app.add_typer(world_app, name="world")
 app.add_typer(esco_app, name="esco")
 app.add_typer(user_app, name="user")
 app.add_typer(index_app, name="index")
+profile_app = typer.Typer(help="Skills profiles from declared experience (purpose 9).", no_args_is_help=True)
+app.add_typer(profile_app, name="profile")
 
 DbOption = Annotated[
     str | None,
@@ -219,6 +221,31 @@ def index_info_command(
     typer.echo(json.dumps(info, indent=2))
     if not info["compatible"]:
         raise typer.Exit(3)
+
+
+@profile_app.command("recompute")
+def profile_recompute(
+    holder: Annotated[
+        list[str] | None, typer.Option("--holder", help="Holder id (repeatable; default: all holders).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Recompute and store skills profiles (after an import, or a change of the ESCO tables or model)."""
+    from sqlalchemy import select
+
+    from features.profile import recompute_profiles
+    from serving.db.engine import migrate, session_scope
+    from serving.db.models import Holder
+
+    url = db_url(db)
+    migrate(url)
+    with session_scope(url) as session:
+        ids = list(holder or session.scalars(select(Holder.holder_id).order_by(Holder.holder_id)))
+        missing = [h for h in ids if session.get(Holder, h) is None]
+        if missing:
+            fail(f"unknown holder(s): {', '.join(missing[:10])}")
+        done = recompute_profiles(session, ids)
+    typer.echo(f"{done} skills profiles recomputed")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ calibrated on hand cases (known titles with and without typos vs. strings that a
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -94,39 +95,47 @@ def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def _load_store(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        return {}
+    try:
+        with np.load(path) as data:
+            keys, vectors = data["keys"], data["vectors"]
+        return {str(k): vectors[i] for i, k in enumerate(keys)}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
 def cached_embeddings(
     texts: list[str], *, kind: str = "", variant: str = "", settings: Settings | None = None
 ) -> np.ndarray:
     """Embeddings of ``texts``, each looked up by the hash of its text in a store on disk (one per model).
 
     Only texts not yet in the store are encoded (with a progress bar), so a change to a few labels re-encodes
-    a few texts, not all 14,000.
+    a few texts, not all 14,000. Builders take a file lock, so parallel test workers or servers encode each
+    text once and never overwrite each other's additions.
     """
     settings = settings or get_settings()
     path = _store_path(settings)
     keys = [_text_key(t) for t in texts]
-    known: dict[str, np.ndarray] = {}
-    stored_keys: np.ndarray = np.array([], dtype="<U24")
-    stored_vectors: np.ndarray | None = None
-    if path.exists():
-        try:
-            with np.load(path) as data:
-                stored_keys, stored_vectors = data["keys"], data["vectors"]
-            known = {str(k): stored_vectors[i] for i, k in enumerate(stored_keys)}
-        except (OSError, ValueError, KeyError):
-            known = {}
-    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
-    if missing:
-        log.info("embedding %d ESCO %s texts (%s); cached in %s", len(missing), kind, variant, path)
-        fresh = encode([t for _, t in missing], settings=settings, show_progress=True)
-        for (key, _), vector in zip(missing, fresh, strict=True):
-            known[key] = vector
-        all_keys = np.array(list(known), dtype="<U24")
-        all_vectors = np.stack([known[k] for k in all_keys]).astype(np.float32)
+    known = _load_store(path)
+    if any(k not in known for k in keys):
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(partial, keys=all_keys, vectors=all_vectors)
-        partial.replace(path)
+        with path.with_suffix(".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            known = _load_store(path)  # another process may have added them meanwhile
+            missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+            if missing:
+                log.info("embedding %d ESCO %s texts (%s); cached in %s", len(missing), kind, variant, path)
+                fresh = encode([t for _, t in missing], settings=settings, show_progress=True)
+                for (key, _), vector in zip(missing, fresh, strict=True):
+                    known[key] = vector
+                all_keys = np.array(list(known), dtype="<U24")
+                partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+                np.savez(
+                    partial, keys=all_keys, vectors=np.stack([known[k] for k in all_keys]).astype(np.float32)
+                )
+                partial.replace(path)
     return np.ascontiguousarray(np.stack([known[k] for k in keys]), dtype=np.float32)
 
 

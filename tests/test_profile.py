@@ -443,3 +443,24 @@ def test_bulk_recompute_matches_one_by_one(db_url):
         one = recompute_profile(session, "H2").weights()
         assert one.keys() == bulk["H2"].keys()
         assert all(abs(one[s] - bulk["H2"][s]) < 1e-3 for s in one)
+
+
+def test_imported_holder_gets_a_profile_on_first_read(client):
+    with session_scope(client.db_url) as session:
+        session.add(
+            Experience(
+                holder_id="H2",
+                kind="job",
+                label="payroll clerk",
+                start_date=dt.date(2016, 1, 1),
+                source="import",
+            )
+        )
+    h2 = auth(client, "h2")
+    body = client.get("/v1/holders/H2/skills", headers=h2).json()
+    assert body["n_skills"] > 0 and body["model_id"]
+    with session_scope(client.db_url) as session:
+        assert session.get(HolderProfile, "H2").version == 1
+    client.get("/v1/holders/H2/skills", headers=h2)  # a second read does not recompute
+    with session_scope(client.db_url) as session:
+        assert session.get(HolderProfile, "H2").version == 1

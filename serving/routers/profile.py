@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from features.profile import skill_gap, stored_profile
+from features.profile import ensure_profile, skill_gap
 from serving.db.models import Experience
 from serving.deps import CurrentUser, SessionDep
 from serving.services.access import authorise_holder_read
@@ -174,7 +174,7 @@ def get_skills(
     k: Annotated[int, Query(ge=1, le=1000, description="At most this many skills")] = 100,
 ) -> SkillsPublic:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/skills")
-    profile = stored_profile(session, holder_id)
+    profile = ensure_profile(session, holder_id)
     skills = [
         SkillPublic(
             skill_uri=s.skill_uri,
