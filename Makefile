@@ -25,12 +25,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install Parcours with its dev tools
 
-demo: $(STAMP) ## Generate the demo world, import it, build the index, train, serve on :8000
+demo: $(STAMP) ## Generate the demo world, import it, build profiles and the index, train, serve on :8000
 	test -f $(DEMO_WORLD)/trainings.csv || $(BIN)/parcours world generate --scale small --seed $(DEMO_SEED) --out $(DEMO_WORLD)
 	$(BIN)/parcours import $(DEMO_WORLD)
 	$(BIN)/parcours user import $(DEMO_WORLD)/demo_users.csv
+	$(BIN)/parcours profile recompute
 	$(BIN)/parcours index build
-	$(BIN)/parcours train
+	$(BIN)/parcours train --truth $(DEMO_WORLD)
 	$(BIN)/parcours serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP) ## Run the whole test suite (PostgreSQL too when PARCOURS_TEST_PG_URL is set)

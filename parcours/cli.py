@@ -248,6 +248,49 @@ def profile_recompute(
     typer.echo(f"{done} skills profiles recomputed")
 
 
+@app.command("train")
+def train(
+    holdout_days: Annotated[int, typer.Option(help="Held-out window before the last interaction, in days.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed of negatives sampling and model.")] = 0,
+    truth: Annotated[Path | None, typer.Option(help="World folder with truth/ (adds the oracle).")] = None,
+    force: Annotated[bool, typer.Option(help="Promote to champion even if worse than the current champion.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Fit the ranker on interactions before the cut, evaluate against the baselines, log to MLflow, register."""
+    from training.registry import train_and_register
+
+    try:
+        summary = train_and_register(db_url(db), holdout_days=holdout_days, seed=seed, truth_dir=truth, force=force)
+    except ParcoursError as exc:
+        fail(str(exc))
+    typer.echo(summary)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (the contract's format).")] = False,
+    holdout_days: Annotated[int, typer.Option(help="Held-out window before the last interaction, in days.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    truth: Annotated[Path | None, typer.Option(help="World folder with truth/ (adds the oracle).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Time-split offline evaluation: the model against popularity and content similarity, same holders."""
+    import json
+
+    from training.pipeline import fit_and_evaluate, prepare
+
+    try:
+        prepared = prepare(db_url(db), holdout_days=holdout_days, show_progress=not as_json)
+        _bundle, report = fit_and_evaluate(prepared, seed=seed, truth_dir=truth)
+    except ParcoursError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report, sort_keys=True))
+        return
+    for metric, values in report["metrics"].items():
+        typer.echo(f"{metric:>22}  " + "  ".join(f"{name}={value:.4f}" for name, value in values.items()))
+
+
 def main() -> None:
     app()
 

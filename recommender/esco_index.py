@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from features.esco import Taxonomy, load_taxonomy, segment_labels
+from features.esco import DERIVED_DIR, Taxonomy, load_taxonomy, segment_labels
 from parcours.settings import Settings, get_settings
 from recommender.encoder import encode, model_id
 
@@ -91,6 +92,20 @@ def _store_path(settings: Settings) -> Path:
     return settings.data_dir / "cache" / f"esco-embeddings-{key}.npz"
 
 
+def _seed_from_shipped(path: Path) -> None:
+    """Start the store from the copy shipped in ``features/esco_data`` (same model and length, so same name).
+
+    Encoding 17,000 ESCO texts costs minutes of CPU on a fresh machine; the shipped store makes the first
+    match immediate. It is data derived from the packaged model, rebuilt by deleting it and matching again.
+    """
+    shipped = DERIVED_DIR / path.name
+    if not path.exists() and shipped.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.seed.npz")
+        shutil.copyfile(shipped, partial)
+        partial.replace(path)
+
+
 def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -117,6 +132,7 @@ def cached_embeddings(
     """
     settings = settings or get_settings()
     path = _store_path(settings)
+    _seed_from_shipped(path)
     keys = [_text_key(t) for t in texts]
     known = _load_store(path)
     if any(k not in known for k in keys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -42,7 +43,7 @@ def _taken_before(split: TimeSplit, holders: HolderArrays, catalogue: CatalogueA
 def evaluate(
     bundle, catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,  # type: ignore[no-untyped-def]
     k: int = 10, truth_dir: Path | None = None, max_holders: int | None = None, seed: int = 0,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Metrics per method: ``{"k", "holders", "metrics": {"ndcg@10": {"model": …, "popularity": …, …}, …}}``."""
     open_rows = catalogue.open_mask(split.cut_date)
     taken = _taken_before(split, holders, catalogue)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ def prepare(db_url: str, *, holdout_days: int = 120, settings: Settings | None =
 
 
 def fit_and_evaluate(prepared: Prepared, *, seed: int = 0, truth_dir: Path | None = None,
-                     max_holders: int | None = 2000) -> tuple[RankerBundle, dict[str, object]]:
+                     max_holders: int | None = 2000) -> tuple[RankerBundle, dict[str, Any]]:
     bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=seed)
     report = evaluate(bundle, prepared.catalogue, prepared.holders, prepared.split, truth_dir=truth_dir,
                       max_holders=max_holders, seed=seed)

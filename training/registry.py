@@ -1,0 +1,126 @@
+"""MLflow tracking and registry for the ranker.
+
+Each ``parcours train`` is one MLflow run (local store by default: ``data/mlflow.db`` and ``data/mlruns``;
+``PARCOURS_MLFLOW_TRACKING_URI`` for a server) logging parameters, metrics, the evaluation report (JSON) and a
+plot (PNG), and registering the fitted bundle as a new version of ``parcours-ranker``. The alias ``champion``
+marks the served version: a challenger takes it only if its NDCG@10 on the same split is at least the
+champion's (re-evaluated in the same run), unless ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.pyfunc import PythonModel  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from parcours.settings import Settings, get_settings  # noqa: E402
+from training.evaluate import evaluate  # noqa: E402
+from training.fit import RankerBundle  # noqa: E402
+from training.pipeline import Prepared, fit_and_evaluate, prepare  # noqa: E402
+
+log = logging.getLogger(__name__)
+CHAMPION = "champion"
+EXPERIMENT = "parcours-ranker"
+
+
+class BundleModel(PythonModel):  # type: ignore[misc]
+    """The fitted ``RankerBundle`` as an MLflow model; ``predict`` scores a feature matrix."""
+
+    def __init__(self, bundle: RankerBundle) -> None:
+        self.bundle = bundle
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        return self.bundle.ranker.predict_proba(model_input)[:, 1]
+
+
+def _configure(settings: Settings) -> MlflowClient:
+    uri = settings.resolved_mlflow_uri()
+    mlflow.set_tracking_uri(uri)
+    artifacts = (settings.data_dir / "mlruns").resolve()
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    return MlflowClient(tracking_uri=uri)
+
+
+def _plot(report: dict[str, Any], path: Path) -> Path:
+    metrics = report["metrics"]
+    names = [m for m in (f"ndcg@{report['k']}", f"recall@{report['k']}", f"mrr@{report['k']}") if m in metrics]
+    methods = list(metrics[names[0]])
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    width = 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        axis.bar([x + i * width for x in range(len(names))], [metrics[n][method] for n in names], width, label=method)
+    axis.set_xticks([x + 0.4 - width / 2 for x in range(len(names))], names)
+    axis.set_ylabel("mean over held-out holders")
+    axis.set_title(f"Ranker vs baselines ({report['holders']} holders, cut {report['cut']})")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def load_champion(settings: Settings | None = None) -> RankerBundle | None:
+    """The bundle under the ``champion`` alias, or ``None`` when there is none or it cannot be loaded."""
+    settings = settings or get_settings()
+    try:
+        client = _configure(settings)
+        version = client.get_model_version_by_alias(settings.registered_model_name, CHAMPION)
+        model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name}@{CHAMPION}")
+    except (MlflowException, OSError) as exc:
+        log.warning("no usable champion model: %s", exc)
+        return None
+    bundle: RankerBundle = model.unwrap_python_model().bundle
+    bundle.model_version = f"{settings.registered_model_name}/{version.version}"
+    return bundle
+
+
+def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, truth_dir: Path | None = None,
+                       force: bool = False, settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    prepared: Prepared = prepare(db_url, holdout_days=holdout_days, settings=settings)
+    bundle, report = fit_and_evaluate(prepared, seed=seed, truth_dir=truth_dir)
+    client = _configure(settings)
+    champion = load_champion(settings)
+    champion_ndcg = None
+    if champion is not None:
+        champion_report = evaluate(champion, prepared.catalogue, prepared.holders, prepared.split, seed=seed,
+                                   max_holders=2000)
+        champion_ndcg = champion_report["metrics"][f"ndcg@{report['k']}"]["model"]
+    ndcg = report["metrics"][f"ndcg@{report['k']}"]["model"]
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as scratch:
+        mlflow.log_params({**bundle.params, "holdout_days": holdout_days, "cut": prepared.split.cut_date.isoformat(),
+                           "features": ",".join(bundle.feature_names)})
+        for metric, values in report["metrics"].items():
+            for method, value in values.items():
+                mlflow.log_metric(f"{metric.replace('@', '_at_')}.{method}", value)
+        mlflow.log_metrics({f"fit.{k}": v for k, v in bundle.stats.items()})
+        report_path = Path(scratch) / "evaluation.json"
+        report_path.write_text(json.dumps(report, indent=2, sort_keys=True), encoding="utf-8")
+        mlflow.log_artifact(str(report_path))
+        mlflow.log_artifact(str(_plot(report, Path(scratch) / "ndcg_recall_mrr.png")))
+        info = mlflow.pyfunc.log_model(name="model", python_model=BundleModel(bundle),
+                                       pip_requirements=["scikit-learn", "numpy"])
+        version = mlflow.register_model(info.model_uri, settings.registered_model_name)
+    promoted = force or champion_ndcg is None or ndcg >= champion_ndcg
+    if promoted:
+        client.set_registered_model_alias(settings.registered_model_name, CHAMPION, version.version)
+    verdict = ("promoted to champion" if promoted else
+               f"NOT promoted: NDCG@10 {ndcg:.4f} < champion's {champion_ndcg:.4f} (use --force)")
+    lines = [f"run {run.info.run_id}: {settings.registered_model_name} version {version.version} {verdict}"]
+    for metric in (f"ndcg@{report['k']}", f"recall@{report['k']}"):
+        values = report["metrics"][metric]
+        lines.append(f"  {metric}: " + ", ".join(f"{m}={v:.4f}" for m, v in values.items()))
+    return "\n".join(lines)
