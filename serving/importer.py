@@ -44,7 +44,7 @@ from features.esco import Taxonomy, load_taxonomy
 from parcours.errors import ParcoursError, ValidationFailed
 from parcours.settings import Settings, get_settings
 from serving.db.bulk import is_in, write_rows
-from serving.db.engine import migrate, session_factory
+from serving.db.engine import get_engine, migrate, session_factory
 from serving.db.models import (
     EMPLOYMENT_STATUSES,
     EXPERIENCE_KINDS,
@@ -1205,7 +1205,11 @@ def run_import(
     if not folder.is_dir():
         raise ValidationFailed([_problem(str(folder), None, None, "world folder not found")])
     as_of = read_as_of(folder)
-    migrate(db_url)
+    try:
+        get_engine(db_url)  # creates the folder of a SQLite file, which migrate does not
+        migrate(db_url)
+    except (SQLAlchemyError, OSError) as exc:
+        raise ParcoursError(f"cannot open the database: {getattr(exc, 'orig', None) or exc}") from exc
     context = ImportContext(folder=folder, as_of=as_of, sets=EscoSets.from_taxonomy(load_taxonomy()))
     factory = session_factory(db_url)
     reports: list[FileReport] = []
