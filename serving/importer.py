@@ -1061,7 +1061,7 @@ class InteractionLoader(Loader):
         self.rows = 0
 
     def load(self, frame: pd.DataFrame) -> None:
-        occurred = pd.to_datetime(frame["timestamp"], format="ISO8601", utc=True)
+        occurred = pd.to_datetime(frame["timestamp"], format="ISO8601", utc=True).dt.floor("us")
         rows = list(
             zip(
                 _column(frame, "holder_id"),

@@ -489,6 +489,9 @@ def test_reimport_with_changed_values_updates(db_url: str, tmp_path: Path) -> No
                 source="declared",
             )
         )
+        session.execute(
+            text("UPDATE holders SET personalisation_enabled = false WHERE holder_id = 'H000001'")
+        )
 
     changed = {name: [dict(r) for r in file_rows] for name, file_rows in rows.items()}
     training = changed["trainings.csv"][0]
@@ -520,6 +523,10 @@ def test_reimport_with_changed_values_updates(db_url: str, tmp_path: Path) -> No
         assert renamed.content_hash != old_hash
         assert [s.start_date for s in renamed.sessions] == [dt.date(2026, 1, 5)]
         assert holder_balances_cents(session, "H000000")["cpf"] == 7000
+        personalised = dict(
+            session.execute(text("SELECT holder_id, personalisation_enabled FROM holders")).all()
+        )
+        assert not personalised["H000001"] and personalised["H000000"]  # the holder's choice is kept
         assert (
             session.scalar(text("SELECT employment_status FROM holders WHERE holder_id = 'H000000'"))
             == "job_seeker"
