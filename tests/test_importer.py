@@ -523,7 +523,7 @@ def test_reimport_with_changed_values_updates(db_url: str, tmp_path: Path) -> No
         assert renamed.content_hash != old_hash
         assert [s.start_date for s in renamed.sessions] == [dt.date(2026, 1, 5)]
         assert holder_balances_cents(session, "H000000")["cpf"] == 7000
-        personalised = dict(
+        personalised: dict[str, bool] = dict(
             session.execute(text("SELECT holder_id, personalisation_enabled FROM holders")).all()
         )
         assert not personalised["H000001"] and personalised["H000000"]  # the holder's choice is kept
