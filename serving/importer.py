@@ -28,6 +28,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -44,7 +45,7 @@ from features.esco import Taxonomy, load_taxonomy
 from parcours.errors import ParcoursError, ValidationFailed
 from parcours.settings import Settings, get_settings
 from serving.db.bulk import is_in, write_rows
-from serving.db.engine import migrate, session_factory
+from serving.db.engine import get_engine, migrate, session_factory
 from serving.db.models import (
     EMPLOYMENT_STATUSES,
     EXPERIENCE_KINDS,
@@ -1060,7 +1061,7 @@ class InteractionLoader(Loader):
         self.rows = 0
 
     def load(self, frame: pd.DataFrame) -> None:
-        occurred = pd.to_datetime(frame["timestamp"], format="ISO8601", utc=True)
+        occurred = pd.to_datetime(frame["timestamp"], format="ISO8601", utc=True).dt.floor("us")
         rows = list(
             zip(
                 _column(frame, "holder_id"),
@@ -1205,27 +1206,42 @@ def run_import(
     if not folder.is_dir():
         raise ValidationFailed([_problem(str(folder), None, None, "world folder not found")])
     as_of = read_as_of(folder)
-    migrate(db_url)
+    try:
+        get_engine(db_url)  # creates the folder of a SQLite file, which migrate does not
+        migrate(db_url)
+    except (SQLAlchemyError, OSError) as exc:
+        raise ParcoursError(f"cannot open the database: {getattr(exc, 'orig', None) or exc}") from exc
     context = ImportContext(folder=folder, as_of=as_of, sets=EscoSets.from_taxonomy(load_taxonomy()))
     factory = session_factory(db_url)
     reports: list[FileReport] = []
     for name in FILE_ORDER:
         report = FileReport(name)
         started = time.perf_counter()
-        with factory() as session:
-            sqlite = session.get_bind().dialect.name == "sqlite"
-            if sqlite:
-                # A bigger page cache while indexes fill in random key order (2-3x faster), then back.
-                session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_IMPORT_CACHE_KIB}")
-            try:
-                import_file(session, folder / name, report, context, settings, progress)
-            finally:
-                if sqlite:
-                    session.connection().exec_driver_sql("PRAGMA cache_size=-2000")
+        with factory() as session, _bigger_sqlite_cache(session):
+            import_file(session, folder / name, report, context, settings, progress)
         report.seconds = time.perf_counter() - started
         context.status[name] = report.status
         reports.append(report)
     return ImportReport(folder, as_of, reports)
+
+
+@contextmanager
+def _bigger_sqlite_cache(session: Session) -> Iterator[None]:
+    """On SQLite, a bigger page cache while indexes fill in random key order (2-3x faster), then back."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_IMPORT_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        with suppress(SQLAlchemyError):
+            session.connection().exec_driver_sql("PRAGMA cache_size=-2000")
+
+
+def _row_of(problem: Problem) -> int:
+    row = problem["row"]
+    return row if isinstance(row, int) else 0
 
 
 def _database_error(exc: SQLAlchemyError) -> str:
@@ -1260,7 +1276,7 @@ def import_file(
         for chunk in read_chunks(path, name, settings.import_chunk_rows, size=size, progress=progress):
             report.rows += chunk.records
             problems = chunk.problems + validate_chunk(name, rules, schema, chunk.frame)
-            report.add(sorted(problems, key=lambda p: int(p["row"] or 0)))  # type: ignore[call-overload]
+            report.add(sorted(problems, key=_row_of))
             if rules.keys is not None:
                 rules.keys.register(chunk.frame[KEYS[name]])
             if rules.providers is not None:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from parcours.cli import app
-from parcours.errors import ValidationFailed
+from parcours.errors import ParcoursError, ValidationFailed
 from parcours.settings import Settings
 from serving.db.engine import get_engine, session_scope
 from serving.db.models import Experience, ImportRun, Training
@@ -393,6 +393,58 @@ def test_bad_manifest_date_stops_before_anything_is_written(db_url: str, tmp_pat
     assert count(db_url, "trainings") == 0
 
 
+def test_database_error_rolls_back_the_whole_file(db_url: str, tmp_path: Path) -> None:
+    """A refusal by the database itself (here a trigger) in the 3rd chunk leaves nothing of the file."""
+    with get_engine(db_url).begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON interactions WHEN NEW.holder_id = 'H000002' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by the database'); END"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN IF NEW.holder_id = 'H000002' THEN "
+                    "RAISE EXCEPTION 'refused by the database'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON interactions "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+    write_world(tmp_path / "world", world_rows(holders=3, interactions_per_holder=4))
+
+    exc = import_expecting_failure(tmp_path / "world", db_url, Settings(import_chunk_rows=4))
+
+    assert "refused by the database" in str(problem_at(exc, "interactions.csv", None, None)["message"])
+    assert count(db_url, "interactions") == 0
+    assert count(db_url, "experience") == 6  # the files before it stay imported
+    with session_scope(db_url) as session:
+        assert "interactions.csv" not in set(session.scalars(select(ImportRun.file_name)))
+
+
+def test_database_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
+    write_world(tmp_path / "world")
+    (tmp_path / "a_file").write_text("not a folder")
+
+    with pytest.raises(ParcoursError, match="cannot open the database"):
+        import_folder(tmp_path / "world", f"sqlite:///{tmp_path}/a_file/parcours.db", progress=False)
+
+
+def test_sqlite_folder_is_created(tmp_path: Path) -> None:
+    write_world(tmp_path / "world")
+
+    url = f"sqlite:///{tmp_path}/new/folder/parcours.db"
+    import_folder(tmp_path / "world", url, progress=False)
+
+    assert count(url, "trainings") == 3
+    get_engine(url).dispose()
+
+
 # --- Re-import ----------------------------------------------------------------------------------------------
 
 
@@ -437,6 +489,9 @@ def test_reimport_with_changed_values_updates(db_url: str, tmp_path: Path) -> No
                 source="declared",
             )
         )
+        session.execute(
+            text("UPDATE holders SET personalisation_enabled = false WHERE holder_id = 'H000001'")
+        )
 
     changed = {name: [dict(r) for r in file_rows] for name, file_rows in rows.items()}
     training = changed["trainings.csv"][0]
@@ -468,6 +523,10 @@ def test_reimport_with_changed_values_updates(db_url: str, tmp_path: Path) -> No
         assert renamed.content_hash != old_hash
         assert [s.start_date for s in renamed.sessions] == [dt.date(2026, 1, 5)]
         assert holder_balances_cents(session, "H000000")["cpf"] == 7000
+        personalised: dict[str, bool] = dict(
+            session.execute(text("SELECT holder_id, personalisation_enabled FROM holders")).all()
+        )
+        assert not personalised["H000001"] and personalised["H000000"]  # the holder's choice is kept
         assert (
             session.scalar(text("SELECT employment_status FROM holders WHERE holder_id = 'H000000'"))
             == "job_seeker"
