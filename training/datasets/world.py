@@ -553,6 +553,12 @@ def _rank_within(groups: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np
     return order, rank
 
 
+def _weighted_sample(rng: np.random.Generator, items: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
+    """k items without replacement, probability ∝ weight at each draw (Gumbel top-k: one vectorised draw)."""
+    keys = np.log(weights) + rng.gumbel(size=len(items))
+    return np.asarray(items)[np.argsort(-keys, kind="stable")[:k]]
+
+
 def _csr_lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     if len(rows) == 0:
         return np.zeros(0)
@@ -602,19 +608,26 @@ class EscoContext:
     occ_skill_ranked_weight: list[np.ndarray] = field(default_factory=list)  # their weights
 
     def occupation(self, prefix: str) -> int:
+        if ("occupation", prefix) in self._found:
+            return self._found[("occupation", prefix)]
         matches = [i for i, text in enumerate(self._occ_text) if text.startswith(prefix.lower())]
         if not matches:
             raise RuntimeError(f"no ESCO occupation text starts with {prefix!r}")
+        self._found[("occupation", prefix)] = matches[0]
         return matches[0]
 
     def skill(self, prefix: str) -> int:
+        if ("skill", prefix) in self._found:
+            return self._found[("skill", prefix)]
         matches = [i for i, text in enumerate(self._skill_text) if text.startswith(prefix.lower())]
         if not matches:
             raise RuntimeError(f"no ESCO skill text starts with {prefix!r}")
+        self._found[("skill", prefix)] = matches[0]
         return matches[0]
 
     _occ_text: list[str] = field(default_factory=list)
     _skill_text: list[str] = field(default_factory=list)
+    _found: dict = field(default_factory=dict)  # prefix lookups already made
 
 
 @lru_cache(maxsize=1)
@@ -762,16 +775,29 @@ def pair_utility(
     return total
 
 
+def _block_gap(inputs: UtilityInputs, block: np.ndarray) -> sp.csr_matrix:
+    """Gap closure of every (holder in block, training): goal_gap · teaches, canonical CSR."""
+    gap_m = (inputs.goal_gap[block] @ inputs.teaches.T).tocsr()
+    gap_m.sort_indices()  # binary search in lookups (a linear scan otherwise)
+    return gap_m
+
+
 def _pair_gap_met(
-    inputs: UtilityInputs, block: np.ndarray, holders: np.ndarray, trainings: np.ndarray, dense: bool
+    inputs: UtilityInputs,
+    block: np.ndarray,
+    holders: np.ndarray,
+    trainings: np.ndarray,
+    dense: bool,
+    gap_m: sp.csr_matrix | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gap closure and prerequisites met for pairs whose holders are all in ``block`` (a sorted range)."""
     local = holders - block[0]
-    gap_m = inputs.goal_gap[block] @ inputs.teaches.T
-    met_m = inputs.mastered[block] @ inputs.prerequisites.T
+    gap_m = _block_gap(inputs, block) if gap_m is None else gap_m
+    met_m = (inputs.mastered[block] @ inputs.prerequisites.T).tocsr()
     if dense:
         return np.asarray(gap_m.toarray())[local, trainings], np.asarray(met_m.toarray())[local, trainings]
-    return _csr_lookup(gap_m.tocsr(), local, trainings), _csr_lookup(met_m.tocsr(), local, trainings)
+    met_m.sort_indices()
+    return _csr_lookup(gap_m, local, trainings), _csr_lookup(met_m, local, trainings)
 
 
 def _skill_codes(esco: EscoContext, uris: pd.Series) -> np.ndarray:
@@ -1035,8 +1061,9 @@ class _WorldBuilder:
         self.p_brand = np.round(rng.normal(0.0, 0.5, size=n), 4)
         self.p_modality = rng.dirichlet([2.0, 1.2, 0.8], size=n)
         n_spec = rng.integers(1, 4, size=n)
+        draws = rng.choice(len(self.pool), size=(n, 3), p=self.demand)
         self.p_specialities = [
-            np.unique(rng.choice(len(self.pool), size=int(k), p=self.demand)) for k in n_spec
+            np.array(sorted(set(draws[i, :k].tolist())), dtype=np.int64) for i, k in enumerate(n_spec)
         ]
         names: list[str] = []
         used: dict[str, int] = {}
@@ -1101,7 +1128,7 @@ class _WorldBuilder:
             w = esco.occ_skill_ranked_weight[occ] ** 2
             k = int(rng.integers(2, 5)) if is_rs[c] else int(rng.integers(4, 9))
             k = min(k, len(ranked))
-            taught = list(rng.choice(ranked, size=k, replace=False, p=w / w.sum()))
+            taught = list(_weighted_sample(rng, ranked, k, w))
             if rng.random() < 0.3:
                 other = int(self.pool[self.neighbour_of(rng, pos)])
                 extra = esco.occ_skill_ranked[other][:5]
@@ -1633,7 +1660,7 @@ class _WorldBuilder:
             if k == 0:
                 continue
             p = self.hs_prof[candidates] / self.hs_prof[candidates].sum()
-            for idx in np.sort(rng.choice(candidates, size=k, replace=False, p=p)):
+            for idx in np.sort(_weighted_sample(rng, candidates, k, p)):
                 skill = int(self.hs_skill[idx])
                 label = esco.skill_title[skill]
                 if rng.random() < 0.2:
@@ -1844,18 +1871,23 @@ class _WorldBuilder:
                 cand_h, cand_t = cand_h[keep], cand_t[keep]
                 gap, met = _pair_gap_met(inputs, block, cand_h, cand_t, dense=True)
             else:
-                gap_m = (inputs.goal_gap[block] @ inputs.teaches.T).tocoo()
-                order, rank = _rank_within(gap_m.row.astype(np.int64), gap_m.data)
-                top = order[rank < scale.pool_overlap]
-                near_h = gap_m.row[top].astype(np.int64) + b0
-                near_t = gap_m.col[top].astype(np.int64)
+                gap_m = _block_gap(inputs, block)
+                near: list[np.ndarray] = []
+                k = scale.pool_overlap
+                for row in range(len(block)):  # the k trainings closing most of this holder's gap
+                    lo, hi = gap_m.indptr[row], gap_m.indptr[row + 1]
+                    cols = gap_m.indices[lo:hi]
+                    if hi - lo > k:
+                        cols = cols[np.argpartition(-gap_m.data[lo:hi], k - 1)[:k]]
+                    near.append(cols.astype(np.int64) + (block[row] * n_t))
                 rand_h = np.repeat(block, scale.pool_random)
                 rand_t = rng.integers(0, n_t, size=len(rand_h))
-                key = np.unique(np.r_[near_h * n_t + near_t, rand_h * n_t + rand_t])
+                key = np.sort(np.concatenate([*near, rand_h * n_t + rand_t]))
+                key = key[np.r_[True, key[1:] != key[:-1]]]  # (np.unique hashes: much slower here)
                 cand_h, cand_t = key // n_t, key % n_t
                 keep = n_views[cand_h] > 0
                 cand_h, cand_t = cand_h[keep], cand_t[keep]
-                gap, met = _pair_gap_met(inputs, block, cand_h, cand_t, dense=False)
+                gap, met = _pair_gap_met(inputs, block, cand_h, cand_t, dense=False, gap_m=gap_m)
             utility = pair_utility(inputs, cand_h, cand_t, gap, met)
             keys = utility / VIEW_TEMPERATURE + rng.gumbel(size=len(utility))
             order, rank = _rank_within(cand_h, keys)
