@@ -87,7 +87,7 @@ SCALES: dict[str, WorldScale] = {
         n_holders=100_000,
         n_providers=12_000,
         n_occupations=None,
-        mean_views=8.6,
+        mean_views=9.6,
         pool="neighbourhood",
         block=1_000,
     ),
@@ -119,13 +119,11 @@ CONTINUITY_MODE_WEIGHT = 0.6  # goal weight of holders without a target (upskill
 CONTINUITY_GAP_DISCOUNT = 0.5  # they still value skills they partly master: gap = w × (1 − 0.5 p)
 SHARE_DECLARED_TARGET = 0.55  # holders who declare a target occupation
 SHARE_LATENT_TARGET = 0.15  # of the others: a target they pursue but did not declare (truth only)
-SHARE_CAREER_CHANGE = 0.25  # of targets: an occupation outside the current job's neighbourhood
+SHARE_CAREER_CHANGE = 0.25  # of targets: a career change (any occupation never held, by demand)
 
 VIEW_TEMPERATURE = 0.6  # softmax temperature of views over the catalogue (utility units)
 ENROL_NOISE_SD = 0.8  # sd of the Gaussian noise added to utility for the enrolment decision
-ENROL_RATE = (
-    0.12  # share of enrollable views that become enrolments (threshold = quantile of utility + noise)
-)
+ENROL_RATE = 0.12  # share of enrollable views enrolled (threshold = quantile of utility + noise)
 MAX_ENROLMENTS = 3  # per holder over the 24 months
 MIN_DAYS_BEFORE_SESSION = 14  # ≈ 11 working days between confirmation and start (DOMAIN.md)
 MAX_DAYS_BEFORE_SESSION = 180  # a holder enrols in a session starting within six months of the view
@@ -1043,12 +1041,20 @@ class _WorldBuilder:
         demand = rng.lognormal(0.0, 0.8, len(pool))
         demand[np.isin(pool, anchor_set)] *= 2.0 if len(pool) < 1000 else 1.0
         self.demand = demand / demand.sum()
+        self._demand_cdf = np.cumsum(self.demand)
+        self._demand_cdf /= self._demand_cdf[-1]
+        self._neighbour_cdf = np.cumsum(self.neighbour_sim, axis=1)
         self.occ_level = rng.choice([3, 4, 5, 6, 7], size=len(pool), p=[0.2, 0.25, 0.25, 0.2, 0.1])
         self.pool_pos = {int(o): i for i, o in enumerate(pool)}
 
     def neighbour_of(self, rng: np.random.Generator, pos: int) -> int:
-        sims = self.neighbour_sim[pos]
-        return int(self.neighbours[pos, rng.choice(len(sims), p=sims / sims.sum())])
+        """A neighbouring occupation (pool position), probability ∝ similarity."""
+        cdf = self._neighbour_cdf[pos]
+        return int(self.neighbours[pos, min(int(np.searchsorted(cdf, rng.random() * cdf[-1])), len(cdf) - 1)])
+
+    def by_demand(self, rng: np.random.Generator) -> int:
+        """An occupation (pool position), probability ∝ demand."""
+        return min(int(np.searchsorted(self._demand_cdf, rng.random())), len(self.pool) - 1)
 
     # -- providers -----------------------------------------------------------------------------------------
 
@@ -1427,14 +1433,14 @@ class _WorldBuilder:
             n_jobs = int(min(6, 1 + rng.poisson(years / 7)))
             cuts = np.sort(rng.integers(cs + 30, max(cs + 31, career_end - 30), size=n_jobs - 1))
             bounds = [cs, *[int(c) for c in cuts], career_end]
-            pos = int(rng.choice(len(self.pool), p=self.demand))
+            pos = self.by_demand(rng)
             held: list[int] = []
             for j in range(n_jobs):
                 if j > 0:
                     pos = (
                         self.neighbour_of(rng, pos)
                         if rng.random() < 0.7
-                        else int(rng.choice(len(self.pool), p=self.demand))
+                        else self.by_demand(rng)
                     )
                 start = bounds[j]
                 end = bounds[j + 1] - 1 if j < n_jobs - 1 else career_end
@@ -1476,11 +1482,11 @@ class _WorldBuilder:
             elif rng.random() >= SHARE_CAREER_CHANGE:
                 goal = self.neighbour_of(rng, current)
             else:
-                goal = int(rng.choice(len(self.pool), p=self.demand))
+                goal = self.by_demand(rng)
                 for _ in range(20):  # a career change: an occupation never held
                     if goal not in held:
                         break
-                    goal = int(rng.choice(len(self.pool), p=self.demand))
+                    goal = self.by_demand(rng)
             goal_occ[h] = int(self.pool[goal])
             goal_mode[h] = mode
             if mode == "target":
