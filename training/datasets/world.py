@@ -496,8 +496,9 @@ _QWERTY_NEIGHBOURS = {
 }
 
 
-def typo_variant(rng: np.random.Generator, text: str) -> str:
-    """Free text as people type it: a typo (swap, drop, double or slip a letter) and sometimes a qualifier."""
+def typo_variant(rng: np.random.Generator, text: str, qualifiers: bool = True) -> str:
+    """Free text as people type it: a typo (swap, drop, double or slip a letter) and, for job titles
+    (``qualifiers``), sometimes a qualifier ("senior …", "… (part time)", capitals)."""
     letters = [i for i, ch in enumerate(text) if ch.isalpha()]
     if len(letters) >= 4:
         i = letters[int(rng.integers(1, len(letters) - 1))]
@@ -512,7 +513,7 @@ def typo_variant(rng: np.random.Generator, text: str) -> str:
             options = _QWERTY_NEIGHBOURS.get(text[i].lower(), "")
             if options:
                 text = text[:i] + options[int(rng.integers(0, len(options)))] + text[i + 1 :]
-    qualifier = int(rng.integers(0, 8))
+    qualifier = int(rng.integers(0, 8)) if qualifiers else -1
     if qualifier == 0:
         text = "senior " + text
     elif qualifier == 1:
@@ -1308,8 +1309,9 @@ class _WorldBuilder:
             occ = int(self.pool[self.t_focus[i]])
             occ_label = esco.occ_label[occ]
             phrases = self._skill_phrases(self.t_skills[i], rng)
-            s1 = phrases[0] if phrases else occ_label
-            s2 = phrases[1] if len(phrases) > 1 else occ_label
+            clean = [p for p in phrases if _is_clean_title_label(p)]
+            s1 = clean[0] if clean else occ_label
+            s2 = clean[1] if len(clean) > 1 else ""
             level = int(self.t_level[i])
             code = str(self.t_code[i])
             if self.anchor_of[i] >= 0:
@@ -1318,12 +1320,13 @@ class _WorldBuilder:
             else:
                 extra = ""
                 templates: tuple[str, ...]
+                pair = f"{s1} and {s2}" if s2 else s1
                 if level:
                     templates = (
                         f"{_cap(occ_label)} — professional title (level {level})",
-                        f"{_cap(occ_label)}: {s1} and {s2}",
+                        f"{_cap(occ_label)}: {pair}",
                         f"Become {_a(occ_label)} {occ_label} — {LEVEL_NAMES[level]}",
-                        f"{_cap(s1)} and {s2} — {LEVEL_NAMES[level]} diploma",
+                        f"{_cap(pair)} — {LEVEL_NAMES[level]} diploma",
                         f"{_cap(occ_label)} certification programme (level {level})",
                         f"Professional {occ_label} training: {s1}",
                     )
@@ -1331,7 +1334,7 @@ class _WorldBuilder:
                     templates = (
                         f"{_cap(s1)} — certificate",
                         f"Certificate in {s1}",
-                        f"{_cap(s1)} and {s2} — short course",
+                        f"{_cap(pair)} — short course",
                         f"{_cap(s1)}: practical training for {occ_label} work",
                         f"Skills block: {s1}",
                     )
@@ -1517,6 +1520,8 @@ class _WorldBuilder:
             # Certifications.
             for _ in range(int(rng.random() < 0.25) + int(rng.random() < 0.05)):
                 ranked = esco.occ_skill_ranked[int(self.pool[held[int(rng.integers(0, len(held)))]])][:15]
+                clean = ranked[esco.skill_title_clean[ranked]]
+                ranked = clean if len(clean) else ranked
                 skill = int(ranked[int(rng.integers(0, len(ranked)))])
                 day = int(rng.integers(cs, as_of_day - 30))
                 title = esco.skill_title[skill]
@@ -1670,7 +1675,7 @@ class _WorldBuilder:
                 skill = int(self.hs_skill[idx])
                 label = esco.skill_title[skill]
                 if rng.random() < 0.2:
-                    label = typo_variant(rng, label)
+                    label = typo_variant(rng, label, qualifiers=False)
                 day = int(rng.integers(int(self.h_career_start[h]), self.as_of_day - 30))
                 exp["h"].append(h)
                 exp["kind"].append("skill")
