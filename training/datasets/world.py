@@ -61,6 +61,8 @@ class WorldScale:
     pool_overlap: int = 600
     pool_random: int = 200
     block: int = 250  # holders simulated together (memory ∝ block × pool size)
+    # Offerings per certification (the RS register has 4-digit codes: at most 8,999 RS certifications).
+    trainings_per_certification: float = 3.5
 
 
 SCALES: dict[str, WorldScale] = {
@@ -90,6 +92,7 @@ SCALES: dict[str, WorldScale] = {
         mean_views=9.6,
         pool="neighbourhood",
         block=1_000,
+        trainings_per_certification=12.0,
     ),
 }
 
@@ -127,6 +130,7 @@ ENROL_RATE = 0.12  # share of enrollable views enrolled (threshold = quantile of
 MAX_ENROLMENTS = 3  # per holder over the 24 months
 MIN_DAYS_BEFORE_SESSION = 14  # ≈ 11 working days between confirmation and start (DOMAIN.md)
 MAX_DAYS_BEFORE_SESSION = 180  # a holder enrols in a session starting within six months of the view
+HOURLY_RATE_EUR = 22.0  # median price per hour of training (price = hours × rate × provider markup)
 WEEKLY_HOURS = {"onsite": 30, "hybrid": 20, "remote": 12}  # pace, to date the end of a session
 
 # Rights (DOMAIN.md). Activity years 2015–2018 were credited in hours (24 h, 48 h without level-3
@@ -137,6 +141,7 @@ CPF_CREDIT_MONTH_DAY = (3, 1)  # credits for year N are posted on 1 March N+1
 CEC_CREDIT_MONTH_DAY = (9, 1)  # CEC: declared by 30 June N+1, validated, credited on 1 September N+1
 CEC_CREDIT_CENTS = 24_000
 CEC_CEILING_CENTS = 72_000
+LEDGER_ACCOUNTS = ("cpf", "cec", "cpf_reserved", "cec_reserved")
 
 
 # --- France -------------------------------------------------------------------------------------------------
@@ -1110,7 +1115,7 @@ class _WorldBuilder:
                 anchor_specs.append((a, j, anchor))
         n_anchor = len(anchor_specs)
         n_pool = len(self.pool)
-        n_cert = max(n_pool, int(round((n_t - n_anchor) / 3.5)))
+        n_cert = max(n_pool, int(round((n_t - n_anchor) / self.scale.trainings_per_certification)))
         # Each pool occupation gets a certification first; the rest follow demand.
         focus = np.r_[np.arange(n_pool), rng.choice(n_pool, size=n_cert - n_pool, p=self.demand)]
         max_rs = 8_999
@@ -1166,7 +1171,7 @@ class _WorldBuilder:
             rng.lognormal(math.log(35), 0.55, n_cert),
             rng.lognormal(math.log(110), 0.6, n_cert) * (1 + 0.1 * (cert_level - 5)),
         )
-        base_rate = rng.lognormal(math.log(24), 0.45, n_cert)
+        base_rate = rng.lognormal(math.log(HOURLY_RATE_EUR), 0.45, n_cert)
         cert_attract = rng.normal(0.0, 0.6, n_cert)
 
         # Offerings: anchors first (one each), then every certification at least once, the rest by appeal.
@@ -1205,7 +1210,7 @@ class _WorldBuilder:
             t_level[i] = (anchor.level or 4) if is_title else 0
             t_code[i] = f"RNCP{anchor_codes[i]}" if is_title else f"RS{1000 + (anchor_codes[i] % 9000)}"
             hours[i] = rng.lognormal(math.log(140 if is_title else 35), 0.3)
-            rate[i] = rng.lognormal(math.log(24), 0.3)
+            rate[i] = rng.lognormal(math.log(HOURLY_RATE_EUR), 0.3)
             self.anchor_of[i] = a
             self.anchor_item[i] = j
         for i in range(n_anchor, n_t):
@@ -1778,6 +1783,8 @@ class _WorldBuilder:
                 add(h, int(enrolments["day"][i]), 2, "reservation", int(self.t_price[t]), 0, ref, i)
                 if enrolments["cancel_day"][i] >= 0:
                     add(h, int(enrolments["cancel_day"][i]), 3, "cancellation_refund", 0, 0, ref, i)
+                elif enrolments["complete_ts"][i] >= 0:
+                    add(h, int(enrolments["complete_ts"][i] // DAY), 3, "payment", 0, 0, ref, i)
                 elif enrolments["dropout_day"][i] >= 0:
                     add(
                         h,
@@ -1798,10 +1805,15 @@ class _WorldBuilder:
         before_day: int,
         record: bool,
     ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
-        """Apply the events dated before ``before_day`` in order: credits up to their ceiling, spending of CPF
-        rights then CEC rights (the rest is out of pocket), refunds of what a file did not use."""
-        cpf = np.zeros(self.n_h, dtype=np.int64)
-        cec = np.zeros(self.n_h, dtype=np.int64)
+        """Apply the events dated before ``before_day`` in order; returns available CPF and CEC rights.
+
+        Accounts per holder: ``cpf`` and ``cec`` (available), ``cpf_reserved`` and ``cec_reserved`` (held by
+        a file not yet paid). A credit is capped so that available + reserved stays within its ceiling. A
+        training or a reservation takes CPF rights, then CEC rights (the rest is out of pocket). A
+        cancellation restores the reservation; a payment consumes it; a dropout pays the completion rate and
+        restores the rest.
+        """
+        balance = {name: np.zeros(self.n_h, dtype=np.int64) for name in LEDGER_ACCOUNTS}
         order = np.lexsort((np.arange(len(events["h"])), events["order"], events["day"], events["h"]))
         used: dict[int, tuple[int, int]] = {}
         rows: list[tuple] = []
@@ -1810,55 +1822,42 @@ class _WorldBuilder:
             if day >= before_day:
                 continue
             h, kind, amount = int(events["h"][i]), str(events["kind"][i]), int(events["amount"][i])
-            ref = str(events["ref"][i])
+            ceiling = int(events["ceiling"][i])
             moves: list[tuple[str, int]] = []
-            if kind == "cpf_credit":
-                moves.append(("cpf", min(amount, max(0, int(events["ceiling"][i]) - int(cpf[h])))))
-            elif kind == "cec_credit":
-                moves.append(("cec", min(amount, max(0, int(events["ceiling"][i]) - int(cec[h])))))
+            if kind in ("cpf_credit", "cec_credit"):
+                account = kind[:3]
+                held = int(balance[account][h]) + int(balance[f"{account}_reserved"][h])
+                moves.append((account, min(amount, max(0, ceiling - held))))
             elif kind in ("training", "reservation"):
-                from_cpf = min(int(cpf[h]), amount)
-                from_cec = min(int(cec[h]), amount - from_cpf)
+                from_cpf = min(int(balance["cpf"][h]), amount)
+                from_cec = min(int(balance["cec"][h]), amount - from_cpf)
                 moves += [("cpf", -from_cpf), ("cec", -from_cec)]
                 if kind == "reservation":
                     used[int(events["link"][i])] = (from_cpf, from_cec)
+                    moves += [("cpf_reserved", from_cpf), ("cec_reserved", from_cec)]
             else:
                 from_cpf, from_cec = used[int(events["link"][i])]
+                moves += [("cpf_reserved", -from_cpf), ("cec_reserved", -from_cec)]
                 if kind == "cancellation_refund":
                     moves += [("cpf", from_cpf), ("cec", from_cec)]
-                else:
+                elif kind == "unpaid_refund":
                     rate = int(events["rate"][i])
-                    moves += [
-                        ("cpf", from_cpf - from_cpf * rate // 100),
-                        ("cec", from_cec - from_cec * rate // 100),
-                    ]
+                    unpaid_cpf = from_cpf - from_cpf * rate // 100
+                    unpaid_cec = from_cec - from_cec * rate // 100
+                    moves += [("cpf", unpaid_cpf), ("cec", unpaid_cec)]
             for account, delta in moves:
                 if delta == 0:
                     continue
-                if account == "cpf":
-                    cpf[h] += delta
-                    balance = int(cpf[h])
-                else:
-                    cec[h] += delta
-                    balance = int(cec[h])
+                balance[account][h] += delta
                 if record:
-                    rows.append((h, day, account, kind, delta, balance, int(events["ceiling"][i]), ref))
+                    after = int(balance[account][h])
+                    rows.append((h, day, account, kind, delta, after, ceiling, str(events["ref"][i])))
         ledger = None
         if record:
-            ledger = pd.DataFrame(
-                rows,
-                columns=[
-                    "h",
-                    "day",
-                    "account",
-                    "kind",
-                    "amount_cents",
-                    "balance_after_cents",
-                    "ceiling_cents",
-                    "reference",
-                ],
-            )
-        return cpf, cec, ledger
+            columns = ["h", "day", "account", "kind", "amount_cents", "balance_after_cents", "ceiling_cents",
+                       "reference"]
+            ledger = pd.DataFrame(rows, columns=columns)
+        return balance["cpf"], balance["cec"], ledger
 
     # -- interactions ----------------------------------------------------------------------------------------
 
