@@ -223,41 +223,51 @@ def test_annual_credit_follows_the_rules(
 def test_balances_are_the_ledger_within_caps_and_follow_the_rules(world: Path) -> None:
     holders = read(world, "holders.csv").set_index("holder_id")
     ledger = read(world, "truth/ledger.csv")
-    ledger["amount_cents"] = ledger["amount_cents"].astype(int)
-    ledger["balance_after_cents"] = ledger["balance_after_cents"].astype(int)
+    for column in ("amount_cents", "balance_after_cents", "ceiling_cents"):
+        ledger[column] = ledger[column].astype(int)
     cpf, cec = holders["cpf_balance_cents"].astype(int), holders["cec_balance_cents"].astype(int)
     assert (cpf >= 0).all() and (cpf <= 800_000).all() and (cec >= 0).all() and (cec <= 72_000).all()
     assert (cpf > 0).mean() > 0.5 and (cec > 0).any()
     sums = ledger.pivot_table(index="holder_id", columns="account", values="amount_cents", aggfunc="sum")
     sums = sums.reindex(holders.index).fillna(0).astype(int)
     assert (sums["cpf"] == cpf).all() and (sums["cec"] == cec).all()
-    assert (ledger["balance_after_cents"] >= 0).all()
-    credits = ledger[ledger["kind"].isin(["cpf_credit", "cec_credit"])]
-    assert (credits["balance_after_cents"] <= credits["ceiling_cents"].astype(int)).all()
-    # Replaying the ledger gives each balance after; each CPF credit is the rule's amount for the year, or
-    # what is left below its ceiling (nothing when the account is full).
-    years = read(world, "truth/activity_years.csv")
-    by_holder = {h: g for h, g in ledger.groupby("holder_id", sort=False)}
-    for holder_id, rows in years.groupby("holder_id", sort=False):
-        moves = by_holder.get(holder_id, ledger.iloc[:0])
-        cpf_moves = moves[moves["account"] == "cpf"]
-        running = cpf_moves["amount_cents"].cumsum()
-        assert (running == cpf_moves["balance_after_cents"]).all()
-        for row in rows.itertuples():
+    assert (sums[["cpf_reserved", "cec_reserved"]] >= 0).all().all()
+    assert (ledger["balance_after_cents"] >= 0).all() and (ledger["amount_cents"] != 0).all()
+    assert set(ledger["kind"]) >= {"cpf_credit", "cec_credit", "training", "reservation", "payment",
+                                   "cancellation_refund"}
+    # Replay each holder's movements in order: balances after match, available + reserved rights stay within
+    # the ceiling of each credit, and each CPF credit is the rule's amount for the year or what is left below
+    # its ceiling (nothing when the account is full).
+    years = read(world, "truth/activity_years.csv").groupby("holder_id", sort=False)
+    for holder_id, moves in ledger.groupby("holder_id", sort=False):
+        state = dict.fromkeys(("cpf", "cec", "cpf_reserved", "cec_reserved"), 0)
+        posted: dict[str, tuple[int, int]] = {}  # year → (credit applied, rights held before)
+        for move in moves.itertuples():
+            held = state[move.account] + state.get(f"{move.account}_reserved", 0)
+            state[move.account] += move.amount_cents
+            assert state[move.account] == move.balance_after_cents
+            if move.kind in ("cpf_credit", "cec_credit"):
+                assert held + move.amount_cents <= move.ceiling_cents
+                if move.kind == "cpf_credit":
+                    posted[move.reference[-4:]] = (move.amount_cents, held)
+        assert state["cec"] + state["cec_reserved"] <= 72_000
+        if holder_id not in years.groups:
+            continue
+        for row in years.get_group(holder_id).itertuples():
             rule, ceiling = annual_credit_cents(
                 int(row.year), float(row.time_fraction), row.status, row.without_level3 == "True"
             )
             assert (rule, ceiling) == (int(row.credit_cents), int(row.ceiling_cents))
-            posted = cpf_moves[cpf_moves["reference"] == f"cpf-credit-{row.year}"]
-            if len(posted):
-                before = int(posted["balance_after_cents"].iloc[0]) - int(posted["amount_cents"].iloc[0])
-                assert int(posted["amount_cents"].iloc[0]) == min(rule, ceiling - before)
+            if row.year in posted:
+                applied, held = posted[row.year]
+                assert applied == min(rule, ceiling - held)
             else:
-                earlier = cpf_moves[cpf_moves["date"] < row.posted_date]
-                before = int(earlier["balance_after_cents"].iloc[-1]) if len(earlier) else 0
-                assert rule == 0 or before >= ceiling
-    # Someone reached a ceiling, someone worked part time under half time.
-    assert (years["time_fraction"].astype(float) < 0.5).any()
+                cpf_rights = moves["account"].isin(["cpf", "cpf_reserved"])
+                earlier = moves[(moves["date"] < row.posted_date) & cpf_rights]
+                held = int(earlier["amount_cents"].sum())
+                assert rule == 0 or held >= ceiling
+    # Someone worked under half time in a year.
+    assert (read(world, "truth/activity_years.csv")["time_fraction"].astype(float) < 0.5).any()
 
 
 def test_time_worked_is_recomputed_from_the_dated_jobs(world: Path) -> None:

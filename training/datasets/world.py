@@ -61,6 +61,8 @@ class WorldScale:
     pool_overlap: int = 600
     pool_random: int = 200
     block: int = 250  # holders simulated together (memory ∝ block × pool size)
+    # Offerings per certification (the RS register has 4-digit codes: at most 8,999 RS certifications).
+    trainings_per_certification: float = 3.5
 
 
 SCALES: dict[str, WorldScale] = {
@@ -87,9 +89,10 @@ SCALES: dict[str, WorldScale] = {
         n_holders=100_000,
         n_providers=12_000,
         n_occupations=None,
-        mean_views=8.6,
+        mean_views=9.6,
         pool="neighbourhood",
         block=1_000,
+        trainings_per_certification=12.0,
     ),
 }
 
@@ -119,16 +122,15 @@ CONTINUITY_MODE_WEIGHT = 0.6  # goal weight of holders without a target (upskill
 CONTINUITY_GAP_DISCOUNT = 0.5  # they still value skills they partly master: gap = w × (1 − 0.5 p)
 SHARE_DECLARED_TARGET = 0.55  # holders who declare a target occupation
 SHARE_LATENT_TARGET = 0.15  # of the others: a target they pursue but did not declare (truth only)
-SHARE_CAREER_CHANGE = 0.25  # of targets: an occupation outside the current job's neighbourhood
+SHARE_CAREER_CHANGE = 0.25  # of targets: a career change (any occupation never held, by demand)
 
 VIEW_TEMPERATURE = 0.6  # softmax temperature of views over the catalogue (utility units)
 ENROL_NOISE_SD = 0.8  # sd of the Gaussian noise added to utility for the enrolment decision
-ENROL_RATE = (
-    0.12  # share of enrollable views that become enrolments (threshold = quantile of utility + noise)
-)
+ENROL_RATE = 0.12  # share of enrollable views enrolled (threshold = quantile of utility + noise)
 MAX_ENROLMENTS = 3  # per holder over the 24 months
 MIN_DAYS_BEFORE_SESSION = 14  # ≈ 11 working days between confirmation and start (DOMAIN.md)
 MAX_DAYS_BEFORE_SESSION = 180  # a holder enrols in a session starting within six months of the view
+HOURLY_RATE_EUR = 22.0  # median price per hour of training (price = hours × rate × provider markup)
 WEEKLY_HOURS = {"onsite": 30, "hybrid": 20, "remote": 12}  # pace, to date the end of a session
 
 # Rights (DOMAIN.md). Activity years 2015–2018 were credited in hours (24 h, 48 h without level-3
@@ -139,6 +141,7 @@ CPF_CREDIT_MONTH_DAY = (3, 1)  # credits for year N are posted on 1 March N+1
 CEC_CREDIT_MONTH_DAY = (9, 1)  # CEC: declared by 30 June N+1, validated, credited on 1 September N+1
 CEC_CREDIT_CENTS = 24_000
 CEC_CEILING_CENTS = 72_000
+LEDGER_ACCOUNTS = ("cpf", "cec", "cpf_reserved", "cec_reserved")
 
 
 # --- France -------------------------------------------------------------------------------------------------
@@ -498,8 +501,9 @@ _QWERTY_NEIGHBOURS = {
 }
 
 
-def typo_variant(rng: np.random.Generator, text: str) -> str:
-    """Free text as people type it: a typo (swap, drop, double or slip a letter) and sometimes a qualifier."""
+def typo_variant(rng: np.random.Generator, text: str, qualifiers: bool = True) -> str:
+    """Free text as people type it: a typo (swap, drop, double or slip a letter) and, for job titles
+    (``qualifiers``), sometimes a qualifier ("senior …", "… (part time)", capitals)."""
     letters = [i for i, ch in enumerate(text) if ch.isalpha()]
     if len(letters) >= 4:
         i = letters[int(rng.integers(1, len(letters) - 1))]
@@ -514,7 +518,7 @@ def typo_variant(rng: np.random.Generator, text: str) -> str:
             options = _QWERTY_NEIGHBOURS.get(text[i].lower(), "")
             if options:
                 text = text[:i] + options[int(rng.integers(0, len(options)))] + text[i + 1 :]
-    qualifier = int(rng.integers(0, 8))
+    qualifier = int(rng.integers(0, 8)) if qualifiers else -1
     if qualifier == 0:
         text = "senior " + text
     elif qualifier == 1:
@@ -551,6 +555,12 @@ def _rank_within(groups: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np
     lengths = np.diff(np.r_[starts, len(order)])
     rank = np.arange(len(order)) - np.repeat(starts, lengths)
     return order, rank
+
+
+def _weighted_sample(rng: np.random.Generator, items: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
+    """k items without replacement, probability ∝ weight at each draw (Gumbel top-k: one vectorised draw)."""
+    keys = np.log(weights) + rng.gumbel(size=len(items))
+    return np.asarray(items)[np.argsort(-keys, kind="stable")[:k]]
 
 
 def _csr_lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -602,19 +612,26 @@ class EscoContext:
     occ_skill_ranked_weight: list[np.ndarray] = field(default_factory=list)  # their weights
 
     def occupation(self, prefix: str) -> int:
+        if ("occupation", prefix) in self._found:
+            return self._found[("occupation", prefix)]
         matches = [i for i, text in enumerate(self._occ_text) if text.startswith(prefix.lower())]
         if not matches:
             raise RuntimeError(f"no ESCO occupation text starts with {prefix!r}")
+        self._found[("occupation", prefix)] = matches[0]
         return matches[0]
 
     def skill(self, prefix: str) -> int:
+        if ("skill", prefix) in self._found:
+            return self._found[("skill", prefix)]
         matches = [i for i, text in enumerate(self._skill_text) if text.startswith(prefix.lower())]
         if not matches:
             raise RuntimeError(f"no ESCO skill text starts with {prefix!r}")
+        self._found[("skill", prefix)] = matches[0]
         return matches[0]
 
     _occ_text: list[str] = field(default_factory=list)
     _skill_text: list[str] = field(default_factory=list)
+    _found: dict = field(default_factory=dict)  # prefix lookups already made
 
 
 @lru_cache(maxsize=1)
@@ -762,16 +779,29 @@ def pair_utility(
     return total
 
 
+def _block_gap(inputs: UtilityInputs, block: np.ndarray) -> sp.csr_matrix:
+    """Gap closure of every (holder in block, training): goal_gap · teaches, canonical CSR."""
+    gap_m = (inputs.goal_gap[block] @ inputs.teaches.T).tocsr()
+    gap_m.sort_indices()  # binary search in lookups (a linear scan otherwise)
+    return gap_m
+
+
 def _pair_gap_met(
-    inputs: UtilityInputs, block: np.ndarray, holders: np.ndarray, trainings: np.ndarray, dense: bool
+    inputs: UtilityInputs,
+    block: np.ndarray,
+    holders: np.ndarray,
+    trainings: np.ndarray,
+    dense: bool,
+    gap_m: sp.csr_matrix | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gap closure and prerequisites met for pairs whose holders are all in ``block`` (a sorted range)."""
     local = holders - block[0]
-    gap_m = inputs.goal_gap[block] @ inputs.teaches.T
-    met_m = inputs.mastered[block] @ inputs.prerequisites.T
+    gap_m = _block_gap(inputs, block) if gap_m is None else gap_m
+    met_m = (inputs.mastered[block] @ inputs.prerequisites.T).tocsr()
     if dense:
         return np.asarray(gap_m.toarray())[local, trainings], np.asarray(met_m.toarray())[local, trainings]
-    return _csr_lookup(gap_m.tocsr(), local, trainings), _csr_lookup(met_m.tocsr(), local, trainings)
+    met_m.sort_indices()
+    return _csr_lookup(gap_m, local, trainings), _csr_lookup(met_m, local, trainings)
 
 
 def _skill_codes(esco: EscoContext, uris: pd.Series) -> np.ndarray:
@@ -1017,12 +1047,20 @@ class _WorldBuilder:
         demand = rng.lognormal(0.0, 0.8, len(pool))
         demand[np.isin(pool, anchor_set)] *= 2.0 if len(pool) < 1000 else 1.0
         self.demand = demand / demand.sum()
+        self._demand_cdf = np.cumsum(self.demand)
+        self._demand_cdf /= self._demand_cdf[-1]
+        self._neighbour_cdf = np.cumsum(self.neighbour_sim, axis=1)
         self.occ_level = rng.choice([3, 4, 5, 6, 7], size=len(pool), p=[0.2, 0.25, 0.25, 0.2, 0.1])
         self.pool_pos = {int(o): i for i, o in enumerate(pool)}
 
     def neighbour_of(self, rng: np.random.Generator, pos: int) -> int:
-        sims = self.neighbour_sim[pos]
-        return int(self.neighbours[pos, rng.choice(len(sims), p=sims / sims.sum())])
+        """A neighbouring occupation (pool position), probability ∝ similarity."""
+        cdf = self._neighbour_cdf[pos]
+        return int(self.neighbours[pos, min(int(np.searchsorted(cdf, rng.random() * cdf[-1])), len(cdf) - 1)])
+
+    def by_demand(self, rng: np.random.Generator) -> int:
+        """An occupation (pool position), probability ∝ demand."""
+        return min(int(np.searchsorted(self._demand_cdf, rng.random())), len(self.pool) - 1)
 
     # -- providers -----------------------------------------------------------------------------------------
 
@@ -1035,8 +1073,9 @@ class _WorldBuilder:
         self.p_brand = np.round(rng.normal(0.0, 0.5, size=n), 4)
         self.p_modality = rng.dirichlet([2.0, 1.2, 0.8], size=n)
         n_spec = rng.integers(1, 4, size=n)
+        draws = rng.choice(len(self.pool), size=(n, 3), p=self.demand)
         self.p_specialities = [
-            np.unique(rng.choice(len(self.pool), size=int(k), p=self.demand)) for k in n_spec
+            np.array(sorted(set(draws[i, :k].tolist())), dtype=np.int64) for i, k in enumerate(n_spec)
         ]
         names: list[str] = []
         used: dict[str, int] = {}
@@ -1076,7 +1115,7 @@ class _WorldBuilder:
                 anchor_specs.append((a, j, anchor))
         n_anchor = len(anchor_specs)
         n_pool = len(self.pool)
-        n_cert = max(n_pool, int(round((n_t - n_anchor) / 3.5)))
+        n_cert = max(n_pool, int(round((n_t - n_anchor) / self.scale.trainings_per_certification)))
         # Each pool occupation gets a certification first; the rest follow demand.
         focus = np.r_[np.arange(n_pool), rng.choice(n_pool, size=n_cert - n_pool, p=self.demand)]
         max_rs = 8_999
@@ -1101,7 +1140,7 @@ class _WorldBuilder:
             w = esco.occ_skill_ranked_weight[occ] ** 2
             k = int(rng.integers(2, 5)) if is_rs[c] else int(rng.integers(4, 9))
             k = min(k, len(ranked))
-            taught = list(rng.choice(ranked, size=k, replace=False, p=w / w.sum()))
+            taught = list(_weighted_sample(rng, ranked, k, w))
             if rng.random() < 0.3:
                 other = int(self.pool[self.neighbour_of(rng, pos)])
                 extra = esco.occ_skill_ranked[other][:5]
@@ -1132,7 +1171,7 @@ class _WorldBuilder:
             rng.lognormal(math.log(35), 0.55, n_cert),
             rng.lognormal(math.log(110), 0.6, n_cert) * (1 + 0.1 * (cert_level - 5)),
         )
-        base_rate = rng.lognormal(math.log(24), 0.45, n_cert)
+        base_rate = rng.lognormal(math.log(HOURLY_RATE_EUR), 0.45, n_cert)
         cert_attract = rng.normal(0.0, 0.6, n_cert)
 
         # Offerings: anchors first (one each), then every certification at least once, the rest by appeal.
@@ -1171,7 +1210,7 @@ class _WorldBuilder:
             t_level[i] = (anchor.level or 4) if is_title else 0
             t_code[i] = f"RNCP{anchor_codes[i]}" if is_title else f"RS{1000 + (anchor_codes[i] % 9000)}"
             hours[i] = rng.lognormal(math.log(140 if is_title else 35), 0.3)
-            rate[i] = rng.lognormal(math.log(24), 0.3)
+            rate[i] = rng.lognormal(math.log(HOURLY_RATE_EUR), 0.3)
             self.anchor_of[i] = a
             self.anchor_item[i] = j
         for i in range(n_anchor, n_t):
@@ -1275,8 +1314,9 @@ class _WorldBuilder:
             occ = int(self.pool[self.t_focus[i]])
             occ_label = esco.occ_label[occ]
             phrases = self._skill_phrases(self.t_skills[i], rng)
-            s1 = phrases[0] if phrases else occ_label
-            s2 = phrases[1] if len(phrases) > 1 else occ_label
+            clean = [p for p in phrases if _is_clean_title_label(p)]
+            s1 = clean[0] if clean else occ_label
+            s2 = clean[1] if len(clean) > 1 else ""
             level = int(self.t_level[i])
             code = str(self.t_code[i])
             if self.anchor_of[i] >= 0:
@@ -1285,12 +1325,13 @@ class _WorldBuilder:
             else:
                 extra = ""
                 templates: tuple[str, ...]
+                pair = f"{s1} and {s2}" if s2 else s1
                 if level:
                     templates = (
                         f"{_cap(occ_label)} — professional title (level {level})",
-                        f"{_cap(occ_label)}: {s1} and {s2}",
+                        f"{_cap(occ_label)}: {pair}",
                         f"Become {_a(occ_label)} {occ_label} — {LEVEL_NAMES[level]}",
-                        f"{_cap(s1)} and {s2} — {LEVEL_NAMES[level]} diploma",
+                        f"{_cap(pair)} — {LEVEL_NAMES[level]} diploma",
                         f"{_cap(occ_label)} certification programme (level {level})",
                         f"Professional {occ_label} training: {s1}",
                     )
@@ -1298,7 +1339,7 @@ class _WorldBuilder:
                     templates = (
                         f"{_cap(s1)} — certificate",
                         f"Certificate in {s1}",
-                        f"{_cap(s1)} and {s2} — short course",
+                        f"{_cap(pair)} — short course",
                         f"{_cap(s1)}: practical training for {occ_label} work",
                         f"Skills block: {s1}",
                     )
@@ -1397,14 +1438,14 @@ class _WorldBuilder:
             n_jobs = int(min(6, 1 + rng.poisson(years / 7)))
             cuts = np.sort(rng.integers(cs + 30, max(cs + 31, career_end - 30), size=n_jobs - 1))
             bounds = [cs, *[int(c) for c in cuts], career_end]
-            pos = int(rng.choice(len(self.pool), p=self.demand))
+            pos = self.by_demand(rng)
             held: list[int] = []
             for j in range(n_jobs):
                 if j > 0:
                     pos = (
                         self.neighbour_of(rng, pos)
                         if rng.random() < 0.7
-                        else int(rng.choice(len(self.pool), p=self.demand))
+                        else self.by_demand(rng)
                     )
                 start = bounds[j]
                 end = bounds[j + 1] - 1 if j < n_jobs - 1 else career_end
@@ -1446,11 +1487,11 @@ class _WorldBuilder:
             elif rng.random() >= SHARE_CAREER_CHANGE:
                 goal = self.neighbour_of(rng, current)
             else:
-                goal = int(rng.choice(len(self.pool), p=self.demand))
+                goal = self.by_demand(rng)
                 for _ in range(20):  # a career change: an occupation never held
                     if goal not in held:
                         break
-                    goal = int(rng.choice(len(self.pool), p=self.demand))
+                    goal = self.by_demand(rng)
             goal_occ[h] = int(self.pool[goal])
             goal_mode[h] = mode
             if mode == "target":
@@ -1481,6 +1522,8 @@ class _WorldBuilder:
             # Certifications.
             for _ in range(int(rng.random() < 0.25) + int(rng.random() < 0.05)):
                 ranked = esco.occ_skill_ranked[int(self.pool[held[int(rng.integers(0, len(held)))]])][:15]
+                clean = ranked[esco.skill_title_clean[ranked]]
+                ranked = clean if len(clean) else ranked
                 skill = int(ranked[int(rng.integers(0, len(ranked)))])
                 day = int(rng.integers(cs, as_of_day - 30))
                 title = esco.skill_title[skill]
@@ -1630,11 +1673,11 @@ class _WorldBuilder:
             if k == 0:
                 continue
             p = self.hs_prof[candidates] / self.hs_prof[candidates].sum()
-            for idx in np.sort(rng.choice(candidates, size=k, replace=False, p=p)):
+            for idx in np.sort(_weighted_sample(rng, candidates, k, p)):
                 skill = int(self.hs_skill[idx])
                 label = esco.skill_title[skill]
                 if rng.random() < 0.2:
-                    label = typo_variant(rng, label)
+                    label = typo_variant(rng, label, qualifiers=False)
                 day = int(rng.integers(int(self.h_career_start[h]), self.as_of_day - 30))
                 exp["h"].append(h)
                 exp["kind"].append("skill")
@@ -1737,6 +1780,8 @@ class _WorldBuilder:
                 add(h, int(enrolments["day"][i]), 2, "reservation", int(self.t_price[t]), 0, ref, i)
                 if enrolments["cancel_day"][i] >= 0:
                     add(h, int(enrolments["cancel_day"][i]), 3, "cancellation_refund", 0, 0, ref, i)
+                elif enrolments["complete_ts"][i] >= 0:
+                    add(h, int(enrolments["complete_ts"][i] // DAY), 3, "payment", 0, 0, ref, i)
                 elif enrolments["dropout_day"][i] >= 0:
                     add(
                         h,
@@ -1757,10 +1802,15 @@ class _WorldBuilder:
         before_day: int,
         record: bool,
     ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
-        """Apply the events dated before ``before_day`` in order: credits up to their ceiling, spending of CPF
-        rights then CEC rights (the rest is out of pocket), refunds of what a file did not use."""
-        cpf = np.zeros(self.n_h, dtype=np.int64)
-        cec = np.zeros(self.n_h, dtype=np.int64)
+        """Apply the events dated before ``before_day`` in order; returns available CPF and CEC rights.
+
+        Accounts per holder: ``cpf`` and ``cec`` (available), ``cpf_reserved`` and ``cec_reserved`` (held by
+        a file not yet paid). A credit is capped so that available + reserved stays within its ceiling. A
+        training or a reservation takes CPF rights, then CEC rights (the rest is out of pocket). A
+        cancellation restores the reservation; a payment consumes it; a dropout pays the completion rate and
+        restores the rest.
+        """
+        balance = {name: np.zeros(self.n_h, dtype=np.int64) for name in LEDGER_ACCOUNTS}
         order = np.lexsort((np.arange(len(events["h"])), events["order"], events["day"], events["h"]))
         used: dict[int, tuple[int, int]] = {}
         rows: list[tuple] = []
@@ -1769,55 +1819,42 @@ class _WorldBuilder:
             if day >= before_day:
                 continue
             h, kind, amount = int(events["h"][i]), str(events["kind"][i]), int(events["amount"][i])
-            ref = str(events["ref"][i])
+            ceiling = int(events["ceiling"][i])
             moves: list[tuple[str, int]] = []
-            if kind == "cpf_credit":
-                moves.append(("cpf", min(amount, max(0, int(events["ceiling"][i]) - int(cpf[h])))))
-            elif kind == "cec_credit":
-                moves.append(("cec", min(amount, max(0, int(events["ceiling"][i]) - int(cec[h])))))
+            if kind in ("cpf_credit", "cec_credit"):
+                account = kind[:3]
+                held = int(balance[account][h]) + int(balance[f"{account}_reserved"][h])
+                moves.append((account, min(amount, max(0, ceiling - held))))
             elif kind in ("training", "reservation"):
-                from_cpf = min(int(cpf[h]), amount)
-                from_cec = min(int(cec[h]), amount - from_cpf)
+                from_cpf = min(int(balance["cpf"][h]), amount)
+                from_cec = min(int(balance["cec"][h]), amount - from_cpf)
                 moves += [("cpf", -from_cpf), ("cec", -from_cec)]
                 if kind == "reservation":
                     used[int(events["link"][i])] = (from_cpf, from_cec)
+                    moves += [("cpf_reserved", from_cpf), ("cec_reserved", from_cec)]
             else:
                 from_cpf, from_cec = used[int(events["link"][i])]
+                moves += [("cpf_reserved", -from_cpf), ("cec_reserved", -from_cec)]
                 if kind == "cancellation_refund":
                     moves += [("cpf", from_cpf), ("cec", from_cec)]
-                else:
+                elif kind == "unpaid_refund":
                     rate = int(events["rate"][i])
-                    moves += [
-                        ("cpf", from_cpf - from_cpf * rate // 100),
-                        ("cec", from_cec - from_cec * rate // 100),
-                    ]
+                    unpaid_cpf = from_cpf - from_cpf * rate // 100
+                    unpaid_cec = from_cec - from_cec * rate // 100
+                    moves += [("cpf", unpaid_cpf), ("cec", unpaid_cec)]
             for account, delta in moves:
                 if delta == 0:
                     continue
-                if account == "cpf":
-                    cpf[h] += delta
-                    balance = int(cpf[h])
-                else:
-                    cec[h] += delta
-                    balance = int(cec[h])
+                balance[account][h] += delta
                 if record:
-                    rows.append((h, day, account, kind, delta, balance, int(events["ceiling"][i]), ref))
+                    after = int(balance[account][h])
+                    rows.append((h, day, account, kind, delta, after, ceiling, str(events["ref"][i])))
         ledger = None
         if record:
-            ledger = pd.DataFrame(
-                rows,
-                columns=[
-                    "h",
-                    "day",
-                    "account",
-                    "kind",
-                    "amount_cents",
-                    "balance_after_cents",
-                    "ceiling_cents",
-                    "reference",
-                ],
-            )
-        return cpf, cec, ledger
+            columns = ["h", "day", "account", "kind", "amount_cents", "balance_after_cents", "ceiling_cents",
+                       "reference"]
+            ledger = pd.DataFrame(rows, columns=columns)
+        return balance["cpf"], balance["cec"], ledger
 
     # -- interactions ----------------------------------------------------------------------------------------
 
@@ -1841,18 +1878,23 @@ class _WorldBuilder:
                 cand_h, cand_t = cand_h[keep], cand_t[keep]
                 gap, met = _pair_gap_met(inputs, block, cand_h, cand_t, dense=True)
             else:
-                gap_m = (inputs.goal_gap[block] @ inputs.teaches.T).tocoo()
-                order, rank = _rank_within(gap_m.row.astype(np.int64), gap_m.data)
-                top = order[rank < scale.pool_overlap]
-                near_h = gap_m.row[top].astype(np.int64) + b0
-                near_t = gap_m.col[top].astype(np.int64)
+                gap_m = _block_gap(inputs, block)
+                near: list[np.ndarray] = []
+                k = scale.pool_overlap
+                for row in range(len(block)):  # the k trainings closing most of this holder's gap
+                    lo, hi = gap_m.indptr[row], gap_m.indptr[row + 1]
+                    cols = gap_m.indices[lo:hi]
+                    if hi - lo > k:
+                        cols = cols[np.argpartition(-gap_m.data[lo:hi], k - 1)[:k]]
+                    near.append(cols.astype(np.int64) + (block[row] * n_t))
                 rand_h = np.repeat(block, scale.pool_random)
                 rand_t = rng.integers(0, n_t, size=len(rand_h))
-                key = np.unique(np.r_[near_h * n_t + near_t, rand_h * n_t + rand_t])
+                key = np.sort(np.concatenate([*near, rand_h * n_t + rand_t]))
+                key = key[np.r_[True, key[1:] != key[:-1]]]  # (np.unique hashes: much slower here)
                 cand_h, cand_t = key // n_t, key % n_t
                 keep = n_views[cand_h] > 0
                 cand_h, cand_t = cand_h[keep], cand_t[keep]
-                gap, met = _pair_gap_met(inputs, block, cand_h, cand_t, dense=False)
+                gap, met = _pair_gap_met(inputs, block, cand_h, cand_t, dense=False, gap_m=gap_m)
             utility = pair_utility(inputs, cand_h, cand_t, gap, met)
             keys = utility / VIEW_TEMPERATURE + rng.gumbel(size=len(utility))
             order, rank = _rank_within(cand_h, keys)
