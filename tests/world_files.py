@@ -18,37 +18,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from features.esco import load_taxonomy
+from serving.importer import COLUMNS, EXPERIENCE, HOLDERS, INTERACTIONS, TRAININGS
 
-TRAINING_COLUMNS = [
-    "training_id",
-    "title",
-    "description",
-    "certification_code",
-    "provider_id",
-    "provider_name",
-    "price_cents",
-    "hours",
-    "modality",
-    "region_code",
-    "skills",
-    "prerequisites",
-    "target_occupations",
-    "level",
-    "start_dates",
-]
-HOLDER_COLUMNS = [
-    "holder_id",
-    "birth_year",
-    "region_code",
-    "employment_status",
-    "qualification_level",
-    "cpf_balance_cents",
-    "cec_balance_cents",
-    "preferred_modality",
-    "target_occupation",
-]
-EXPERIENCE_COLUMNS = ["holder_id", "kind", "label", "esco_uri", "start_date", "end_date"]
-INTERACTION_COLUMNS = ["holder_id", "training_id", "event", "timestamp"]
+# The importer's column lists are the one definition of the world format (CONTRACT.md).
+TRAINING_COLUMNS = list(COLUMNS[TRAININGS])
+HOLDER_COLUMNS = list(COLUMNS[HOLDERS])
+EXPERIENCE_COLUMNS = list(COLUMNS[EXPERIENCE])
+INTERACTION_COLUMNS = list(COLUMNS[INTERACTIONS])
 COLUMNS = {
     "trainings.csv": TRAINING_COLUMNS,
     "holders.csv": HOLDER_COLUMNS,
