@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from features.esco import load_taxonomy
 from parcours.cli import app
+from serving.services.users import read_users_csv, validate_user
 from training.datasets.world import (
     IMPORT_FILES,
     SCALES,
@@ -454,6 +455,10 @@ def test_demo_users_cover_every_role(world: Path) -> None:
     counts = trainings.loc[enrols["training_id"], "provider_id"].value_counts()
     assert provider == sorted(counts[counts == counts.max()].index)[0]  # most frequent, ties by id
     assert users.loc[users["role"] == "funder", "funder_id"].item()
+    # The file is what `parcours user import` reads, and every row passes its validation.
+    specs = read_users_csv(world / "demo_users.csv")
+    assert len(specs) == len(users)
+    assert [p for row, spec in enumerate(specs, 2) for p in validate_user(spec, source="demo", row=row)] == []
 
 
 def test_manifest_records_inputs_and_counts(world: Path) -> None:

@@ -475,10 +475,15 @@ def split_occupation_alt_labels(alt_labels: str, head_words: frozenset[str]) -> 
     """Alternative labels of an occupation: the run is cut after each word ending an ESCO occupation label."""
     labels: list[str] = []
     current: list[str] = []
-    for word in alt_labels.split():
+    words = alt_labels.split()
+    for i, word in enumerate(words):
         current.append(word)
-        if word.lower() in head_words and 1 <= len(current) <= 6:
-            labels.append(" ".join(current))
+        following = words[i + 1].lower() if i + 1 < len(words) else ""
+        # "head of department": a head word followed by a preposition does not end the label.
+        ends = word.lower() in head_words and word.lower() not in _STOP_END and following not in _STOP_END
+        if ends and len(current) <= 6:
+            if current[0].lower() not in _STOP_END:
+                labels.append(" ".join(current))
             current = []
         elif len(current) > 6:
             current = []
@@ -2059,14 +2064,15 @@ class _WorldBuilder:
         }
 
 
-def _demo_order(builder: _WorldBuilder) -> np.ndarray:
-    """Holder order with three demo holders first: employees with a declared target and a live enrolment."""
+def _demo_order(builder: _WorldBuilder, cpf: np.ndarray) -> np.ndarray:
+    """Holder order with three demo holders first: employees with a declared target, a live enrolment and
+    CPF rights left (falling back to fewer conditions)."""
     enrolled = np.zeros(builder.n_h, dtype=bool)
     live = builder.enrolments["cancel_ts"] < 0
     enrolled[builder.enrolments["h"][live]] = True
     preferred = enrolled & (builder.h_target >= 0) & (builder.h_status == 0)
     demo: list[int] = []
-    for mask in (preferred, enrolled, np.ones(builder.n_h, dtype=bool)):
+    for mask in (preferred & (cpf > 0), preferred, enrolled, np.ones(builder.n_h, dtype=bool)):
         for h in np.flatnonzero(mask):
             if len(demo) < 3 and int(h) not in demo:
                 demo.append(int(h))
@@ -2131,7 +2137,7 @@ def generate_world(out: Path, *, scale: str, seed: int, as_of: dt.date | None = 
     assert ledger is not None
     timer.lap("ledger")
 
-    order = _demo_order(builder)
+    order = _demo_order(builder, cpf)
     rank = np.empty(builder.n_h, dtype=np.int64)
     rank[order] = np.arange(builder.n_h)
     hid = np.array([f"H{i + 1:06d}" for i in range(builder.n_h)], dtype=object)[rank]  # holder position → id
