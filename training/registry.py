@@ -40,7 +40,7 @@ class BundleModel(PythonModel):  # type: ignore[misc]
     def __init__(self, bundle: RankerBundle) -> None:
         self.bundle = bundle
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # MLflow reads hints
         return self.bundle.ranker.predict_proba(model_input)[:, 1]
 
 
