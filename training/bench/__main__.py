@@ -35,7 +35,7 @@ def _header() -> str:
         "# Benchmarks\n\n"
         "Written by `make bench` (`python -m training.bench`); each section is rewritten by its own benchmark.\n"
         "Speed is quoted as ratios against a baseline run in the same process, absolute times as context only.\n\n"
-        f"Last run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}, "
+        f"Last written: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}, "
         f"{platform.machine()}, Python {platform.python_version()}.\n"
     )
 
