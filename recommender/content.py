@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from features.catalogue import training_text
+from features.catalogue import training_texts
 from recommender.base import HolderContext, Recommendation, Recommender
 
 
@@ -26,10 +26,7 @@ class ContentRecommender(BaseEstimator, Recommender):
     def fit(self, catalogue: pd.DataFrame) -> ContentRecommender:
         if catalogue.empty:
             raise ValueError("the catalogue is empty: import a world first")
-        texts = [
-            training_text(r.title, r.description, r.certification_code, list(r.skills))
-            for r in catalogue.itertuples(index=False)
-        ]
+        texts = training_texts(catalogue)
         self.vectorizer_ = TfidfVectorizer(max_features=self.max_features, sublinear_tf=True, ngram_range=(1, 2),
                                            min_df=1, stop_words="english")
         self.matrix_ = self.vectorizer_.fit_transform(texts)
