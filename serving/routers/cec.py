@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 from sqlalchemy.orm import Session
 
 from serving.db.supporting_models import CEC_ACTIVITIES
@@ -15,6 +15,7 @@ from serving.deps import CurrentUser, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
     IdempotencyKeyHeader,
+    Strict,
     TodayDep,
     actor_of,
     run_idempotent,
@@ -23,10 +24,6 @@ from serving.services import cec
 from serving.services.access import authorise_holder_read
 
 router = APIRouter(tags=["cec"])
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DeclarationBody(Strict):

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy.orm import Session
 
 from parcours.errors import ValidationFailed
@@ -21,6 +21,7 @@ from serving.deps import CurrentUser, SessionDep
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
     IdempotencyKeyHeader,
+    Strict,
     TodayDep,
     actor_of,
     run_idempotent,
@@ -28,10 +29,6 @@ from serving.routers.idempotent import (
 from serving.services import enrolments as files
 
 router = APIRouter(prefix="/v1/enrolments", tags=["enrolments"])
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class EnrolmentCreate(Strict):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,12 @@ from serving.services.idempotency import execute_idempotent
 
 # PostgreSQL serialization failure and deadlock: the transaction was rolled back and may simply be retried.
 RETRYABLE_SQLSTATES = ("40001", "40P01")
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields: no client field can set a state or an amount the rules compute."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def business_date() -> dt.date:

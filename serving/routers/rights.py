@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt
 from sqlalchemy.orm import Session
 
 from serving.db.supporting_models import REGISTERED_FUNDER_KINDS, WORK_STATUSES
@@ -16,6 +16,7 @@ from serving.deps import CurrentUser, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
     IdempotencyKeyHeader,
+    Strict,
     TodayDep,
     actor_of,
     run_idempotent,
@@ -26,10 +27,6 @@ from serving.services.accounts import cpa_view
 from serving.services.enrolments import estimate_funding
 
 router = APIRouter(tags=["rights"])
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class FunderBody(Strict):
