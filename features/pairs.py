@@ -260,6 +260,57 @@ class HolderArrays:
         )
 
 
+    @classmethod
+    def single(
+        cls,
+        *,
+        holder_id: str,
+        skill_weights: dict[str, float],
+        embedding: np.ndarray | None,
+        goal_occupation: str | None,
+        cpf_balance_cents: int,
+        cec_balance_cents: int,
+        region_code: str,
+        preferred_modality: str | None,
+        qualification_level: int | None,
+        employment_status: str,
+        space: SkillSpace,
+        dimension: int,
+    ) -> HolderArrays:
+        """One holder, at request time: the same arrays ``build`` gives for that holder, without pandas.
+
+        ``goal_occupation`` is the target occupation, or the current job when there is no target.
+        """
+        cols = np.array(sorted(space.skill_col[u] for u in skill_weights if u in space.skill_col), dtype=np.int64)
+        by_col = {space.skill_col[u]: w for u, w in skill_weights.items() if u in space.skill_col}
+        weights = np.array([min(max(by_col[c], 0.0), 1.0) for c in cols], dtype=np.float32)
+        n_skills = len(space.skill_col)
+        skills = sp.csr_matrix((weights, cols, np.array([0, len(cols)])), shape=(1, n_skills))
+        goal = space.occupation_row.get(goal_occupation or "", -1)
+        if goal >= 0:
+            importance = space.occupation_skills[goal].tocsr().astype(np.float32)
+        else:
+            importance = sp.csr_matrix((1, n_skills), dtype=np.float32)
+        held = skills.multiply(importance > 0).tocsr()
+        gap = (importance - importance.multiply(held)).tocsr()
+        gap.eliminate_zeros()
+        vector = np.zeros((1, dimension), dtype=np.float32)
+        if embedding is not None and len(embedding) == dimension:
+            vector[0] = embedding
+        return cls(
+            holder_ids=np.array([holder_id]), position={holder_id: 0}, skills=skills, gap=gap,
+            gap_total=np.asarray(gap.sum(axis=1)).ravel().astype(np.float32),
+            goal_occupation=np.array([goal], dtype=np.int64), embeddings=vector,
+            cpf_balance_cents=np.array([cpf_balance_cents], dtype=np.int64),
+            cec_balance_cents=np.array([cec_balance_cents], dtype=np.int64),
+            region=np.array([str(region_code)]),
+            preferred_modality=np.array([MODALITY_CODES.get(preferred_modality or "", -1)], dtype=np.int8),
+            qualification_level=np.array([np.nan if qualification_level is None else qualification_level],
+                                         dtype=np.float32),
+            is_job_seeker=np.array([employment_status == "job_seeker"]),
+        )
+
+
 def _rowwise_dot(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
     return np.asarray(left.multiply(right).sum(axis=1)).ravel().astype(np.float32)
 

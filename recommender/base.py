@@ -5,7 +5,10 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -23,13 +26,24 @@ class HolderContext:
     profile_text: str
     excluded_training_ids: frozenset[str] = field(default_factory=frozenset)
     personalised: bool = True
+    # The stored skills profile (computed when the profile changes, never per request).
+    skill_weights: Mapping[str, float] = field(default_factory=dict)
+    embedding: np.ndarray | None = field(default=None, compare=False)
+    embedding_model: str | None = None  # the model that made ``embedding``; another model's vector is not used
+    current_occupation: str | None = None
 
 
 @dataclass(frozen=True)
 class Recommendation:
+    """One suggestion. ``reasons`` say why it fits; what it costs the holder is added by the service that prices
+    it with the holder's real funding plan (top-ups included), so the cost said is the cost charged."""
+
     training_id: str
     score: float
     reasons: tuple[str, ...] = ()
+    skills_closed: tuple[str, ...] = ()  # labels of the goal's missing skills it teaches, most important first
+    completion_probability: float | None = None
+    risk: str | None = None  # why abandonment is likely, when it is
 
 
 class Recommender(abc.ABC):

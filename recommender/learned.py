@@ -8,6 +8,7 @@ certification never fill it; every item carries its out-of-pocket cost and reaso
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,29 +65,52 @@ def diversify(rows: list[int], catalogue: CatalogueArrays, k: int) -> list[int]:
     return (picked + skipped)[:k]
 
 
-def reasons(item: RankedItem, skill_labels: list[str], out_of_pocket_cents: int) -> list[str]:
-    """Plain-language reasons: skills it closes, what it costs, why it fits, and the completion risk."""
+def fit_reasons(item: RankedItem) -> list[str]:
+    """Why it fits, in plain words (the skills it closes and the cost are said apart, see ``compose_reasons``)."""
     f = item.features
     said: list[str] = []
-    if skill_labels:
-        said.append("closes skills of your goal: " + ", ".join(skill_labels[:3]))
-    elif f["profile_similarity"] > 0.5:
+    if f["profile_similarity"] > 0.5:
         said.append("close to what you already do")
-    if out_of_pocket_cents == 0:
-        said.append("fully covered by your rights")
-    else:
-        said.append(f"costs you {out_of_pocket_cents / 100:.2f} € after your rights")
     if f["target_match"] > 0:
         said.append("prepares for your target occupation")
     if f["modality_match"] == 1.0:
         said.append("in your preferred modality")
     if f["region_match"] == 1.0:
         said.append("available in your region or remote")
-    if item.completion_probability is not None:
-        said.append(f"predicted completion {round(100 * item.completion_probability)} %")
-        if item.completion_probability < RISKY_COMPLETION or f["prerequisites_met"] < 1.0:
-            why = "prerequisites you may not have" if f["prerequisites_met"] < 1.0 else "its length and format"
-            said.append(f"risk of abandonment: {why}")
-    elif f["prerequisites_met"] < 1.0:
-        said.append("warning: prerequisites you may not have")
     return said
+
+
+def risk_of(item: RankedItem) -> str | None:
+    """Why abandonment is likely (unmet prerequisites, or a low predicted completion), or ``None``."""
+    if item.features["prerequisites_met"] < 1.0:
+        return "prerequisites you may not have"
+    if item.completion_probability is not None and item.completion_probability < RISKY_COMPLETION:
+        return "its length and format"
+    return None
+
+
+def cost_reason(out_of_pocket_cents: int) -> str:
+    if out_of_pocket_cents == 0:
+        return "fully covered by your rights"
+    return f"costs you {out_of_pocket_cents / 100:.2f} € after your rights"
+
+
+def compose_reasons(skills_closed: Sequence[str], out_of_pocket_cents: int, fit: Sequence[str],
+                    completion_probability: float | None, risk: str | None) -> list[str]:
+    """The reasons shown with an item: skills it closes, what it costs, why it fits, and the completion risk."""
+    said: list[str] = []
+    if skills_closed:
+        said.append("closes skills of your goal: " + ", ".join(skills_closed[:3]))
+    said.append(cost_reason(out_of_pocket_cents))
+    said.extend(fit)
+    if completion_probability is not None:
+        said.append(f"predicted completion {round(100 * completion_probability)} %")
+    if risk is not None:
+        said.append(f"risk of abandonment: {risk}" if completion_probability is not None else f"warning: {risk}")
+    return said
+
+
+def reasons(item: RankedItem, skill_labels: list[str], out_of_pocket_cents: int) -> list[str]:
+    """Plain-language reasons: skills it closes, what it costs, why it fits, and the completion risk."""
+    return compose_reasons(skill_labels, out_of_pocket_cents, fit_reasons(item), item.completion_probability,
+                           risk_of(item))

@@ -15,12 +15,13 @@ from parcours import __version__
 from parcours.errors import Conflict, Forbidden, IndexMismatch, NotFound, ParcoursError, ValidationFailed
 from parcours.settings import Settings, get_settings
 from serving.db.engine import migrate, session_factory
-from serving.routers import auth, health, holders, trainings
+from serving.routers import admin, auth, health, holders, trainings
 from serving.routers import cec as cec_router
 from serving.routers import enrolments as enrolments_router
 from serving.routers import payments as payments_router
 from serving.routers import profile as profile_router
 from serving.routers import rights as rights_router
+from serving.services.recommendations import RecommenderState, load_recommender
 
 STATUS_BY_ERROR: list[tuple[type[ParcoursError], int]] = [
     (ValidationFailed, 422),
@@ -38,8 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         migrate(db_url)
-        app.state.recommender = holders.load_recommender(app.state.session_factory, settings)
         trainings.load_catalogue_search(app, settings)
+        app.state.recommender = load_recommender(app.state.session_factory, settings, app.state.catalogue_search)
         yield
 
     app = FastAPI(
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.session_factory = session_factory(db_url)
-    app.state.recommender = None
+    app.state.recommender = RecommenderState(None, "starting")
     app.state.catalogue_search = None
 
     @app.exception_handler(ParcoursError)
@@ -70,4 +71,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cec_router.router)
     app.include_router(trainings.router)
     app.include_router(profile_router.router)
+    app.include_router(admin.router)
     return app

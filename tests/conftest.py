@@ -108,3 +108,26 @@ def pg_url(pg_template: str) -> Iterator[str]:
     name, url = _fresh_pg(pg_template)
     yield url
     _drop_pg(name, url)
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The tiny world (seed 3) imported into SQLite with its skills profiles: (world folder, database URL).
+
+    Shared by the ranker and serving tests; mark a module ``pytest.mark.xdist_group("tiny_world")`` so xdist
+    runs it on the worker that built it. Tests must not change what other tests read (holders, interactions).
+    """
+    from features.profile import recompute_profiles
+    from serving.db.engine import session_scope
+    from serving.db.models import Holder
+    from serving.importer import import_folder
+    from training.datasets.world import generate_world
+
+    folder = tmp_path_factory.mktemp("tiny-world") / "world"
+    generate_world(folder, scale="tiny", seed=3)
+    url = f"sqlite:///{folder.parent / 'tiny.db'}"
+    import_folder(folder, url)
+    with session_scope(url) as session:
+        holder_ids = list(session.scalars(Holder.__table__.select().with_only_columns(Holder.holder_id)))
+        recompute_profiles(session, holder_ids, show_progress=False)
+    return folder, url

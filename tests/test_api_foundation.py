@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from parcours.settings import Settings
+from parcours.settings import Settings, get_settings
 from serving.app import create_app
 from serving.db.engine import session_scope
 from serving.db.models import Consent
@@ -19,7 +20,7 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def client(db_url: str) -> Iterator[TestClient]:
+def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     with session_scope(db_url) as session:
         add_provider(session)
         add_training(session, "T-ACC", "Accounting and payroll certificate",
@@ -37,7 +38,8 @@ def client(db_url: str) -> Iterator[TestClient]:
         UserSpec("admin", PASSWORD, "admin"),
         UserSpec("analyst", PASSWORD, "analyst"),
     ], source="test")
-    app = create_app(Settings(db_url=db_url))
+    # A private data folder: no MLflow store, no index (the developer's demo ones must not leak in).
+    app = create_app(Settings(db_url=db_url, data_dir=tmp_path, cache_dir=get_settings().resolved_cache_dir()))
     with TestClient(app) as test_client:
         yield test_client
 
@@ -48,10 +50,13 @@ def token(client: TestClient, username: str, password: str = PASSWORD) -> dict[s
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def test_health_ok(client: TestClient) -> None:
+def test_health_says_degraded_while_no_model_is_trained(client: TestClient) -> None:
     body = client.get("/health").json()
-    assert body["status"] == "ok"
     assert body["database"] == "ok"
+    # No champion registered: content similarity answers, and health says so.
+    assert body["status"] == "degraded"
+    assert body["model_version"] == "content-tfidf"
+    assert body["recommender"]["degraded"] is True
 
 
 def test_wrong_password_is_401(client: TestClient) -> None:

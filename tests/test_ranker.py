@@ -39,22 +39,14 @@ def test_ranker_estimator_contract() -> None:
         ranker.predict_proba(X[:, :3])
 
 
+pytestmark = pytest.mark.xdist_group("tiny_world")
+
+
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from features.profile import recompute_profiles
-    from serving.db.engine import session_scope
-    from serving.db.models import Holder
-    from serving.importer import import_folder
-    from training.datasets.world import generate_world
+def prepared(tiny_world):  # type: ignore[no-untyped-def]
     from training.pipeline import prepare
 
-    folder = tmp_path_factory.mktemp("ranker") / "world"
-    generate_world(folder, scale="tiny", seed=3)
-    url = f"sqlite:///{folder.parent / 'ranker.db'}"
-    import_folder(folder, url)
-    with session_scope(url) as session:
-        recompute_profiles(session, list(session.scalars(Holder.__table__.select().with_only_columns(
-            Holder.holder_id))), show_progress=False)
+    folder, url = tiny_world
     return prepare(url, show_progress=False), folder, url
 
 

@@ -75,8 +75,12 @@ def _plot(report: dict[str, Any], path: Path) -> Path:
 def load_champion(settings: Settings | None = None) -> RankerBundle | None:
     """The bundle under the ``champion`` alias, or ``None`` when there is none or it cannot be loaded."""
     settings = settings or get_settings()
+    uri = settings.resolved_mlflow_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None  # no store yet: nothing was ever trained here (and reading must not create one)
     try:
-        client = _configure(settings)
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(tracking_uri=uri)
         version = client.get_model_version_by_alias(settings.registered_model_name, CHAMPION)
         model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name}@{CHAMPION}")
     except (MlflowException, OSError) as exc:

@@ -16,10 +16,8 @@ def health(request: Request) -> dict[str, object]:
             session.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - reported, not raised: health must answer
         database = f"error: {type(exc).__name__}"
-    recommender = request.app.state.recommender
-    model = getattr(recommender, "model_version", None)
-    degraded = database != "ok" or recommender is None or getattr(recommender, "degraded", False)
+    recommender = request.app.state.recommender.as_dict()
     index = index_health(request.app)
-    degraded = degraded or bool(index["degraded"])
-    return {"status": "degraded" if degraded else "ok", "database": database, "model_version": model,
-            "catalogue_index": index}
+    degraded = database != "ok" or recommender["degraded"] or bool(index["degraded"])
+    return {"status": "degraded" if degraded else "ok", "database": database,
+            "model_version": recommender["model_version"], "recommender": recommender, "catalogue_index": index}

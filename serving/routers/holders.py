@@ -4,18 +4,12 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
-from sqlalchemy.orm import Session, sessionmaker
+from pydantic import BaseModel, Field
 
-from features.catalogue import load_catalogue
-from parcours.settings import Settings
-from recommender.base import Recommender
-from recommender.content import ContentRecommender
-from serving.db.models import Training
 from serving.deps import CurrentUser, SessionDep
 from serving.services.access import authorise_holder_read
-from serving.services.enrolments import estimate_funding
-from serving.services.holders import account_view, holder_context, today
+from serving.services.holders import account_view
+from serving.services.recommendations import RecommenderState, recommendations_for
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/holders", tags=["holders"])
@@ -24,25 +18,20 @@ router = APIRouter(prefix="/v1/holders", tags=["holders"])
 class RecommendationItem(BaseModel):
     training_id: str
     title: str
-    score: float
+    score: float = Field(description="Calibrated probability of enrolment (learned model) or similarity")
     price_cents: int
-    out_of_pocket_cents: int
+    out_of_pocket_cents: int = Field(description="What the holder pays after CPF, CEC, top-ups and participation")
     reasons: list[str]
+    skills_closed: list[str] = Field(default_factory=list, description="Missing skills of the goal it teaches")
+    completion_probability: float | None = None
+    risk: str | None = Field(default=None, description="Why abandonment is likely, when it is")
 
 
 class RecommendationsPublic(BaseModel):
     model_version: str
+    personalised: bool = Field(description="False: neutral suggestions, the same for every holder")
+    degraded: bool = Field(description="True when the content-similarity fallback answers")
     items: list[RecommendationItem]
-
-
-def load_recommender(factory: sessionmaker[Session], settings: Settings) -> Recommender | None:
-    """The recommender served at start: content similarity over the open catalogue (None if it is empty)."""
-    with factory() as session:
-        catalogue = load_catalogue(session)
-    if catalogue.empty:
-        log.warning("empty catalogue: recommendations unavailable until a world is imported")
-        return None
-    return ContentRecommender(degraded=False).fit(catalogue)
 
 
 @router.get("/{holder_id}/account", summary="Balances after reservations, top-ups and ledger history")
@@ -56,21 +45,16 @@ def get_account(holder_id: str, user: CurrentUser, session: SessionDep) -> dict[
 def get_recommendations(
     holder_id: str, user: CurrentUser, session: SessionDep, request: Request,
     k: Annotated[int, Query(ge=1, le=100, description="How many items")] = 10,
+    personalised: Annotated[bool | None, Query(
+        description="false: neutral suggestions for this request (a holder who switched personalisation off "
+                    "always gets them)")] = None,
 ) -> RecommendationsPublic:
     holder = authorise_holder_read(session, user, holder_id, "recommend", f"/holders/{holder_id}/recommendations")
-    recommender: Recommender | None = request.app.state.recommender
-    if recommender is None:
-        return RecommendationsPublic(model_version="none", items=[])
-    context = holder_context(session, holder)
-    items = []
-    for rec in recommender.recommend(context, k=k):
-        training = session.get(Training, rec.training_id)
-        if training is None:
-            continue
-        # The same funding rule and balances (top-ups included) as a confirmation today would use.
-        plan = estimate_funding(session, holder_id, training.training_id, today(),
-                                price_cents=training.price_cents)
-        items.append(RecommendationItem(training_id=rec.training_id, title=training.title, score=rec.score,
-                                        price_cents=training.price_cents,
-                                        out_of_pocket_cents=plan.out_of_pocket_cents, reasons=list(rec.reasons)))
-    return RecommendationsPublic(model_version=recommender.model_version, items=items)
+    state: RecommenderState = request.app.state.recommender
+    if state.recommender is None:
+        return RecommendationsPublic(model_version="none", personalised=False, degraded=True, items=[])
+    used_personalisation, items = recommendations_for(session, state.recommender, holder, k,
+                                                      personalised=personalised)
+    return RecommendationsPublic(
+        model_version=state.recommender.model_version, personalised=used_personalisation, degraded=state.degraded,
+        items=[RecommendationItem(**vars(item)) for item in items])

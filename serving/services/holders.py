@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from features.esco import load_taxonomy
+from features.profile import stored_embedding
 from recommender.base import HolderContext
-from serving.db.models import Experience, Holder, Interaction, LedgerAccount, LedgerEntry, LedgerTransaction
+from serving.db.models import (
+    Experience,
+    Holder,
+    HolderSkill,
+    Interaction,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
 from serving.services.accounts import account_extras
 from serving.services.ledger import available_balances_cents, holder_balances_cents
 
@@ -52,10 +62,33 @@ def profile_text(session: Session, holder: Holder) -> str:
     return ". ".join(p for p in parts if p)
 
 
-def holder_context(session: Session, holder: Holder) -> HolderContext:
+def stored_skill_weights(session: Session, holder_id: str) -> dict[str, float]:
+    """The stored profile's weight per skill: the noisy-or of its evidence rows (as ``features.profile`` does)."""
+    rows = session.execute(select(HolderSkill.skill_uri, HolderSkill.weight)
+                           .where(HolderSkill.holder_id == holder_id)).all()
+    log_miss: dict[str, float] = {}
+    for uri, weight in rows:
+        log_miss[uri] = log_miss.get(uri, 0.0) + math.log1p(-min(max(float(weight), 0.0), 0.999999))
+    return {uri: 1.0 - math.exp(value) for uri, value in log_miss.items()}
+
+
+def current_occupation(session: Session, holder_id: str) -> str | None:
+    """The ESCO occupation of the latest declared job (by start date), if any."""
+    return session.scalars(
+        select(Experience.esco_uri)
+        .where(Experience.holder_id == holder_id, Experience.kind == "job", Experience.esco_uri.is_not(None))
+        .order_by(Experience.start_date.desc(), Experience.experience_id.desc()).limit(1)
+    ).first()
+
+
+def holder_context(session: Session, holder: Holder, *, personalised: bool | None = None) -> HolderContext:
+    """What a recommender may know of ``holder`` now. ``personalised`` overrides the holder's stored choice
+    only towards neutral: a request can ask for neutral suggestions, never personalise a holder who opted out."""
     balances = available_balances_cents(session, holder.holder_id)
     taken = set(session.scalars(select(Interaction.training_id).where(
         Interaction.holder_id == holder.holder_id, Interaction.event.in_(("enrol", "complete")))))
+    personalise = bool(holder.personalisation_enabled) and personalised is not False
+    embedding, embedding_model = stored_embedding(session, holder.holder_id) if personalise else (None, None)
     return HolderContext(
         holder_id=holder.holder_id,
         region_code=holder.region_code,
@@ -67,7 +100,11 @@ def holder_context(session: Session, holder: Holder) -> HolderContext:
         cec_balance_cents=balances.get("cec", 0),
         profile_text=profile_text(session, holder),
         excluded_training_ids=frozenset(taken),
-        personalised=holder.personalisation_enabled,
+        personalised=personalise,
+        skill_weights=stored_skill_weights(session, holder.holder_id) if personalise else {},
+        embedding=embedding,
+        embedding_model=embedding_model,
+        current_occupation=current_occupation(session, holder.holder_id) if personalise else None,
     )
 
 

@@ -1,0 +1,122 @@
+"""The recommender the server answers with: the registered champion ranker over the open catalogue.
+
+Per request it builds one holder's arrays from the stored profile (``HolderArrays.single``: the embedding was
+computed when the profile changed, never here), generates candidates (the catalogue index's ANN for the profile
+embedding, the skill gap, the target occupation, regional popularity), scores them with the same
+``pair_features`` the model was fitted on, applies the business rules (only what the holder can enrol in,
+diversified) and explains each item. With personalisation off it answers the neutral list
+(``recommender.neutral``) instead: the same for every holder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import numpy as np
+
+from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
+from recommender.base import HolderContext, Recommendation, Recommender
+from recommender.candidates import VectorSearch, exact_vector_search, generate_candidates
+from recommender.learned import diversify, fit_reasons, risk_of, score_candidates
+from recommender.neutral import neutral_order, neutral_rows
+
+NEUTRAL_REASON = "neutral suggestion: chosen on objective criteria (completion record, enrolments), not your profile"
+SKILLS_EXPLAINED = 3
+
+
+def index_vector_search(catalogue: CatalogueArrays, index) -> VectorSearch:  # type: ignore[no-untyped-def]
+    """ANN over a ``recommender.index.CatalogueIndex`` whose rows differ from the catalogue arrays' rows.
+
+    Catalogue rows missing from the index (trainings added since the last build) are simply not returned by
+    this source; the other candidate sources still see them.
+    """
+    index_row = np.array([-1 if (r := index.row_of(str(t))) is None else r for t in catalogue.training_ids],
+                         dtype=np.int64)
+    present = index_row >= 0
+    catalogue_row = np.full(len(index.rows), -1, dtype=np.int64)
+    catalogue_row[index_row[present]] = np.flatnonzero(present)
+    size = len(index.rows)
+
+    def search(vector: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
+        if not np.any(vector):
+            return np.zeros(0, dtype=np.int64)
+        mask = np.zeros(size, dtype=bool)
+        mask[index_row[present]] = allowed[present]
+        mask &= index.rows.live
+        rows, _scores = index.search_rows(vector, k, mask)
+        found = catalogue_row[rows]
+        return found[found >= 0]
+
+    return search
+
+
+class LearnedRecommender(Recommender):
+    """The fitted ``RankerBundle`` over ``CatalogueArrays`` built at load time ("as of" the load day)."""
+
+    degraded = False
+
+    def __init__(self, *, bundle, catalogue: CatalogueArrays, space: SkillSpace,  # type: ignore[no-untyped-def]
+                 skill_labels: dict[str, str], vectors_model: str | None = None,
+                 vector_search: VectorSearch | None = None, today: Callable[[], dt.date] = dt.date.today) -> None:
+        self.bundle = bundle
+        self.catalogue = catalogue
+        self.space = space
+        self.skill_labels = skill_labels
+        self.vectors_model = vectors_model
+        self.vector_search = vector_search or exact_vector_search(catalogue)
+        self.today = today
+        self.model_version = str(getattr(bundle, "model_version", "unregistered"))
+        self.dimension = int(catalogue.vectors.shape[1])
+        self.skill_uris = np.empty(len(space.skill_col), dtype=object)
+        for uri, col in space.skill_col.items():
+            self.skill_uris[col] = uri
+        self.neutral_order = neutral_order(catalogue)
+
+    def holder_arrays(self, holder: HolderContext) -> HolderArrays:
+        embedding = holder.embedding
+        if holder.embedding_model and self.vectors_model and holder.embedding_model != self.vectors_model:
+            embedding = None  # another model's space: comparing it with the catalogue vectors means nothing
+        return HolderArrays.single(
+            holder_id=holder.holder_id, skill_weights=dict(holder.skill_weights), embedding=embedding,
+            goal_occupation=holder.target_occupation or holder.current_occupation,
+            cpf_balance_cents=holder.cpf_balance_cents, cec_balance_cents=holder.cec_balance_cents,
+            region_code=holder.region_code, preferred_modality=holder.preferred_modality,
+            qualification_level=holder.qualification_level, employment_status=holder.employment_status,
+            space=self.space, dimension=self.dimension,
+        )
+
+    def allowed(self, holder: HolderContext, on: dt.date) -> np.ndarray:
+        """Open on ``on`` and not already enrolled in or completed: what the holder can be proposed."""
+        allowed = self.catalogue.open_mask(on)
+        taken = [self.catalogue.position[t] for t in holder.excluded_training_ids if t in self.catalogue.position]
+        allowed[taken] = False
+        return allowed
+
+    def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:
+        on = self.today()
+        allowed = self.allowed(holder, on)
+        if not holder.personalised:
+            rows = neutral_rows(self.catalogue, allowed, k, order=self.neutral_order)
+            return [Recommendation(str(self.catalogue.training_ids[r]), float(self.catalogue.provider_completion[r]),
+                                   (NEUTRAL_REASON,)) for r in rows]
+        holders = self.holder_arrays(holder)
+        candidates = generate_candidates(self.catalogue, holders, 0, allowed, vector_search=self.vector_search)
+        ranked = score_candidates(self.bundle, self.catalogue, holders, 0, candidates, on=on)
+        by_row = {item.row: item for item in ranked}
+        picked = diversify([item.row for item in ranked], self.catalogue, k)
+        gap = holders.gap
+        gap_weight = dict(zip(gap.indices.tolist(), gap.data.tolist(), strict=True))
+        out: list[Recommendation] = []
+        for row in picked:
+            item = by_row[row]
+            skills = self.catalogue.skills
+            taught = skills.indices[skills.indptr[row]:skills.indptr[row + 1]]
+            closed = sorted((c for c in taught.tolist() if c in gap_weight), key=lambda c: (-gap_weight[c], c))
+            labels = tuple(self.skill_labels.get(self.skill_uris[c], self.skill_uris[c])
+                           for c in closed[:SKILLS_EXPLAINED])
+            out.append(Recommendation(
+                str(self.catalogue.training_ids[row]), item.score, tuple(fit_reasons(item)), labels,
+                item.completion_probability, risk_of(item),
+            ))
+        return out

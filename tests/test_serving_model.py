@@ -1,0 +1,212 @@
+"""The server answers with the registered champion: loading at start and on reload, the degraded fallback,
+personalisation switched off (neutral suggestions), priced and explained items, and one holder's arrays at
+request time equal to the bulk ones the model was fitted with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text, update
+
+from parcours.settings import Settings, get_settings
+from serving.app import create_app
+from serving.db.engine import session_scope
+from serving.db.models import Holder, Interaction
+from serving.services.users import UserSpec, upsert_users
+
+pytestmark = pytest.mark.xdist_group("tiny_world")
+PASSWORD = "serving-model-password"
+
+
+def _profiled_holders(url: str, n: int) -> list[str]:
+    with session_scope(url) as session:
+        return list(session.scalars(text(
+            "SELECT holder_id FROM holder_profiles WHERE dim > 0 AND n_skills > 3 ORDER BY holder_id LIMIT :n"),
+            {"n": n}))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_world, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The tiny world with a champion registered in a private MLflow store, and users to call the API."""
+    from training.registry import train_and_register
+
+    folder, url = tiny_world
+    data_dir = tmp_path_factory.mktemp("served")
+    settings = Settings(db_url=url, data_dir=data_dir, cache_dir=get_settings().resolved_cache_dir())
+    holders = _profiled_holders(url, 4)
+    upsert_users(url, [
+        UserSpec("served-admin", PASSWORD, "admin"),
+        *[UserSpec(f"served-{h}", PASSWORD, "holder", holder_id=h) for h in holders],
+    ], source="test")
+    summary = train_and_register(url, truth_dir=folder, settings=settings)
+    assert "version 1 promoted to champion" in summary
+    return settings, holders, folder
+
+
+@pytest.fixture(scope="module")
+def client(trained) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    settings, _holders, _folder = trained
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def token(client: TestClient, username: str) -> dict[str, str]:
+    response = client.post("/v1/auth/token", data={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def recommendations(client: TestClient, holder_id: str, **params: object) -> dict:  # type: ignore[type-arg]
+    response = client.get(f"/v1/holders/{holder_id}/recommendations", params={"k": 10, **params},
+                          headers=token(client, f"served-{holder_id}"))
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_health_names_the_champion(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok", body
+    assert body["model_version"] == "parcours-ranker/1"
+    assert body["recommender"]["degraded"] is False
+
+
+def test_personalised_items_are_open_untaken_priced_explained_and_deterministic(client, trained) -> None:  # type: ignore[no-untyped-def]
+    settings, holders, _folder = trained
+    holder_id = holders[0]
+    body = recommendations(client, holder_id)
+    assert body["model_version"] == "parcours-ranker/1" and body["personalised"] is True
+    items = body["items"]
+    assert len(items) == 10
+    with session_scope(settings.resolved_db_url()) as session:
+        taken = set(session.scalars(select(Interaction.training_id).where(
+            Interaction.holder_id == holder_id, Interaction.event.in_(("enrol", "complete")))))
+    ids = [item["training_id"] for item in items]
+    assert not taken & set(ids)  # never what the holder already enrolled in or completed
+    assert len(set(ids)) == 10
+    for item in items:
+        assert 0.0 <= item["score"] <= 1.0
+        assert 0.0 <= item["completion_probability"] <= 1.0
+        assert 0 <= item["out_of_pocket_cents"] <= item["price_cents"] + 20_000
+        cost = "fully covered by your rights" if item["out_of_pocket_cents"] == 0 else \
+            f"costs you {item['out_of_pocket_cents'] / 100:.2f} € after your rights"
+        assert cost in item["reasons"]  # the cost said is the cost of the real funding plan
+        if item["skills_closed"]:
+            assert item["reasons"][0].startswith("closes skills of your goal: ")
+    assert recommendations(client, holder_id) == body  # a fixed model gives the same list
+
+
+def test_neutral_suggestions_are_the_same_for_everyone(client, trained) -> None:  # type: ignore[no-untyped-def]
+    _settings, holders, _folder = trained
+    neutral = [recommendations(client, h, personalised="false") for h in holders]
+    personalised = [recommendations(client, h) for h in holders]
+    assert all(body["personalised"] is False for body in neutral)
+    assert all(any("neutral suggestion" in r for r in item["reasons"]) for body in neutral for item in body["items"])
+    assert all(item["completion_probability"] is None for body in neutral for item in body["items"])
+    lists = [[item["training_id"] for item in body["items"]] for body in neutral]
+    # Only each holder's own exclusions (already taken) can differ: shared items keep one order.
+    for a in lists:
+        for b in lists:
+            shared = [t for t in a if t in b]
+            assert shared == [t for t in b if t in a]
+            assert len(shared) >= 7
+    personalised_lists = {tuple(item["training_id"] for item in body["items"]) for body in personalised}
+    assert len(personalised_lists) > 1  # personalised lists do depend on the holder
+
+
+def test_a_holder_who_opted_out_cannot_be_personalised_by_the_request(client, trained) -> None:  # type: ignore[no-untyped-def]
+    settings, holders, _folder = trained
+    holder_id = holders[1]
+    url = settings.resolved_db_url()
+    with session_scope(url) as session:
+        session.execute(update(Holder).where(Holder.holder_id == holder_id).values(personalisation_enabled=False))
+    try:
+        body = recommendations(client, holder_id, personalised="true")
+        assert body["personalised"] is False
+        assert all(any("neutral suggestion" in r for r in item["reasons"]) for item in body["items"])
+    finally:
+        with session_scope(url) as session:
+            session.execute(update(Holder).where(Holder.holder_id == holder_id).values(personalisation_enabled=True))
+
+
+def test_a_holder_without_rights_gets_clearly_priced_items(client, trained) -> None:  # type: ignore[no-untyped-def]
+    settings, _holders, _folder = trained
+    url = settings.resolved_db_url()
+    with session_scope(url) as session:
+        from serving.services.ledger import available_balances_cents
+
+        ids = [h for h in session.scalars(select(Holder.holder_id).order_by(Holder.holder_id))]
+        poorest = min(ids, key=lambda h: sum(available_balances_cents(session, h).get(k, 0) for k in ("cpf", "cec")))
+    upsert_users(url, [UserSpec(f"served-{poorest}", PASSWORD, "holder", holder_id=poorest)], source="test")
+    items = recommendations(client, poorest)["items"]
+    assert items
+    for item in items:
+        assert any("€" in r or "covered" in r for r in item["reasons"])
+        assert item["out_of_pocket_cents"] >= 0
+
+
+def test_reload_is_for_admins_and_swaps_in_the_new_champion(client, trained) -> None:  # type: ignore[no-untyped-def]
+    from training.registry import train_and_register
+
+    settings, holders, folder = trained
+    refused = client.post("/v1/admin/model/reload",
+                          headers=token(client, f"served-{holders[0]}"))
+    assert refused.status_code == 403
+    summary = train_and_register(settings.resolved_db_url(), truth_dir=folder, settings=settings, force=True)
+    assert "version 2 promoted to champion" in summary
+    assert client.get("/health").json()["model_version"] == "parcours-ranker/1"  # not until reloaded
+    reloaded = client.post("/v1/admin/model/reload", headers=token(client, "served-admin"))
+    assert reloaded.status_code == 200, reloaded.text
+    assert reloaded.json() == {"model_version": "parcours-ranker/2", "degraded": False,
+                               "detail": reloaded.json()["detail"]}
+    assert client.get("/health").json()["model_version"] == "parcours-ranker/2"
+    assert recommendations(client, holders[0])["model_version"] == "parcours-ranker/2"
+
+
+def test_without_a_champion_content_similarity_answers_and_health_says_degraded(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, holders, _folder = trained
+    empty_registry = settings.model_copy(update={"data_dir": tmp_path})
+    with TestClient(create_app(empty_registry)) as bare:
+        health = bare.get("/health").json()
+        assert health["status"] == "degraded"
+        assert health["model_version"] == "content-tfidf" and health["recommender"]["degraded"] is True
+        assert "no champion" in health["recommender"]["detail"]
+        body = recommendations(bare, holders[0])
+        assert body["degraded"] is True and body["model_version"] == "content-tfidf"
+        assert body["items"] and all(item["reasons"] for item in body["items"])
+
+
+def test_one_holder_arrays_at_request_time_equal_the_bulk_arrays(tiny_world) -> None:  # type: ignore[no-untyped-def]
+    from features.pairs import HolderArrays, SkillSpace, pair_features
+    from training.pipeline import prepare
+
+    _folder, url = tiny_world
+    data = prepare(url, show_progress=False)
+    frames, bulk, catalogue = data.frames, data.holders, data.catalogue
+    space = SkillSpace.load()
+    rows = frames.holders.set_index("holder_id")
+    weights = frames.skill_weights
+    for holder_id in _profiled_holders(url, 5):
+        row = rows.loc[holder_id]
+        target = row["target_occupation"] if isinstance(row["target_occupation"], str) and row["target_occupation"] \
+            else None
+        cpf, cec = frames.balances.get(holder_id, (0, 0))
+        one = HolderArrays.single(
+            holder_id=holder_id,
+            skill_weights=dict(zip(weights.loc[weights["holder_id"] == holder_id, "skill_uri"],
+                                   weights.loc[weights["holder_id"] == holder_id, "weight"], strict=True)),
+            embedding=frames.embeddings.get(holder_id),
+            goal_occupation=target or frames.current_occupation.get(holder_id),
+            cpf_balance_cents=cpf, cec_balance_cents=cec, region_code=row["region_code"],
+            preferred_modality=row["preferred_modality"] if isinstance(row["preferred_modality"], str) else None,
+            qualification_level=None if row["qualification_level"] is None or np.isnan(row["qualification_level"])
+            else int(row["qualification_level"]),
+            employment_status=row["employment_status"], space=space, dimension=catalogue.vectors.shape[1])
+        trainings = np.arange(len(catalogue.training_ids))
+        h = bulk.position[holder_id]
+        expected = pair_features(catalogue, bulk, np.full(len(trainings), h), trainings)
+        got = pair_features(catalogue, one, np.zeros(len(trainings), dtype=np.int64), trainings)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
