@@ -88,7 +88,8 @@ def load_recommender(factory: sessionmaker[Session], settings: Settings,
             detail = "no champion model registered (run `parcours train`): content similarity answers"
             return RecommenderState(ContentRecommender(degraded=True).fit(catalogue), detail)
         try:
-            learned = _learned(session, bundle, settings, catalogue_search)
+            index = None if catalogue_search is None else catalogue_search.index
+            learned = build_learned_recommender(session, bundle, settings, index)
         except Exception as exc:  # noqa: BLE001 - any failure to build on the champion falls back, and says why
             log.exception("champion %s unusable", bundle.model_version)
             detail = (f"champion {bundle.model_version} unusable ({type(exc).__name__}: {exc}): "
@@ -98,12 +99,13 @@ def load_recommender(factory: sessionmaker[Session], settings: Settings,
                                      "open trainings")
 
 
-def _learned(session: Session, bundle, settings: Settings,  # type: ignore[no-untyped-def]
-             catalogue_search: Any) -> LearnedRecommender:
+def build_learned_recommender(session: Session, bundle, settings: Settings,  # type: ignore[no-untyped-def]
+                              index: Any = None) -> LearnedRecommender:
+    """``bundle`` over today's open catalogue; ``index`` (a ``CatalogueIndex``) gives the vectors and the ANN
+    candidate source, else vectors come from the embedding cache and the ANN source is exact search."""
     from recommender.embedding_cache import encode_cached
     from recommender.encoder import model_id
 
-    index = None if catalogue_search is None else catalogue_search.index
 
     def vectors_for(frame: pd.DataFrame) -> np.ndarray:
         if index is not None:
