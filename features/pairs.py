@@ -26,7 +26,7 @@ Feature (name → meaning):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -117,6 +117,13 @@ class CatalogueArrays:
     region_popularity: dict[str, np.ndarray]
     next_session_ordinal: np.ndarray  # first session on or after as_of (ordinal), 0 when none
     as_of: dt.date
+    _orders: CandidateOrders | None = field(default=None, repr=False, compare=False)
+
+    def candidate_orders(self) -> CandidateOrders:
+        """Row orders the candidate sources walk (computed once per arrays, so a request scans a few rows)."""
+        if self._orders is None:
+            self._orders = CandidateOrders.build(self)
+        return self._orders
 
     @classmethod
     def build(
@@ -186,6 +193,44 @@ class CatalogueArrays:
         """Trainings with a session on or after ``on`` (default ``as_of``) that one can still enrol in."""
         on = on or self.as_of
         return self.next_session_ordinal >= on.toordinal()
+
+
+@dataclass
+class CandidateOrders:
+    """Catalogue rows in the order each non-personal candidate source takes them, ties broken by row.
+
+    ``overall``: every row by enrolments (most first); ``popular``: the rows with at least one enrolment;
+    ``by_region[code]``: rows enrolled in by holders of the region (regional count, then overall count);
+    ``by_occupation[row]``: trainings targeting the occupation, by enrolments.
+    """
+
+    overall: np.ndarray
+    popular: np.ndarray
+    by_region: dict[str, np.ndarray]
+    by_occupation: dict[int, np.ndarray]
+    empty: np.ndarray
+
+    @classmethod
+    def build(cls, catalogue: CatalogueArrays) -> CandidateOrders:
+        rows = np.arange(len(catalogue.training_ids), dtype=np.int64)
+        popularity = catalogue.popularity.astype(np.float64)
+        overall = np.lexsort((rows, -popularity))
+        by_region: dict[str, np.ndarray] = {}
+        for region, counts in catalogue.region_popularity.items():
+            score = counts.astype(np.float64) + 1e-3 * popularity
+            order = np.lexsort((rows, -score))
+            by_region[region] = order[score[order] > 0]
+        keys = catalogue.target_keys
+        occupation = keys % catalogue.n_occupations
+        training = keys // catalogue.n_occupations
+        by_occupation: dict[int, np.ndarray] = {}
+        order = np.lexsort((training, -popularity[training], occupation))
+        bounds = np.flatnonzero(np.diff(occupation[order])) + 1
+        for group in np.split(order, bounds):
+            if len(group):
+                by_occupation[int(occupation[group[0]])] = training[group]
+        return cls(overall=overall, popular=overall[popularity[overall] > 0], by_region=by_region,
+                   by_occupation=by_occupation, empty=np.zeros(0, dtype=np.int64))
 
 
 @dataclass

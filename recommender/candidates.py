@@ -32,12 +32,33 @@ def exact_vector_search(catalogue: CatalogueArrays) -> VectorSearch:
 
 
 def _top(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
-    scores = np.where(allowed & (scores > 0), scores, -np.inf)
-    k = min(k, int(np.isfinite(scores).sum()))
-    if k <= 0:
+    """The ``k`` allowed rows with the highest positive scores, best first, ties by row (deterministic)."""
+    rows = np.flatnonzero(allowed & (scores > 0))
+    if k <= 0 or len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
-    top = np.argpartition(-scores, k - 1)[:k]
-    return top[np.argsort(-scores[top], kind="stable")]
+    values = scores[rows]
+    if len(rows) > k:
+        threshold = np.partition(values, len(values) - k)[len(values) - k]
+        above = values > threshold
+        tied = np.flatnonzero(values == threshold)[: k - int(above.sum())]
+        keep = np.concatenate([np.flatnonzero(above), tied])
+        rows, values = rows[keep], values[keep]
+    return rows[np.lexsort((rows, -values))]
+
+
+def _first_allowed(order: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` rows of a precomputed ``order`` that are allowed (scans only as far as needed)."""
+    picked: list[np.ndarray] = []
+    found = 0
+    for start in range(0, len(order), 4 * k + 64):
+        chunk = order[start:start + 4 * k + 64]
+        chunk = chunk[allowed[chunk]]
+        picked.append(chunk)
+        found += len(chunk)
+        if found >= k:
+            break
+    rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    return rows[:k]
 
 
 def generate_candidates(
@@ -56,6 +77,7 @@ def generate_candidates(
     """Catalogue rows of the candidates (unique, in source order). ``allowed`` already excludes what the holder
     cannot be proposed (closed, taken). Without personalisation only the regional popularity source is used."""
     sources: list[np.ndarray] = []
+    orders = catalogue.candidate_orders()
     if personalised:
         search = vector_search or exact_vector_search(catalogue)
         sources.append(search(holders.embeddings[holder_row], n_similar, allowed))
@@ -63,15 +85,12 @@ def generate_candidates(
         if gap.nnz:
             closed = np.asarray(catalogue.skills_csc[:, gap.indices] @ gap.data).ravel()
             sources.append(_top(closed, allowed, n_gap))
-        goal = holders.goal_occupation[holder_row]
+        goal = int(holders.goal_occupation[holder_row])
         if goal >= 0:
-            keys = catalogue.target_keys
-            rows = keys[(keys % catalogue.n_occupations) == goal] // catalogue.n_occupations
-            rows = rows[allowed[rows]]
-            sources.append(rows[np.argsort(-catalogue.popularity[rows], kind="stable")][:n_target])
-    regional = catalogue.region_popularity.get(str(holders.region[holder_row]), catalogue.popularity)
-    sources.append(_top(regional + 1e-3 * catalogue.popularity, allowed, n_popular))
-    sources.append(_top(catalogue.popularity + 1e-6, allowed, n_popular))
+            sources.append(_first_allowed(orders.by_occupation.get(goal, orders.empty), allowed, n_target))
+    region = str(holders.region[holder_row])
+    sources.append(_first_allowed(orders.by_region.get(region, orders.popular), allowed, n_popular))
+    sources.append(_first_allowed(orders.overall, allowed, n_popular))
     merged = np.concatenate(sources) if sources else np.zeros(0, dtype=np.int64)
     _, first = np.unique(merged, return_index=True)
     return merged[np.sort(first)]

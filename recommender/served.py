@@ -34,19 +34,19 @@ def index_vector_search(catalogue: CatalogueArrays, index) -> VectorSearch:  # t
     index_row = np.array([-1 if (r := index.row_of(str(t))) is None else r for t in catalogue.training_ids],
                          dtype=np.int64)
     present = index_row >= 0
-    catalogue_row = np.full(len(index.rows), -1, dtype=np.int64)
-    catalogue_row[index_row[present]] = np.flatnonzero(present)
     size = len(index.rows)
+    # For every index row, its catalogue row, or the sentinel ``n`` (a padding slot that is never allowed).
+    n = len(catalogue.training_ids)
+    catalogue_row = np.full(size, n, dtype=np.int64)
+    catalogue_row[index_row[present]] = np.flatnonzero(present)
+    catalogue_row[~index.rows.live] = n
 
     def search(vector: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
         if not np.any(vector):
             return np.zeros(0, dtype=np.int64)
-        mask = np.zeros(size, dtype=bool)
-        mask[index_row[present]] = allowed[present]
-        mask &= index.rows.live
-        rows, _scores = index.search_rows(vector, k, mask)
-        found = catalogue_row[rows]
-        return found[found >= 0]
+        padded = np.append(allowed, False)  # per call: requests run in threads
+        rows, _scores = index.search_rows(vector, k, padded[catalogue_row])  # one gather: the index-ordered mask
+        return catalogue_row[rows]
 
     return search
 
