@@ -214,19 +214,16 @@ if COMPARE_CHAMPION:
     from parcours.settings import get_settings
     from training.evaluate import evaluate
 
-    settings = get_settings()
-    tracking_uri = settings.resolved_mlflow_uri()
-    store_exists = not tracking_uri.startswith("sqlite:///") or Path(tracking_uri.removeprefix("sqlite:///")).is_file()
-    champion = None
-    if store_exists:
-        from training.registry import load_champion
+    from training.registry import load_champion
 
-        try:
-            champion = load_champion(settings)
-        except Exception as exc:  # an unreadable store must not stop the notebook
-            print(f"could not load the champion: {exc}")
+    settings = get_settings()
+    champion = None
+    try:
+        champion = load_champion(settings)  # None when there is no store or no champion
+    except Exception as exc:  # an optional comparison: an unreadable store must not stop the notebook
+        print(f"could not load the champion: {exc}")
     if champion is None:
-        print(f"no champion registered in {tracking_uri}: nothing to compare")
+        print(f"no champion registered in {settings.resolved_mlflow_uri()}: nothing to compare")
     else:
         champion_report = evaluate(champion, prepared.catalogue, prepared.holders, split, truth_dir=TRUTH,
                                    max_holders=MAX_HOLDERS, seed=SEED)

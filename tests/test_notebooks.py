@@ -14,41 +14,14 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.xdist_group("notebooks")
+# the session's tiny world (tests/conftest.py), built once per xdist worker
+pytestmark = pytest.mark.xdist_group("tiny_world")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 REPO = NOTEBOOKS.parent
 PAIRED = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 SEED = 0
 MAX_HOLDERS = 8  # fewer than the tiny world's held-out holders: the notebook must sample as the pipeline does
-
-
-@pytest.fixture(scope="module")
-def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.datasets.world import generate_world
-
-    folder = tmp_path_factory.mktemp("notebooks") / "world"
-    generate_world(folder, scale="tiny", seed=3)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_database(tiny_world: Path) -> str:
-    """The tiny world imported into SQLite, with skills profiles."""
-    from features.profile import recompute_profiles
-    from serving.db.engine import session_scope
-    from serving.db.models import Holder
-    from serving.importer import import_folder
-
-    folder = tiny_world
-    url = f"sqlite:///{folder.parent / 'notebooks.db'}"
-    import_folder(folder, url)
-    with session_scope(url) as session:
-        recompute_profiles(session, list(session.scalars(Holder.__table__.select().with_only_columns(
-            Holder.holder_id))), show_progress=False)
-    return url
-
-
 KERNEL = "parcours-test"
 
 
@@ -111,11 +84,12 @@ def test_both_notebooks_are_paired() -> None:
     assert [p.name for p in PAIRED] == ["01_explore_world.py", "02_evaluate_and_compare.py"]
 
 
-def test_explore_world_notebook(tiny_world: Path, kernel_path: str, tmp_path: Path,
+def test_explore_world_notebook(tiny_world: tuple[Path, str], kernel_path: str, tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _url = tiny_world
     out = tmp_path / "figures"
-    run_notebook("01_explore_world", kernel_path, {"PARCOURS_NB_WORLD": str(tiny_world),
-                                                   "PARCOURS_NB_OUT": str(out)}, monkeypatch)
+    run_notebook("01_explore_world", kernel_path, {"PARCOURS_NB_WORLD": str(folder), "PARCOURS_NB_OUT": str(out)},
+                 monkeypatch)
     expected = {"01_catalogue.png", "01_interactions_over_time.png", "01_funnel.png", "01_provider_completion.png",
                 "01_balances.png", "01_signal.png"}
     assert {p.name for p in out.glob("*.png")} == expected
@@ -123,13 +97,13 @@ def test_explore_world_notebook(tiny_world: Path, kernel_path: str, tmp_path: Pa
 
 
 def test_evaluate_notebook_records_the_metrics_the_pipeline_computes(
-    tiny_world: Path, tiny_database: str, kernel_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tiny_world: tuple[Path, str], kernel_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from threadpoolctl import threadpool_limits
 
     from training.pipeline import fit_and_evaluate, prepare
 
-    folder, url = tiny_world, tiny_database
+    folder, url = tiny_world
     out = tmp_path / "figures"
     run_notebook("02_evaluate_and_compare", kernel_path, {
         "PARCOURS_NB_DB_URL": url, "PARCOURS_NB_WORLD": str(folder), "PARCOURS_NB_OUT": str(out),
