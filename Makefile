@@ -44,7 +44,12 @@ lint: $(STAMP) ## ruff and mypy
 bench: $(STAMP) ## Run the benchmarks and rewrite docs/benchmarks.md
 	$(BIN)/python -m training.bench --out docs/benchmarks.md
 
+notebooks: $(STAMP) ## Run the notebooks on the demo world (after `make demo`): reports/*.ipynb, reports/figures/
+	mkdir -p reports
+	$(BIN)/jupyter execute --output '../reports/{notebook_name}' notebooks/01_explore_world.ipynb \
+		notebooks/02_evaluate_and_compare.ipynb
+
 clean: ## Remove generated data (keeps .venv)
 	rm -rf data/parcours.db* data/index data/mlruns data/mlflow.db data/worlds
 
-.PHONY: help install demo test lint bench clean
+.PHONY: help install demo test lint bench notebooks clean
