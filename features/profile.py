@@ -30,19 +30,22 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from features.esco import OCCUPATION_PREFIX, SKILL_PREFIX, load_occupation_skills, load_taxonomy
 from parcours.errors import NotFound, ValidationFailed
+from serving.db.bulk import is_in, write_rows
 from serving.db.models import (
     Experience,
     Holder,
@@ -165,6 +168,13 @@ def occupation_skill_map() -> dict[str, list[tuple[str, float]]]:
     return dict(grouped)
 
 
+@lru_cache(maxsize=1)
+def skill_labels() -> dict[str, str]:
+    """skill URI → preferred label (a dict: profiles of many holders look labels up millions of times)."""
+    skills = load_taxonomy().skills
+    return {str(uri): str(label) for uri, label in zip(skills.index, skills["label"], strict=True)}
+
+
 # --- Reading a declaration ----------------------------------------------------------------------------------
 
 
@@ -256,8 +266,8 @@ class Matcher:
                 wanted[("skill", SKILL_MATCHES_PER_TEXT)][text.strip().lower()] = text
         for (kind, k), texts in wanted.items():
             todo = [(key, t) for key, t in texts.items() if (key, kind, k) not in self._cache]
-            for start in range(0, len(todo), 256):
-                chunk = todo[start : start + 256]
+            for start in range(0, len(todo), 1024):
+                chunk = todo[start : start + 1024]
                 for (key, _), found in zip(chunk, match_many([t for _, t in chunk], kind, k), strict=True):  # type: ignore[arg-type]
                     self._cache[(key, kind, k)] = found
 
@@ -344,7 +354,7 @@ def aggregate(
     mappings: list[Mapping] | None = None,
 ) -> Profile:
     """Group evidence by skill (noisy-or of weights), drop excluded declared skills, sort by weight."""
-    taxonomy = load_taxonomy()
+    labels = skill_labels()
     by_skill: dict[str, list[Evidence]] = defaultdict(list)
     for item in evidence:
         by_skill[item.skill_uri].append(item)
@@ -358,7 +368,7 @@ def aggregate(
         skills.append(
             ProfileSkill(
                 uri,
-                taxonomy.skill_label(uri),
+                labels.get(uri, uri),
                 round(noisy_or(e.weight for e in items), 4),
                 "verified" if verified else "declared",
                 ordered,
@@ -397,16 +407,62 @@ def _today() -> dt.date:
     return dt.date.today()
 
 
-def _declarations(session: Session, holder_id: str) -> list[Declaration]:
-    rows = session.scalars(
-        select(Experience)
-        .where(Experience.holder_id == holder_id)
-        .order_by(Experience.start_date, Experience.experience_id)
+EVIDENCE_COLUMNS = (
+    "holder_id",
+    "skill_uri",
+    "weight",
+    "source",
+    "experience_id",
+    "training_id",
+    "via_uri",
+    "confidence",
+    "low_confidence",
+    "computed_at",
+)
+PROFILE_COLUMNS = ("holder_id", "model_id", "dim", "embedding", "n_skills", "version", "computed_at")
+# Holders per chunk of a bulk recompute: a few queries, one batched encoding and one bulk write per chunk
+# (1,000 ids stay well under SQLite's bound-parameter limit of an ``IN``).
+RECOMPUTE_CHUNK_HOLDERS = 1_000
+
+
+class _Clock:
+    """Adds the seconds since the last lap to ``timings[name]`` (nothing when ``timings`` is None)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+            self.last = now
+
+
+def _declarations_of(session: Session, holder_ids: Sequence[str]) -> dict[str, list[Declaration]]:
+    """The declarations of these holders (one query), each holder's in start date then id order."""
+    rows = session.execute(
+        select(
+            Experience.holder_id,
+            Experience.experience_id,
+            Experience.kind,
+            Experience.label,
+            Experience.esco_uri,
+            Experience.start_date,
+            Experience.end_date,
+            Experience.source,
+        )
+        .where(is_in(session, Experience.holder_id, holder_ids))
+        .order_by(Experience.holder_id, Experience.start_date, Experience.experience_id)
     )
-    return [
-        Declaration(r.experience_id, r.kind, r.label, r.esco_uri, r.start_date, r.end_date, r.source)
-        for r in rows
-    ]
+    found: dict[str, list[Declaration]] = defaultdict(list)
+    for holder_id, experience_id, kind, label, esco_uri, start_date, end_date, source in rows:
+        found[holder_id].append(Declaration(experience_id, kind, label, esco_uri, start_date, end_date, source))
+    return found
+
+
+def _declarations(session: Session, holder_id: str) -> list[Declaration]:
+    return _declarations_of(session, [holder_id]).get(holder_id, [])
 
 
 # An enrolment file counts as a completed training from this completion rate on (a no-show is 0 %).
@@ -414,60 +470,109 @@ MIN_COMPLETION_BASIS_POINTS = 5_000
 DONE_ENROLMENT_STATES = ("service_done", "paid", "closed")
 
 
-def _completed_trainings(session: Session, holder_id: str) -> list[tuple[str, list[str], dt.date]]:
-    """Trainings the holder completed in our own files: ``complete`` interactions (imported worlds) and
-    enrolment files past service done with at least 50 % completion (when the enrolment model is present)."""
+def _completed_trainings_of(
+    session: Session, holder_ids: Sequence[str]
+) -> dict[str, list[tuple[str, list[str], dt.date]]]:
+    """Trainings these holders completed in our own files (two queries): ``complete`` interactions (imported
+    worlds) and enrolment files past service done with at least 50 % completion (when the enrolment model is
+    present). Per holder and training, the latest completion counts."""
     rows = session.execute(
-        select(Interaction.training_id, Interaction.occurred_at, Training.skills)
+        select(Interaction.holder_id, Interaction.training_id, Interaction.occurred_at, Training.skills)
         .join(Training, Training.training_id == Interaction.training_id)
-        .where(Interaction.holder_id == holder_id, Interaction.event == "complete")
-        .order_by(Interaction.occurred_at)
+        .where(is_in(session, Interaction.holder_id, holder_ids), Interaction.event == "complete")
+        .order_by(Interaction.holder_id, Interaction.occurred_at, Interaction.interaction_id)
     ).all()
-    latest: dict[str, tuple[str, list[str], dt.date]] = {}
-    for training_id, occurred_at, skills in rows:
-        latest[training_id] = (training_id, list(skills or []), occurred_at.date())
+    latest: dict[str, dict[str, tuple[str, list[str], dt.date]]] = defaultdict(dict)
+    for holder_id, training_id, occurred_at, skills in rows:
+        latest[holder_id][training_id] = (training_id, list(skills or []), occurred_at.date())
     try:
         from serving.db.supporting_models import Enrolment  # type: ignore[import-not-found]
     except ImportError:  # the enrolment files are not in this build
-        return list(latest.values())
+        return {h: list(v.values()) for h, v in latest.items()}
     files = session.execute(
-        select(Enrolment.training_id, Enrolment.exit_date, Enrolment.updated_at, Training.skills)
+        select(Enrolment.holder_id, Enrolment.training_id, Enrolment.exit_date, Enrolment.updated_at, Training.skills)
         .join(Training, Training.training_id == Enrolment.training_id)
         .where(
-            Enrolment.holder_id == holder_id,
+            is_in(session, Enrolment.holder_id, holder_ids),
             Enrolment.state.in_(DONE_ENROLMENT_STATES),
             Enrolment.completion_basis_points >= MIN_COMPLETION_BASIS_POINTS,
         )
+        .order_by(Enrolment.holder_id, Enrolment.enrolment_id)
     ).all()
-    for training_id, exit_date, updated_at, skills in files:
+    for holder_id, training_id, exit_date, updated_at, skills in files:
         done_on = exit_date or updated_at.date()
-        if training_id not in latest or latest[training_id][2] < done_on:
-            latest[training_id] = (training_id, list(skills or []), done_on)
-    return list(latest.values())
+        mine = latest[holder_id]
+        if training_id not in mine or mine[training_id][2] < done_on:
+            mine[training_id] = (training_id, list(skills or []), done_on)
+    return {h: list(v.values()) for h, v in latest.items()}
+
+
+def _completed_trainings(session: Session, holder_id: str) -> list[tuple[str, list[str], dt.date]]:
+    return _completed_trainings_of(session, [holder_id]).get(holder_id, [])
+
+
+def _excluded_of(session: Session, holder_ids: Sequence[str]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for holder_id, skill_uri in session.execute(
+        select(HolderSkillExclusion.holder_id, HolderSkillExclusion.skill_uri).where(
+            is_in(session, HolderSkillExclusion.holder_id, holder_ids)
+        )
+    ):
+        found[holder_id].add(skill_uri)
+    return found
 
 
 def _excluded(session: Session, holder_id: str) -> set[str]:
-    return set(
-        session.scalars(
-            select(HolderSkillExclusion.skill_uri).where(HolderSkillExclusion.holder_id == holder_id)
+    return _excluded_of(session, [holder_id]).get(holder_id, set())
+
+
+def build_profiles(
+    session: Session,
+    holder_ids: Sequence[str],
+    *,
+    today: dt.date | None = None,
+    matcher: Matcher | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[Profile]:
+    """Compute (not store) the profiles of these holders, in order: a few queries for all of them, and their
+    free texts matched to ESCO in batches. Raises ``NotFound`` for an unknown holder. ``timings``, when given,
+    receives the seconds spent reading (``read``), matching free text (``match``) and weighing (``build``)."""
+    ids = list(holder_ids)
+    if not ids:
+        return []
+    clock = _Clock(timings)
+    known = set(session.scalars(select(Holder.holder_id).where(is_in(session, Holder.holder_id, ids))))
+    missing = [h for h in ids if h not in known]
+    if missing:
+        raise NotFound(f"holder {missing[0]} not found")
+    declarations = _declarations_of(session, ids)
+    completed = _completed_trainings_of(session, ids)
+    excluded = _excluded_of(session, ids)
+    clock.lap("read")
+    matcher = matcher or Matcher()
+    matcher.prefetch(d for h in ids for d in declarations.get(h, ()))
+    clock.lap("match")
+    today = today or _today()
+    profiles = [
+        profile_from_declarations(
+            h,
+            declarations.get(h, []),
+            today,
+            completed=completed.get(h, []),
+            excluded=excluded.get(h, set()),
+            matcher=matcher,
         )
-    )
+        for h in ids
+    ]
+    clock.lap("build")
+    return profiles
 
 
 def build_profile(
     session: Session, holder_id: str, *, today: dt.date | None = None, matcher: Matcher | None = None
 ) -> Profile:
     """Compute (not store) the profile of a holder from their declarations and completed trainings."""
-    if session.get(Holder, holder_id) is None:
-        raise NotFound(f"holder {holder_id} not found")
-    return profile_from_declarations(
-        holder_id,
-        _declarations(session, holder_id),
-        today or _today(),
-        completed=_completed_trainings(session, holder_id),
-        excluded=_excluded(session, holder_id),
-        matcher=matcher,
-    )
+    return build_profiles(session, [holder_id], today=today, matcher=matcher)[0]
 
 
 def profile_text(profile: Profile, k: int = EMBEDDING_TOP_SKILLS) -> str:
@@ -475,87 +580,139 @@ def profile_text(profile: Profile, k: int = EMBEDDING_TOP_SKILLS) -> str:
     return "; ".join(s.label for s in profile.top(k))
 
 
+def embed_profiles(profiles: Sequence[Profile]) -> None:
+    """Set each profile's embedding (None when it has no skills) and model: one batched encoding of the
+    distinct profile texts (holders with the same top skills share a text)."""
+    from recommender.encoder import encode, model_id
+
+    model = model_id()
+    texts = [profile_text(p) for p in profiles]
+    distinct = list(dict.fromkeys(t for t in texts if t))
+    vectors = dict(zip(distinct, encode(distinct), strict=True)) if distinct else {}
+    for profile, text in zip(profiles, texts, strict=True):
+        profile.embedding = vectors.get(text) if text else None
+        profile.model_id = model
+
+
+def store_profiles(session: Session, profiles: Sequence[Profile]) -> None:
+    """Replace the stored evidence rows and profile embeddings of these holders, in the caller's transaction:
+    one ``DELETE … IN`` of evidence, one bulk insert of evidence, one bulk upsert of profile rows."""
+    if not profiles:
+        return
+    ids = [p.holder_id for p in profiles]
+    if len(set(ids)) != len(ids):
+        raise ValueError("one profile per holder")
+    now = dt.datetime.now(dt.UTC)
+    session.execute(delete(HolderSkill).where(is_in(session, HolderSkill.holder_id, ids)))
+    write_rows(
+        session,
+        cast(Table, HolderSkill.__table__),
+        EVIDENCE_COLUMNS,
+        [
+            (
+                profile.holder_id,
+                skill.skill_uri,
+                max(e.weight, 1e-4),
+                e.source,
+                e.experience_id,
+                e.training_id,
+                e.via_uri,
+                e.confidence,
+                e.low_confidence,
+                now,
+            )
+            for profile in profiles
+            for skill in profile.skills
+            for e in skill.evidence
+        ],
+    )
+    versions = dict(
+        session.execute(
+            select(HolderProfile.holder_id, HolderProfile.version).where(
+                is_in(session, HolderProfile.holder_id, ids)
+            )
+        ).all()
+    )
+    rows = []
+    for profile in profiles:
+        vector = np.zeros(0, dtype="<f4") if profile.embedding is None else np.asarray(profile.embedding, "<f4")
+        rows.append(
+            (
+                profile.holder_id,
+                profile.model_id or "",
+                int(vector.shape[0]),
+                vector.tobytes(),
+                len(profile.skills),
+                (versions.get(profile.holder_id) or 0) + 1,
+                now,
+            )
+        )
+    write_rows(
+        session, cast(Table, HolderProfile.__table__), PROFILE_COLUMNS, rows, key=["holder_id"], on_conflict="update"
+    )
+    # Profile objects this session loaded earlier are stale now: the next access reloads them.
+    written = set(ids)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, HolderProfile) and obj.holder_id in written:
+            session.expire(obj)
+
+
 def store_profile(session: Session, profile: Profile, embedding: np.ndarray | None, model: str) -> None:
     """Replace the holder's stored evidence rows and profile embedding (one transaction, the caller's)."""
-    holder_id = profile.holder_id
-    session.execute(delete(HolderSkill).where(HolderSkill.holder_id == holder_id))
-    now = dt.datetime.now(dt.UTC)
-    for skill in profile.skills:
-        for e in skill.evidence:
-            session.add(
-                HolderSkill(
-                    holder_id=holder_id,
-                    skill_uri=skill.skill_uri,
-                    weight=max(e.weight, 1e-4),
-                    source=e.source,
-                    experience_id=e.experience_id,
-                    training_id=e.training_id,
-                    via_uri=e.via_uri,
-                    confidence=e.confidence,
-                    low_confidence=e.low_confidence,
-                    computed_at=now,
-                )
-            )
-    vector = np.zeros(0, dtype="<f4") if embedding is None else np.asarray(embedding, dtype="<f4")
-    stored = session.get(HolderProfile, holder_id)
-    if stored is None:
-        stored = HolderProfile(holder_id=holder_id, version=0)
-        session.add(stored)
-    stored.model_id = model
-    stored.dim = int(vector.shape[0])
-    stored.embedding = vector.tobytes()
-    stored.n_skills = len(profile.skills)
-    stored.version = (stored.version or 0) + 1
-    stored.computed_at = now
-    session.flush()
+    profile.embedding, profile.model_id = embedding, model
+    store_profiles(session, [profile])
 
 
 def recompute_profiles(
-    session: Session, holder_ids: Sequence[str], *, today: dt.date | None = None, show_progress: bool = True
+    session: Session,
+    holder_ids: Sequence[str],
+    *,
+    today: dt.date | None = None,
+    show_progress: bool = True,
+    chunk_size: int = RECOMPUTE_CHUNK_HOLDERS,
+    commit_chunks: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> int:
-    """Recompute and store the profiles of many holders (importer, bulk jobs); returns how many."""
-    from recommender.encoder import encode, model_id
+    """Recompute and store the profiles of many holders (importer, bulk jobs); returns how many.
 
+    Holders go by chunks of ``chunk_size``: a few queries read a chunk's declarations, completed trainings and
+    exclusions, its free texts are matched to ESCO in batches (the matches are kept for later chunks), its
+    profile texts encoded in one batch, and its rows written with one delete and bulk inserts. A holder never
+    spans two chunks, so each holder is written whole or not at all.
+
+    Transactions: by default everything runs in the caller's transaction (all or nothing). With
+    ``commit_chunks`` each chunk is committed as it is done: a failure rolls back only the chunk in progress
+    (its holders keep their previous profile), the finished chunks stay, and long runs do not hold one write
+    transaction for many minutes (on SQLite that would block every other writer).
+
+    ``timings``, when given, receives the seconds per phase: ``read``, ``match``, ``build``, ``encode``,
+    ``write`` (benchmarks).
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    ids = list(dict.fromkeys(holder_ids))
+    today = today or _today()
     matcher = Matcher()
-    model = model_id()
-    done = 0
-    batch: list[Profile] = []
-
-    def flush() -> None:
-        texts = [profile_text(p) for p in batch]
-        non_empty = [i for i, t in enumerate(texts) if t]
-        vectors = encode([texts[i] for i in non_empty]) if non_empty else np.zeros((0, 0), dtype=np.float32)
-        by_position = {i: vectors[j] for j, i in enumerate(non_empty)}
-        for i, profile in enumerate(batch):
-            profile.embedding = by_position.get(i)
-            profile.model_id = model
-            store_profile(session, profile, profile.embedding, model)
-        batch.clear()
-
-    ids = list(holder_ids)
-    for position, holder_id in enumerate(
-        tqdm(ids, desc="skills profiles", unit="holder", disable=not show_progress)
-    ):
-        if position % 256 == 0:  # match the free texts of the next 256 holders in one batch
-            matcher.prefetch(d for h in ids[position : position + 256] for d in _declarations(session, h))
-        batch.append(build_profile(session, holder_id, today=today, matcher=matcher))
-        done += 1
-        if len(batch) >= 64:
-            flush()
-    if batch:
-        flush()
-    return done
+    with tqdm(total=len(ids), desc="skills profiles", unit="holder", disable=not show_progress) as bar:
+        for start in range(0, len(ids), chunk_size):
+            chunk = ids[start : start + chunk_size]
+            profiles = build_profiles(session, chunk, today=today, matcher=matcher, timings=timings)
+            clock = _Clock(timings)
+            embed_profiles(profiles)
+            clock.lap("encode")
+            store_profiles(session, profiles)
+            if commit_chunks:
+                session.commit()
+            clock.lap("write")
+            bar.update(len(chunk))
+    return len(ids)
 
 
 def recompute_profile(session: Session, holder_id: str, *, today: dt.date | None = None) -> Profile:
     """Recompute and store one holder's profile: called on every add/edit/delete of a declaration."""
-    from recommender.encoder import encode, model_id
-
     profile = build_profile(session, holder_id, today=today)
-    text = profile_text(profile)
-    profile.embedding = encode([text])[0] if text else None
-    profile.model_id = model_id()
-    store_profile(session, profile, profile.embedding, profile.model_id)
+    embed_profiles([profile])
+    store_profiles(session, [profile])
     return profile
 
 

@@ -240,11 +240,13 @@ def profile_recompute(
     url = db_url(db)
     migrate(url)
     with session_scope(url) as session:
-        ids = list(holder or session.scalars(select(Holder.holder_id).order_by(Holder.holder_id)))
-        missing = [h for h in ids if session.get(Holder, h) is None]
+        known = list(session.scalars(select(Holder.holder_id).order_by(Holder.holder_id)))
+        ids = list(holder or known)
+        missing = sorted(set(ids) - set(known))
         if missing:
             fail(f"unknown holder(s): {', '.join(missing[:10])}")
-        done = recompute_profiles(session, ids)
+        # Committed chunk by chunk: an interrupted run keeps the chunks it finished, no holder half-written.
+        done = recompute_profiles(session, ids, commit_chunks=True)
     typer.echo(f"{done} skills profiles recomputed")
 
 

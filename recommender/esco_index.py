@@ -246,20 +246,59 @@ class EscoIndex:
             else:
                 pending.append(n)
         if pending:
+            # Batched: one encoding, one FAISS search and one rapidfuzz score matrix per block of queries
+            # (a single-query search or ``process.extract`` costs several times more per query).
             vectors = encode([queries[n] for n in pending], settings=self.settings)
-            for n, vector in zip(pending, vectors, strict=True):
-                results[n] = self._match_vector(queries[n], vector, k)
+            _sims, ids = self.index.search(vectors, self._depth(k))
+            hits = self._lexical_hits_many([queries[n].lower() for n in pending], max(k, 10))
+            for row, n in enumerate(pending):
+                results[n] = self._rank(queries[n], vectors[row], k, ids[row], hits[row])
         return [r or [] for r in results]
 
+    def _depth(self, k: int) -> int:
+        """How many semantic neighbours become candidates."""
+        return min(len(self.uris), max(k, 10))
+
+    def _lexical_hits(self, lowered: str, limit: int) -> list[tuple[float, int]]:
+        """(plain ratio, lexicon position) of the ``limit`` best labels at or above ``LEXICAL_FLOOR``."""
+        return [
+            (float(ratio), int(pos))
+            for _name, ratio, pos in process.extract(
+                lowered, self.lexicon, scorer=fuzz.ratio, limit=limit, score_cutoff=LEXICAL_FLOOR
+            )
+        ]
+
+    def _lexical_hits_many(self, lowered: list[str], limit: int, block: int = 64) -> list[list[tuple[float, int]]]:
+        """``_lexical_hits`` of many queries from score matrices (``process.cdist``): the same hits in the same
+        order (ratio descending, then lexicon position, as ``process.extract`` ranks them)."""
+        found: list[list[tuple[float, int]]] = []
+        for start in range(0, len(lowered), block):
+            scores = process.cdist(
+                lowered[start : start + block],
+                self.lexicon,
+                scorer=fuzz.ratio,
+                score_cutoff=LEXICAL_FLOOR,
+                dtype=np.float64,
+                workers=-1,
+            )
+            for row in scores:
+                cols = np.flatnonzero(row >= LEXICAL_FLOOR)
+                best = cols[np.lexsort((cols, -row[cols]))[:limit]]
+                found.append([(float(row[c]), int(c)) for c in best])
+        return found
+
     def _match_vector(self, query: str, vector: np.ndarray, k: int) -> list[EscoMatch]:
-        lowered = query.lower()
-        exact = self.exact.get(lowered)
-        sims, ids = self.index.search(vector[None, :], min(len(self.uris), max(k, 10)))
-        candidates = {int(i) for i in ids[0] if i >= 0}
+        _sims, ids = self.index.search(vector[None, :], self._depth(k))
+        return self._rank(query, vector, k, ids[0], self._lexical_hits(query.lower(), max(k, 10)))
+
+    def _rank(
+        self, query: str, vector: np.ndarray, k: int, neighbours: np.ndarray, hits: list[tuple[float, int]]
+    ) -> list[EscoMatch]:
+        """The ``k`` best of the semantic neighbours and lexical hits of one query, scored both ways."""
+        exact = self.exact.get(query.lower())
+        candidates = {int(i) for i in neighbours if i >= 0}
         lexical: dict[int, tuple[float, float]] = {}  # owner → (rescaled score, plain ratio)
-        for _name, ratio, pos in process.extract(
-            lowered, self.lexicon, scorer=fuzz.ratio, limit=max(k, 10), score_cutoff=LEXICAL_FLOOR
-        ):
+        for ratio, pos in hits:
             owner = self.lexicon_owner[pos]
             value = _lexical_score(float(ratio))
             if self.lexicon_preferred[pos]:

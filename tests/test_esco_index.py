@@ -112,3 +112,29 @@ def test_query_normalisation():
 def test_index_covers_every_concept():
     index = get_index("occupation")
     assert len(index) == len(load_taxonomy().occupations) == index.index.ntotal
+
+
+def _typo(text: str, n: int) -> str:
+    """A deterministic misspelling: drop the letter at position n (mod length)."""
+    i = n % len(text)
+    return text[:i] + text[i + 1 :]
+
+
+@pytest.mark.parametrize("kind", ["skill", "occupation"])
+def test_batched_lexical_hits_are_those_of_one_by_one(kind):
+    """The score-matrix path of ``match_many`` returns the hits of ``process.extract``, ties in the same order."""
+    index = get_index(kind)
+    labels = index.lexicon[::997][:60]
+    queries = [q for n, label in enumerate(labels) for q in (label, _typo(label, n), label.split(" ")[0])]
+    queries += ["manager", "teacher", "clerk", "xqzv kwpl"]  # short words: many equal ratios
+    one_by_one = [index._lexical_hits(q, 10) for q in queries]
+    assert index._lexical_hits_many(queries, 10, block=7) == one_by_one
+    assert any(len({r for r, _ in hits}) < len(hits) for hits in one_by_one)  # the case has ties
+
+
+@pytest.mark.parametrize("kind", ["skill", "occupation"])
+def test_match_many_is_match_one_by_one(kind):
+    texts = [t for t, _ in JOB_TITLES + TYPOS] + NONSENSE + ["", "payroll", "tax law", "drive a forklift"]
+    index = get_index(kind)
+    for k in (1, 3):
+        assert index.match_many(texts, k) == [index.match(t, k) for t in texts]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from features.esco import OCCUPATION_PREFIX, load_taxonomy
 from features.profile import (
@@ -34,6 +35,8 @@ from serving.db.models import (
     Experience,
     Holder,
     HolderProfile,
+    HolderSkill,
+    HolderSkillExclusion,
     Interaction,
     Provider,
     Training,
@@ -464,3 +467,110 @@ def test_imported_holder_gets_a_profile_on_first_read(client):
     client.get("/v1/holders/H2/skills", headers=h2)  # a second read does not recompute
     with session_scope(client.db_url) as session:
         assert session.get(HolderProfile, "H2").version == 1
+
+
+# --- Bulk recompute on a generated world ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from training.datasets.world import generate_world
+
+    folder = tmp_path_factory.mktemp("profile-world") / "world"
+    generate_world(folder, scale="tiny", seed=5)
+    return folder
+
+
+def _stored_rows(session) -> tuple[list[tuple], dict[str, tuple]]:  # type: ignore[no-untyped-def]
+    """Every evidence row (sorted, without its id and timestamp) and every profile row (by holder)."""
+    evidence = sorted(
+        session.execute(
+            select(
+                HolderSkill.holder_id,
+                HolderSkill.skill_uri,
+                HolderSkill.weight,
+                HolderSkill.source,
+                HolderSkill.experience_id,
+                HolderSkill.training_id,
+                HolderSkill.via_uri,
+                HolderSkill.confidence,
+                HolderSkill.low_confidence,
+            )
+        ).all(),
+        key=lambda row: tuple("" if v is None else str(v) for v in row),
+    )
+    profiles = {
+        row[0]: tuple(row[1:])
+        for row in session.execute(
+            select(
+                HolderProfile.holder_id,
+                HolderProfile.model_id,
+                HolderProfile.dim,
+                HolderProfile.n_skills,
+                HolderProfile.version,
+                HolderProfile.embedding,
+            )
+        )
+    }
+    return evidence, profiles
+
+
+@pytest.mark.slow
+def test_bulk_recompute_stores_what_one_by_one_stores_for_every_holder(db_url, tiny_world):
+    from serving.importer import import_folder
+
+    import_folder(tiny_world, db_url, progress=False)
+    with session_scope(db_url) as session:
+        holder_ids = sorted(session.scalars(select(Holder.holder_id)))
+        # Exclusions and verified completions must take part: exclude a declared skill of a few holders.
+        for holder_id in holder_ids[:20]:
+            recompute_profile(session, holder_id, today=TODAY)
+            declared = [s for s in stored_profile(session, holder_id).skills if s.source == "declared"]
+            if declared:
+                session.add(HolderSkillExclusion(holder_id=holder_id, skill_uri=declared[0].skill_uri, excluded_by="t"))
+    with session_scope(db_url) as session:
+        for holder_id in holder_ids:
+            recompute_profile(session, holder_id, today=TODAY)
+    with session_scope(db_url) as session:
+        one_by_one_evidence, one_by_one_profiles = _stored_rows(session)
+        assert session.scalar(select(func.count()).select_from(HolderSkillExclusion)) > 5
+        assert {row[3] for row in one_by_one_evidence} == {"declared", "verified"}
+        # Chunks of 37 holders: chunk boundaries fall inside the list, every chunk is committed on its own.
+        assert recompute_profiles(session, holder_ids, today=TODAY, show_progress=False, chunk_size=37,
+                                  commit_chunks=True) == len(holder_ids)
+    with session_scope(db_url) as session:
+        bulk_evidence, bulk_profiles = _stored_rows(session)
+    assert len(bulk_evidence) > 10 * len(holder_ids)
+    assert bulk_evidence == one_by_one_evidence
+    assert bulk_profiles.keys() == one_by_one_profiles.keys() == set(holder_ids)
+    for holder_id, (model, dim, n_skills, version, blob) in bulk_profiles.items():
+        model_1, dim_1, n_skills_1, version_1, blob_1 = one_by_one_profiles[holder_id]
+        assert (model, dim, n_skills, version) == (model_1, dim_1, n_skills_1, version_1 + 1), holder_id
+        bulk_vector, one_vector = np.frombuffer(blob, "<f4"), np.frombuffer(blob_1, "<f4")
+        # One text alone or in a batch: the same vector up to float rounding of the padded batch.
+        assert bulk_vector.shape == one_vector.shape and np.allclose(bulk_vector, one_vector, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_bulk_recompute_failing_mid_way_keeps_finished_chunks_and_leaves_no_holder_half_written(
+    db_url, tiny_world
+):
+    from serving.importer import import_folder
+
+    import_folder(tiny_world, db_url, progress=False)
+    with session_scope(db_url) as session:
+        holder_ids = sorted(session.scalars(select(Holder.holder_id)))[:90]
+        recompute_profiles(session, holder_ids, today=TODAY, show_progress=False)
+    with session_scope(db_url) as session:
+        before_evidence, before_profiles = _stored_rows(session)
+    # An unknown holder in the third chunk of 25: the run stops there.
+    doomed = holder_ids[:60] + ["NO-SUCH-HOLDER"] + holder_ids[60:]
+    with pytest.raises(NotFound), session_scope(db_url) as session:
+        recompute_profiles(session, doomed, today=TODAY, show_progress=False, chunk_size=25, commit_chunks=True)
+    with session_scope(db_url) as session:
+        after_evidence, after_profiles = _stored_rows(session)
+    versions = {h: after_profiles[h][3] - before_profiles[h][3] for h in holder_ids}
+    assert after_profiles.keys() == before_profiles.keys() == set(holder_ids)
+    assert {h for h, bump in versions.items() if bump == 1} == set(holder_ids[:50])  # two chunks committed
+    assert {h for h, bump in versions.items() if bump == 0} == set(holder_ids[50:])
+    assert after_evidence == before_evidence  # same inputs, same rows: rewritten whole or left alone
