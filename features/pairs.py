@@ -313,11 +313,12 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
     gap_total = hol.gap_total[h]
     gap_coverage = np.divide(gap_closed, gap_total, out=np.zeros_like(gap_closed), where=gap_total > 0)
     n_skills = np.asarray(train_skills.sum(axis=1)).ravel().astype(np.float32)
-    held_taught = _rowwise_dot(hol.skills[h], train_skills)
+    holder_skills = hol.skills[h]
+    held_taught = _rowwise_dot(holder_skills, train_skills)
     novelty = np.divide(n_skills - held_taught, n_skills, out=np.zeros_like(n_skills), where=n_skills > 0)
     prerequisites = cat.prerequisites[t]
     n_prerequisites = np.asarray(prerequisites.sum(axis=1)).ravel().astype(np.float32)
-    met = _rowwise_dot(hol.skills[h], prerequisites)
+    met = _rowwise_dot(holder_skills, prerequisites)
     prerequisites_met = np.divide(met, n_prerequisites, out=np.ones_like(met), where=n_prerequisites > 0)
     goal = hol.goal_occupation[h]
     target_match = np.where(goal >= 0, np.isin(t * cat.n_occupations + goal, cat.target_keys), False)

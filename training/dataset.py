@@ -42,6 +42,30 @@ def load_interactions(session: Session) -> pd.DataFrame:
     return frame
 
 
+def _concatenated(session: Session, column: Any, text: bool = False) -> Any:
+    """The values of ``column`` in a group joined by spaces (``group_concat`` / ``string_agg``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.string_agg(cast(column, Text) if text else column, literal(" "))
+    return func.group_concat(column, literal(" "))
+
+
+def load_sessions(session: Session) -> pd.DataFrame:
+    """training_id (categorical), start_date (datetime64) of every session: one row per training is fetched
+    (its dates concatenated by the database) and the millions of dates are parsed by numpy at once."""
+    from serving.db.models import TrainingSession
+
+    statement = select(TrainingSession.training_id, _concatenated(session, TrainingSession.start_date, text=True))
+    rows = [row for chunk in read_rows(session, statement.group_by(TrainingSession.training_id)) for row in chunk]
+    training_ids = [str(r[0]) for r in rows]
+    dates = np.array(" ".join(r[1] for r in rows).split(), dtype="datetime64[D]") if rows else np.array(
+        [], dtype="datetime64[D]")
+    counts = [r[1].count(" ") + 1 for r in rows]
+    return pd.DataFrame({
+        "training_id": pd.Categorical.from_codes(np.repeat(np.arange(len(rows)), counts), categories=training_ids),
+        "start_date": dates,
+    })
+
+
 def load_skill_weights(session: Session) -> pd.DataFrame:
     """holder_id, skill_uri (both categorical), weight: the noisy-or of each (holder, skill)'s stored evidence
     rows, as ``features.profile`` aggregates them.
@@ -51,12 +75,8 @@ def load_skill_weights(session: Session) -> pd.DataFrame:
     """
     from serving.db.models import HolderSkill
 
-    if session.get_bind().dialect.name == "postgresql":
-        uris = func.string_agg(HolderSkill.skill_uri, literal(" "))
-        weights = func.string_agg(cast(HolderSkill.weight, Text), literal(" "))
-    else:
-        uris = func.group_concat(HolderSkill.skill_uri, literal(" "))
-        weights = func.group_concat(HolderSkill.weight, literal(" "))
+    uris = _concatenated(session, HolderSkill.skill_uri)
+    weights = _concatenated(session, HolderSkill.weight, text=True)
     holder_ids: list[str] = []
     skill_codes: dict[str, int] = {}
     codes: list[np.ndarray] = []
@@ -138,12 +158,10 @@ def load_world_frames(session: Session) -> WorldFrames:
     attribute, not an interaction, so it does not leak held-out enrolments.
     """
     from features.catalogue import load_catalogue
-    from serving.db.models import Experience, Holder, HolderProfile, LedgerAccount, LedgerEntry, TrainingSession
+    from serving.db.models import Experience, Holder, HolderProfile, LedgerAccount, LedgerEntry
 
     catalogue = load_catalogue(session, only_open=False)
-    sessions = _frame(session, select(TrainingSession.training_id, TrainingSession.start_date),
-                      ["training_id", "start_date"])
-    sessions["start_date"] = pd.to_datetime(sessions["start_date"])  # SQLite gives ISO text
+    sessions = load_sessions(session)
     holders = _frame(session, select(
         Holder.holder_id, Holder.region_code, Holder.employment_status, Holder.qualification_level,
         Holder.preferred_modality, Holder.target_occupation),
