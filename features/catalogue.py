@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from features.esco import Taxonomy, load_taxonomy
+from serving.db.bulk import read_rows
 from serving.db.models import Provider, Training, TrainingSession
 
 CATALOGUE_COLUMNS = [
@@ -61,8 +63,26 @@ def load_catalogue(session: Session, *, today: dt.date | None = None, only_open:
         .join(next_session, next_session.c.training_id == Training.training_id, isouter=not only_open)
         .order_by(Training.training_id)
     )
-    rows = session.execute(query).all()
-    return pd.DataFrame(rows, columns=CATALOGUE_COLUMNS)
+    columns: list[list[object]] = [[] for _ in CATALOGUE_COLUMNS]
+    for rows in read_rows(session, query):  # the driver's tuples: 200,000 rows in seconds
+        for values, column in zip(zip(*rows, strict=True), columns, strict=True):
+            column.extend(values)
+    data = dict(zip(CATALOGUE_COLUMNS, columns, strict=True))
+    for name in JSON_COLUMNS:
+        data[name] = _json_values(data[name])
+    # SQLite gives the date of the next session as ISO text; PostgreSQL as a date.
+    data["next_session"] = [dt.date.fromisoformat(v) if isinstance(v, str) else v for v in data["next_session"]]
+    return pd.DataFrame(data, columns=CATALOGUE_COLUMNS)
+
+
+JSON_COLUMNS = ("skills", "prerequisites", "target_occupations")
+
+
+def _json_values(values: list[object]) -> list[object]:
+    """JSON column values as Python objects: texts (SQLite) parsed in one ``json.loads`` of them all."""
+    if values and all(isinstance(v, str) for v in values):
+        return list(json.loads("[" + ",".join(values) + "]"))  # type: ignore[arg-type]
+    return [json.loads(v) if isinstance(v, str) else v for v in values]
 
 
 def training_texts(catalogue: pd.DataFrame, taxonomy: Taxonomy | None = None) -> list[str]:

@@ -57,6 +57,23 @@ COMPLETION_PRIOR_WEIGHT = 5.0
 
 
 MODALITY_CODES = {"onsite": 0, "remote": 1, "hybrid": 2}
+EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def exploded_positions(lists: list[list[str]] | pd.Series, position: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, position) of every known item of rows of lists, vectorised (``explode`` then ``row_positions``)."""
+    exploded = pd.Series(list(lists), dtype=object).explode()
+    rows = exploded.index.to_numpy(np.int64)
+    cols = row_positions(exploded, position)
+    known = cols >= 0
+    return rows[known], cols[known]
+
+
+def row_positions(values: pd.Series, position: dict[str, int]) -> np.ndarray:
+    """``position[value]`` for each value, −1 when absent (one dictionary lookup per distinct value)."""
+    codes, uniques = pd.factorize(values)
+    table = np.array([position.get(str(u), -1) for u in uniques] + [-1], dtype=np.int64)
+    return table[codes]  # code −1 (missing value) takes the trailing −1
 
 
 @dataclass
@@ -82,15 +99,13 @@ class SkillSpace:
         return cls(skill_col, occupation_row, matrix)
 
     def binary(self, lists: list[list[str]] | pd.Series) -> sp.csr_matrix:
-        """Rows of 0/1 over skills from lists of skill URIs (unknown URIs ignored)."""
-        indptr, indices = [0], []
-        for uris in lists:
-            cols = sorted({self.skill_col[u] for u in uris if u in self.skill_col})
-            indices.extend(cols)
-            indptr.append(len(indices))
-        data = np.ones(len(indices), dtype=np.float32)
-        return sp.csr_matrix((data, np.array(indices, dtype=np.int64), np.array(indptr)),
-                             shape=(len(indptr) - 1, len(self.skill_col)))
+        """Rows of 0/1 over skills from lists of skill URIs (unknown URIs ignored, repeats counted once)."""
+        rows, cols = exploded_positions(lists, self.skill_col)
+        matrix = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
+                               shape=(len(lists), len(self.skill_col)))
+        matrix.sum_duplicates()
+        matrix.data[:] = 1.0
+        return matrix
 
 
 @dataclass
@@ -141,44 +156,45 @@ class CatalogueArrays:
         ids = catalogue["training_id"].astype(str).to_numpy()
         position = {t: i for i, t in enumerate(ids)}
         n = len(ids)
-        keys: list[int] = []
-        for row, uris in enumerate(catalogue["target_occupations"]):
-            keys.extend(row * len(space.occupation_row) + space.occupation_row[u] for u in uris
-                        if u in space.occupation_row)
+        target_rows, target_cols = exploded_positions(catalogue["target_occupations"], space.occupation_row)
+        keys = target_rows * len(space.occupation_row) + target_cols
         enrol = interactions[interactions["event"].isin(("enrol", "complete"))]
-        enrolled = enrol[enrol["event"] == "enrol"]
-        popularity = np.zeros(n, dtype=np.float32)
-        counts = enrolled["training_id"].map(position).dropna().astype(int).value_counts()
-        popularity[counts.index.to_numpy()] = counts.to_numpy()
+        rows = row_positions(enrol["training_id"], position)
+        is_enrol = (enrol["event"] == "enrol").to_numpy()
+        is_complete = (enrol["event"] == "complete").to_numpy()
+        counted = is_enrol & (rows >= 0)
+        popularity = np.bincount(rows[counted], minlength=n).astype(np.float32)
         region_popularity: dict[str, np.ndarray] = {}
-        regions = enrolled["holder_id"].map(holder_regions)
-        for region, group in enrolled.groupby(regions):
-            vector = np.zeros(n, dtype=np.float32)
-            rc = group["training_id"].map(position).dropna().astype(int).value_counts()
-            vector[rc.index.to_numpy()] = rc.to_numpy()
-            region_popularity[str(region)] = vector
-        provider_of = dict(zip(ids, catalogue["provider_id"].astype(str), strict=True))
-        by_provider = pd.DataFrame({
-            "provider_id": enrol["training_id"].map(provider_of),
-            "enrol": (enrol["event"] == "enrol").astype(int),
-            "complete": (enrol["event"] == "complete").astype(int),
-        }).groupby("provider_id")[["enrol", "complete"]].sum()
-        overall = float(by_provider["complete"].sum() / max(by_provider["enrol"].sum(), 1))
-        rate = ((by_provider["complete"] + COMPLETION_PRIOR_WEIGHT * overall)
-                / (by_provider["enrol"] + COMPLETION_PRIOR_WEIGHT))
-        provider_completion = catalogue["provider_id"].astype(str).map(rate).fillna(overall).to_numpy(np.float32)
-        as_of_ordinal = as_of.toordinal()
-        upcoming = sessions[sessions["start_date"].map(lambda d: d.toordinal()) >= as_of_ordinal]
-        first = upcoming.groupby("training_id")["start_date"].min()
+        # Per region of the enrolling holders (holders of unknown region left out).
+        region_codes, region_names = pd.factorize(enrol["holder_id"].map(holder_regions))
+        for code in np.unique(region_codes[is_enrol & (region_codes >= 0)]):
+            mine = counted & (region_codes == code)
+            region_popularity[str(region_names[code])] = np.bincount(rows[mine], minlength=n).astype(np.float32)
+        # Provider completion rate (smoothed towards the overall rate), from enrolments and completions.
+        provider_codes, providers = pd.factorize(catalogue["provider_id"].astype(str))
+        known = rows >= 0
+        of_provider = provider_codes[rows[known]]
+        seen = np.bincount(of_provider, minlength=len(providers)) > 0
+        enrols = np.bincount(of_provider, weights=is_enrol[known], minlength=len(providers))
+        completes = np.bincount(of_provider, weights=is_complete[known], minlength=len(providers))
+        overall = float(completes.sum() / max(enrols.sum(), 1))
+        rate = np.where(seen, (completes + COMPLETION_PRIOR_WEIGHT * overall) / (enrols + COMPLETION_PRIOR_WEIGHT),
+                        overall)
+        provider_completion = rate[provider_codes].astype(np.float32)
+        # Session start dates as ordinals (date objects, ISO text or datetime64 alike), vectorised.
+        starts = pd.to_datetime(sessions["start_date"]).to_numpy("datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
+        rows = row_positions(sessions["training_id"], position)
+        upcoming = (starts >= as_of.toordinal()) & (rows >= 0)
         next_session = np.zeros(n, dtype=np.int64)
-        for training_id, start in first.items():
-            if training_id in position:
-                next_session[position[training_id]] = start.toordinal()
+        first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, rows[upcoming], starts[upcoming])
+        has_session = first < np.iinfo(np.int64).max
+        next_session[has_session] = first[has_session]
         skills = space.binary(catalogue["skills"])
         return cls(
             training_ids=ids, position=position, vectors=np.ascontiguousarray(vectors, dtype=np.float32),
             skills=skills, skills_csc=skills.tocsc(), prerequisites=space.binary(catalogue["prerequisites"]),
-            target_keys=np.unique(np.array(keys, dtype=np.int64)), n_occupations=len(space.occupation_row),
+            target_keys=np.unique(keys.astype(np.int64)), n_occupations=len(space.occupation_row),
             price_cents=catalogue["price_cents"].to_numpy(np.int64), hours=catalogue["hours"].to_numpy(np.float32),
             modality=catalogue["modality"].map(MODALITY_CODES).to_numpy(np.int8),
             region=catalogue["region_code"].astype(str).to_numpy(),
@@ -266,11 +282,11 @@ class HolderArrays:
         ids = holders["holder_id"].astype(str).to_numpy()
         position = {h: i for i, h in enumerate(ids)}
         m, n_skills = len(ids), len(space.skill_col)
-        wanted = skill_weights["holder_id"].isin(position) & skill_weights["skill_uri"].isin(space.skill_col)
-        known = skill_weights[wanted]
+        rows = row_positions(skill_weights["holder_id"], position)
+        cols = row_positions(skill_weights["skill_uri"], space.skill_col)
+        wanted = (rows >= 0) & (cols >= 0)
         skills = sp.csr_matrix(
-            (known["weight"].to_numpy(np.float32).clip(0, 1),
-             (known["holder_id"].map(position).to_numpy(), known["skill_uri"].map(space.skill_col).to_numpy())),
+            (skill_weights["weight"].to_numpy(np.float32)[wanted].clip(0, 1), (rows[wanted], cols[wanted])),
             shape=(m, n_skills),
         )
         skills.sum_duplicates()
@@ -393,11 +409,12 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
     gap_total = hol.gap_total[h]
     gap_coverage = np.divide(gap_closed, gap_total, out=np.zeros_like(gap_closed), where=gap_total > 0)
     n_skills = np.asarray(train_skills.sum(axis=1)).ravel().astype(np.float32)
-    held_taught = _rowwise_dot(hol.skills[h], train_skills)
+    holder_skills = hol.skills[h]
+    held_taught = _rowwise_dot(holder_skills, train_skills)
     novelty = np.divide(n_skills - held_taught, n_skills, out=np.zeros_like(n_skills), where=n_skills > 0)
     prerequisites = cat.prerequisites[t]
     n_prerequisites = np.asarray(prerequisites.sum(axis=1)).ravel().astype(np.float32)
-    met = _rowwise_dot(hol.skills[h], prerequisites)
+    met = _rowwise_dot(holder_skills, prerequisites)
     prerequisites_met = np.divide(met, n_prerequisites, out=np.ones_like(met), where=n_prerequisites > 0)
     goal = hol.goal_occupation[h]
     target_match = np.where(goal >= 0, np.isin(t * cat.n_occupations + goal, cat.target_keys), False)
@@ -407,14 +424,17 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
     ratio = np.minimum(price / (cpf + cec + 100.0), 10.0)
     preferred = hol.preferred_modality[h]
     modality_match = np.where(preferred < 0, 0.5, (preferred == cat.modality[t]).astype(np.float32))
-    region_match = ((hol.region[h] == cat.region[t]) | (cat.modality[t] == MODALITY_CODES["remote"]))
+    # Regions as integer codes (one hash per pair, not a string comparison per pair and region).
+    region_codes, regions = pd.factorize(np.concatenate([hol.region[h], cat.region[t]]))
+    holder_region = region_codes[:len(h)]
+    region_match = (holder_region == region_codes[len(h):]) | (cat.modality[t] == MODALITY_CODES["remote"])
     level, qualification = cat.level[t], hol.qualification_level[h]
     level_gap = np.nan_to_num(level - qualification, nan=0.0)
     region_popularity = np.zeros(len(t), dtype=np.float32)
-    for region in np.unique(hol.region[h]):
-        rows = hol.region[h] == region
-        counts = cat.region_popularity.get(str(region))
+    for code in np.unique(holder_region):
+        counts = cat.region_popularity.get(str(regions[code]))
         if counts is not None:
+            rows = holder_region == code
             region_popularity[rows] = counts[t[rows]]
     return np.column_stack([
         similarity, gap_coverage, gap_closed, novelty, prerequisites_met, target_match.astype(np.float32),

@@ -672,6 +672,7 @@ def recompute_profiles(
     chunk_size: int = RECOMPUTE_CHUNK_HOLDERS,
     commit_chunks: bool = False,
     timings: dict[str, float] | None = None,
+    matcher: Matcher | None = None,
 ) -> int:
     """Recompute and store the profiles of many holders (importer, bulk jobs); returns how many.
 
@@ -686,13 +687,13 @@ def recompute_profiles(
     transaction for many minutes (on SQLite that would block every other writer).
 
     ``timings``, when given, receives the seconds per phase: ``read``, ``match``, ``build``, ``encode``,
-    ``write`` (benchmarks).
+    ``write`` (benchmarks). A ``matcher`` passed in keeps its matches across calls (resumable bulk jobs).
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     ids = list(dict.fromkeys(holder_ids))
     today = today or _today()
-    matcher = Matcher()
+    matcher = matcher or Matcher()
     with tqdm(total=len(ids), desc="skills profiles", unit="holder", disable=not show_progress) as bar:
         for start in range(0, len(ids), chunk_size):
             chunk = ids[start : start + chunk_size]

@@ -10,26 +10,99 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, Text, cast, func, literal, select
 from sqlalchemy.orm import Session
 
+from serving.db.bulk import read_rows
 from serving.db.models import Interaction
 
 POSITIVE_EVENTS = ("enrol", "complete")
 
 
+def _frame(session: Session, statement: Select[*tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """A SELECT's rows as a frame, read by the driver in chunks (no per-row SQLAlchemy objects)."""
+    parts = [pd.DataFrame.from_records(rows, columns=columns) for rows in read_rows(session, statement)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
 def load_interactions(session: Session) -> pd.DataFrame:
     """All interactions as a frame (holder_id, training_id, event, occurred_at as UTC timestamps)."""
-    rows = session.execute(
+    frame = _frame(
+        session,
         select(Interaction.holder_id, Interaction.training_id, Interaction.event, Interaction.occurred_at)
-        .order_by(Interaction.occurred_at, Interaction.interaction_id)
-    ).all()
-    frame = pd.DataFrame(rows, columns=["holder_id", "training_id", "event", "occurred_at"])
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+        .order_by(Interaction.occurred_at, Interaction.interaction_id),
+        ["holder_id", "training_id", "event", "occurred_at"],
+    )
+    # SQLite gives naive UTC timestamps as text, PostgreSQL aware datetimes: both parse to UTC.
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
     return frame
+
+
+def _concatenated(session: Session, column: Any, text: bool = False) -> Any:
+    """The values of ``column`` in a group joined by spaces (``group_concat`` / ``string_agg``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.string_agg(cast(column, Text) if text else column, literal(" "))
+    return func.group_concat(column, literal(" "))
+
+
+def load_sessions(session: Session) -> pd.DataFrame:
+    """training_id (categorical), start_date (datetime64) of every session: one row per training is fetched
+    (its dates concatenated by the database) and the millions of dates are parsed by numpy at once."""
+    from serving.db.models import TrainingSession
+
+    statement = select(TrainingSession.training_id, _concatenated(session, TrainingSession.start_date, text=True))
+    rows = [row for chunk in read_rows(session, statement.group_by(TrainingSession.training_id)) for row in chunk]
+    training_ids = [str(r[0]) for r in rows]
+    dates = np.array(" ".join(r[1] for r in rows).split(), dtype="datetime64[D]") if rows else np.array(
+        [], dtype="datetime64[D]")
+    counts = [r[1].count(" ") + 1 for r in rows]
+    return pd.DataFrame({
+        "training_id": pd.Categorical.from_codes(np.repeat(np.arange(len(rows)), counts), categories=training_ids),
+        "start_date": dates,
+    })
+
+
+def load_skill_weights(session: Session) -> pd.DataFrame:
+    """holder_id, skill_uri (both categorical), weight: the noisy-or of each (holder, skill)'s stored evidence
+    rows, as ``features.profile`` aggregates them.
+
+    The database concatenates each holder's evidence into one row (``group_concat`` / ``string_agg``), so
+    millions of evidence rows cost one row per holder to fetch, then numpy groups them.
+    """
+    from serving.db.models import HolderSkill
+
+    uris = _concatenated(session, HolderSkill.skill_uri)
+    weights = _concatenated(session, HolderSkill.weight, text=True)
+    holder_ids: list[str] = []
+    skill_codes: dict[str, int] = {}
+    codes: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    statement = select(HolderSkill.holder_id, uris, weights).group_by(HolderSkill.holder_id)
+    for rows in read_rows(session, statement, chunk_rows=10_000):
+        for holder_id, holder_uris, holder_weights in rows:
+            names = holder_uris.split(" ")
+            holder_ids.append(holder_id)
+            codes.append(np.fromiter((skill_codes.setdefault(u, len(skill_codes)) for u in names), np.int64,
+                                     len(names)))
+            values.append(np.array(holder_weights.split(" "), dtype=np.float64))
+    if not holder_ids:
+        return pd.DataFrame({"holder_id": pd.Series([], dtype=str), "skill_uri": pd.Series([], dtype=str),
+                             "weight": pd.Series([], dtype=np.float64)})
+    n_skills = len(skill_codes)
+    holder_rows = np.repeat(np.arange(len(holder_ids), dtype=np.int64), [len(c) for c in codes])
+    keys = holder_rows * n_skills + np.concatenate(codes)
+    log_miss = np.log1p(-np.clip(np.concatenate(values), 0.0, 0.999999))
+    unique, inverse = np.unique(keys, return_inverse=True)
+    weight = 1.0 - np.exp(np.bincount(inverse, weights=log_miss, minlength=len(unique)))
+    return pd.DataFrame({
+        "holder_id": pd.Categorical.from_codes(unique // n_skills, categories=holder_ids),
+        "skill_uri": pd.Categorical.from_codes(unique % n_skills, categories=list(skill_codes)),
+        "weight": weight,
+    })
 
 
 @dataclass(frozen=True)
@@ -85,33 +158,29 @@ def load_world_frames(session: Session) -> WorldFrames:
     attribute, not an interaction, so it does not leak held-out enrolments.
     """
     from features.catalogue import load_catalogue
-    from serving.db.models import Experience, Holder, LedgerAccount, LedgerEntry, TrainingSession
+    from serving.db.models import Experience, Holder, HolderProfile, LedgerAccount, LedgerEntry
 
     catalogue = load_catalogue(session, only_open=False)
-    sessions = pd.DataFrame(session.execute(select(TrainingSession.training_id, TrainingSession.start_date)).all(),
-                            columns=["training_id", "start_date"])
-    holders = pd.DataFrame(session.execute(select(
+    sessions = load_sessions(session)
+    holders = _frame(session, select(
         Holder.holder_id, Holder.region_code, Holder.employment_status, Holder.qualification_level,
-        Holder.preferred_modality, Holder.target_occupation)).all(),
-        columns=["holder_id", "region_code", "employment_status", "qualification_level", "preferred_modality",
-                 "target_occupation"])
-    evidence = pd.DataFrame(session.execute(text("SELECT holder_id, skill_uri, weight FROM holder_skills")).all(),
-                            columns=["holder_id", "skill_uri", "weight"])
-    # noisy-or of the evidence rows of each (holder, skill), as features.profile aggregates them
-    evidence["log_miss"] = np.log1p(-evidence["weight"].astype(float).clip(0, 0.999999))
-    skill_weights = evidence.groupby(["holder_id", "skill_uri"], as_index=False)["log_miss"].sum()
-    skill_weights["weight"] = 1.0 - np.exp(skill_weights.pop("log_miss"))
+        Holder.preferred_modality, Holder.target_occupation),
+        ["holder_id", "region_code", "employment_status", "qualification_level", "preferred_modality",
+         "target_occupation"])
+    skill_weights = load_skill_weights(session)
     embeddings = {
         str(holder_id): np.frombuffer(blob, dtype="<f4").copy()
-        for holder_id, dim, blob in session.execute(text("SELECT holder_id, dim, embedding FROM holder_profiles"))
+        for rows in read_rows(session, select(HolderProfile.holder_id, HolderProfile.dim, HolderProfile.embedding))
+        for holder_id, dim, blob in rows
         if dim
     }
-    jobs = session.execute(
-        select(Experience.holder_id, Experience.esco_uri, Experience.start_date)
+    jobs = read_rows(
+        session,
+        select(Experience.holder_id, Experience.esco_uri)
         .where(Experience.kind == "job", Experience.esco_uri.is_not(None))
-        .order_by(Experience.holder_id, Experience.start_date)
-    ).all()
-    current_occupation = {str(h): str(uri) for h, uri, _start in jobs}  # the latest job wins
+        .order_by(Experience.holder_id, Experience.start_date),
+    )
+    current_occupation = {str(h): str(uri) for rows in jobs for h, uri in rows}  # the latest job wins
     balances_rows = session.execute(
         select(LedgerAccount.holder_id, LedgerAccount.kind, func.sum(LedgerEntry.amount_cents))
         .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.account_id)

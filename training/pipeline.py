@@ -3,6 +3,7 @@ against the baselines in the same run, and (train) log to MLflow and register th
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,20 +35,35 @@ class Prepared:
 
 
 def prepare(db_url: str, *, holdout_days: int = 120, settings: Settings | None = None,
-            show_progress: bool = True) -> Prepared:
+            show_progress: bool = True, timings: dict[str, float] | None = None) -> Prepared:
+    """Read, vectorise and split the world. ``timings``, when given, receives the seconds of each phase:
+    ``load`` (frames from the database), ``encode`` (training-text vectors, through the embedding cache),
+    ``split`` and ``arrays``."""
     settings = settings or get_settings()
+    clock = {"last": time.perf_counter()}
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + now - clock["last"]
+        clock["last"] = now
+
     migrate(db_url)
     with session_scope(db_url) as session:
         frames = load_world_frames(session)
     if frames.catalogue.empty or frames.interactions.empty:
         raise NotEnoughData("no trainings or no interactions in the database: run `parcours import` first")
     if frames.skill_weights.empty:
-        raise NotEnoughData("no skills profiles in the database: run `parcours profiles build` first")
+        raise NotEnoughData("no skills profiles in the database: run `parcours profile recompute` first")
+    lap("load")
     vectors, _stats = encode_cached(training_texts(frames.catalogue), settings=settings, show_progress=show_progress)
+    lap("encode")
     split = time_split(frames.interactions, holdout_days=holdout_days)
     if not split.held_out:
         raise NotEnoughData("no enrolment after the cut date: nothing to evaluate on")
+    lap("split")
     catalogue, holders = build_arrays(frames, split.cut_date, split.train, vectors, SkillSpace.load())
+    lap("arrays")
     return Prepared(frames, split, catalogue, holders, vectors)
 
 

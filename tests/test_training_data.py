@@ -1,0 +1,184 @@
+"""Reading the world for training and turning it into pairs, on a generated tiny world.
+
+The bulk readers (driver-level rows, per-holder concatenated evidence) are checked against plain ORM reads on
+SQLite and PostgreSQL; the vectorised pairs and catalogue statistics against straightforward loops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from features.pairs import COMPLETION_PRIOR_WEIGHT, SkillSpace
+from features.profile import recompute_profiles, stored_embedding, stored_profile
+from serving.db.engine import session_scope
+from serving.db.models import Experience, Holder, Interaction, Training, TrainingSession
+from training.dataset import POSITIVE_EVENTS, WorldFrames, load_world_frames, time_split
+from training.fit import build_arrays, training_pairs
+
+pytestmark = pytest.mark.slow
+TODAY = dt.date(2026, 11, 1)
+PROFILED = 60  # holders given a stored profile (the others have none, as after an import)
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.datasets.world import generate_world
+
+    folder = tmp_path_factory.mktemp("training-world") / "world"
+    generate_world(folder, scale="tiny", seed=6)
+    return folder
+
+
+def _import_and_profile(folder: Path, url: str) -> list[str]:
+    from serving.importer import import_folder
+
+    import_folder(folder, url, progress=False)
+    with session_scope(url) as session:
+        profiled = sorted(session.scalars(select(Holder.holder_id)))[:PROFILED]
+        recompute_profiles(session, profiled, today=TODAY, show_progress=False)
+    return profiled
+
+
+@pytest.fixture(scope="module")
+def frames(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> WorldFrames:
+    url = f"sqlite:///{tmp_path_factory.mktemp('training-db') / 'world.db'}"
+    _import_and_profile(tiny_world, url)
+    with session_scope(url) as session:
+        return load_world_frames(session)
+
+
+def test_world_frames_read_what_the_orm_reads(db_url: str, tiny_world: Path) -> None:
+    profiled = _import_and_profile(tiny_world, db_url)
+    with session_scope(db_url) as session:
+        frames = load_world_frames(session)
+        interactions = session.execute(
+            select(Interaction.holder_id, Interaction.training_id, Interaction.event, Interaction.occurred_at)
+            .order_by(Interaction.occurred_at, Interaction.interaction_id)
+        ).all()
+        assert len(interactions) > 1000
+        assert frames.interactions["holder_id"].tolist() == [r[0] for r in interactions]
+        assert frames.interactions["training_id"].tolist() == [r[1] for r in interactions]
+        assert frames.interactions["event"].tolist() == [r[2] for r in interactions]
+        expected_times = pd.to_datetime(pd.Series([r[3] for r in interactions]), utc=True)
+        assert (frames.interactions["occurred_at"] == expected_times).all()
+
+        # Skill weights: the stored profiles (noisy-or of the evidence rows; stored profiles round to 1e-4).
+        expected = {(h, s): w for h in profiled for s, w in stored_profile(session, h).weights().items()}
+        got = {(str(h), str(s)): w for h, s, w in frames.skill_weights.itertuples(index=False)}
+        assert len(expected) > 20 * PROFILED and got.keys() == expected.keys()
+        assert max(abs(got[key] - expected[key]) for key in got) <= 5.01e-5
+        for holder_id in profiled:
+            vector, _model = stored_embedding(session, holder_id)
+            assert (vector is None and holder_id not in frames.embeddings) or np.array_equal(
+                frames.embeddings[holder_id], vector
+            )
+        assert len(frames.embeddings) == sum(1 for h in profiled if stored_embedding(session, h)[0] is not None)
+
+        trainings = session.scalars(select(Training).order_by(Training.training_id)).all()
+        catalogue = frames.catalogue
+        assert catalogue["training_id"].tolist() == [t.training_id for t in trainings]
+        for column in ("skills", "prerequisites", "target_occupations", "price_cents", "level"):
+            values = [getattr(t, column) for t in trainings]
+            assert [None if v != v else v for v in catalogue[column].tolist()] == values, column  # NaN ≙ None
+        sessions = session.execute(select(TrainingSession.training_id, TrainingSession.start_date)).all()
+        today = dt.date.today()
+        upcoming: dict[str, dt.date] = {}
+        for training_id, start in sessions:
+            if start >= today and (training_id not in upcoming or start < upcoming[training_id]):
+                upcoming[training_id] = start
+        assert catalogue["next_session"].tolist() == [upcoming.get(t.training_id) for t in trainings]
+        assert sorted(zip(frames.sessions["training_id"], frames.sessions["start_date"].dt.date, strict=True)) == (
+            sorted((t, d) for t, d in sessions)
+        )
+        assert sorted(frames.holders["holder_id"]) == sorted(session.scalars(select(Holder.holder_id)))
+        jobs = session.execute(
+            select(Experience.holder_id, Experience.esco_uri, Experience.start_date, Experience.experience_id)
+            .where(Experience.kind == "job", Experience.esco_uri.is_not(None))
+        ).all()
+        latest: dict[str, tuple[dt.date, str]] = {}
+        for holder_id, uri, start, _id in jobs:
+            if holder_id not in latest or start > latest[holder_id][0]:
+                latest[holder_id] = (start, uri)
+        # Ties on the start date may resolve either way; the holders and the dates must agree.
+        assert frames.current_occupation.keys() == latest.keys()
+
+
+def test_training_pairs_are_one_per_interacted_training_then_random_negatives(frames: WorldFrames) -> None:
+    split = time_split(frames.interactions)
+    vectors = np.eye(len(frames.catalogue), 8, dtype=np.float32)
+    catalogue, holders = build_arrays(frames, split.cut_date, split.train, vectors, SkillSpace.load())
+    h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=2, seed=4)
+
+    flags: dict[tuple[str, str], list[bool]] = {}
+    for holder_id, training_id, event in zip(split.train["holder_id"], split.train["training_id"],
+                                             split.train["event"], strict=True):
+        if holder_id in holders.position and training_id in catalogue.position:
+            pair = flags.setdefault((holder_id, training_id), [False, False])
+            pair[0] |= event in POSITIVE_EVENTS
+            pair[1] |= event == "complete"
+    n = len(flags)
+    pairs = [(holders.holder_ids[a], catalogue.training_ids[b]) for a, b in zip(h[:n], t[:n], strict=True)]
+    assert pairs == sorted(flags)  # one pair per (holder, training) interacted with, in id order
+    assert enrolled[:n].tolist() == [int(flags[p][0]) for p in pairs]
+    assert completed[:n].tolist() == [int(flags[p][1]) for p in pairs]
+    assert 0 < enrolled[:n].sum() < n and completed[:n].sum() > 0
+
+    negatives = list(zip(h[n:].tolist(), t[n:].tolist(), strict=True))
+    interacted = set(zip(h[:n].tolist(), t[:n].tolist(), strict=True))
+    per_holder = defaultdict(int)
+    for holder_row, training_row in negatives:
+        assert (holder_row, training_row) not in interacted
+        per_holder[holder_row] += 1
+    positives = defaultdict(int)
+    for holder_row in h[:n][enrolled[:n] == 1].tolist():
+        positives[holder_row] += 1
+    assert negatives and all(count <= 2 * positives[row] for row, count in per_holder.items())
+    assert not enrolled[n:].any() and not completed[n:].any()
+    again = training_pairs(catalogue, holders, split.train, random_negatives=2, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (h, t, enrolled, completed), strict=True))
+
+
+def test_catalogue_statistics_count_only_what_happened_before_the_cut(frames: WorldFrames) -> None:
+    split = time_split(frames.interactions)
+    vectors = np.eye(len(frames.catalogue), 8, dtype=np.float32)
+    catalogue, _holders = build_arrays(frames, split.cut_date, split.train, vectors, SkillSpace.load())
+    region_of = dict(zip(frames.holders["holder_id"], frames.holders["region_code"], strict=True))
+    provider_of = dict(zip(frames.catalogue["training_id"], frames.catalogue["provider_id"], strict=True))
+
+    popularity: dict[str, int] = defaultdict(int)
+    by_region: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for holder_id, training_id, event in zip(split.train["holder_id"], split.train["training_id"],
+                                             split.train["event"], strict=True):
+        if event == "enrol":
+            popularity[training_id] += 1
+            by_region[region_of[holder_id]][training_id] += 1
+        if event in ("enrol", "complete"):
+            counts[provider_of[training_id]][0 if event == "enrol" else 1] += 1
+    overall = sum(c for _, c in counts.values()) / max(sum(e for e, _ in counts.values()), 1)
+    for row, training_id in enumerate(catalogue.training_ids):
+        assert catalogue.popularity[row] == popularity.get(training_id, 0)
+        enrols, completes = counts.get(provider_of[training_id], (0, 0))
+        rate = ((completes + COMPLETION_PRIOR_WEIGHT * overall) / (enrols + COMPLETION_PRIOR_WEIGHT)
+                if provider_of[training_id] in counts else overall)
+        assert catalogue.provider_completion[row] == np.float32(rate)
+    assert catalogue.region_popularity.keys() == by_region.keys()
+    for region, vector in catalogue.region_popularity.items():
+        assert vector.tolist() == [by_region[region].get(t, 0) for t in catalogue.training_ids]
+
+    first: dict[str, dt.date] = {}
+    for training_id, start in zip(frames.sessions["training_id"], frames.sessions["start_date"].dt.date,
+                                  strict=True):
+        if start >= split.cut_date and (training_id not in first or start < first[training_id]):
+            first[training_id] = start
+    assert catalogue.next_session_ordinal.tolist() == [
+        first[t].toordinal() if t in first else 0 for t in catalogue.training_ids
+    ]
+    assert 0 < int((catalogue.next_session_ordinal > 0).sum()) < len(catalogue.training_ids) + 1
