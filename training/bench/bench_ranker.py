@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ HOLDOUT_DAYS = 120
 FIT_SEED = 0
 TARGET_RATIO = 1.25
 PLOT_NAME = "ranker_methods.png"
+DOCS_IMG = Path("docs/img")
 MARKER_VERSION = 1
 
 
@@ -162,7 +164,8 @@ def render(results: list[dict[str, Any]], plot_path: Path) -> str:
     lines = [
         "## Ranker against the baselines (issue 5)",
         "",
-        f"`{results[0]['scale']}` worlds, seeds {seeds} (42 is the demo world's), as of {AS_OF.isoformat()}; each imported into "
+        f"`{results[0]['scale']}` worlds, seeds {seeds} (42 is the demo world's), as of {AS_OF.isoformat()}; "
+        "each imported into "
         f"its own SQLite database, profiles recomputed as of that date, then `prepare` + `fit_and_evaluate` as "
         f"`parcours train --truth` does: time split {HOLDOUT_DAYS} days before the last interaction, fit seed "
         f"{FIT_SEED}, the same held-out holders and the same allowed set (open at the cut, not taken before) for "
@@ -221,6 +224,10 @@ def run(work_dir: Path, *, scale: str = SCALE, seeds: tuple[int, ...] = SEEDS) -
     results = [measure(work_dir, seed, scale) for seed in seeds]
     plot_path = work_dir / PLOT_NAME
     plot(results, plot_path)
+    if DOCS_IMG.parent.is_dir():  # run from the repository root: the figure goes next to docs/benchmarks.md
+        DOCS_IMG.mkdir(exist_ok=True)
+        shutil.copyfile(plot_path, DOCS_IMG / PLOT_NAME)
+        return render(results, Path("img") / PLOT_NAME)
     return render(results, plot_path)
 
 
