@@ -10,7 +10,10 @@ import pytest
 from training.metrics import (
     affordable_share,
     catalogue_coverage,
+    exposure_counts,
+    flagged_slot_share,
     gini,
+    gini_lift,
     intra_list_diversity,
     mrr_at_k,
     ndcg_at_k,
@@ -78,3 +81,30 @@ def test_affordable_share() -> None:
 )
 def test_gini(counts: list[int], expected: float) -> None:
     assert gini(counts) == pytest.approx(expected)
+
+
+def test_exposure_counts_include_providers_never_shown_and_stop_at_k() -> None:
+    provider_of = {"a": "P1", "b": "P1", "c": "P2", "d": "P3"}
+    counts = exposure_counts([["a", "c", "d"], ["b", "a"]], provider_of, ["P1", "P2", "P3", "P4"], 2)
+    assert counts.tolist() == [3, 1, 0, 0]  # "d" is third (beyond k); P3 and P4 got nothing
+    assert gini(counts) == pytest.approx(gini([3, 1, 0, 0]))
+    with pytest.raises(KeyError):
+        exposure_counts([["x"]], provider_of, ["P1"], 1)
+
+
+@pytest.mark.parametrize(
+    ("exposure", "catalogue", "expected"), [(0.6, 0.3, 2.0), (0.3, 0.3, 1.0), (0.0, 0.5, 0.0), (0.4, 0.0, 0.0)],
+)
+def test_gini_lift(exposure: float, catalogue: float, expected: float) -> None:
+    assert gini_lift(exposure, catalogue) == pytest.approx(expected)
+
+
+def test_gini_lift_rejects_negative_values() -> None:
+    with pytest.raises(ValueError, match="non-negative"):
+        gini_lift(-0.1, 0.5)
+
+
+def test_flagged_slot_share_counts_slots_not_lists() -> None:
+    assert flagged_slot_share([["a", "b", "c"], ["a"]], {"a"}, 3) == pytest.approx(2 / 4)
+    assert flagged_slot_share([["b", "c", "a"]], {"a"}, 2) == 0.0  # "a" is beyond k
+    assert flagged_slot_share([[], []], {"a"}, 10) == 0.0

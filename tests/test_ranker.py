@@ -58,12 +58,24 @@ def test_evaluation_reports_model_and_baselines_on_the_same_holders(prepared) ->
     assert bundle.feature_names == FEATURE_NAMES
     assert report["k"] == 10 and report["holders"] > 0
     ndcg = report["metrics"]["ndcg@10"]
-    assert set(ndcg) == {"model", "popularity", "content", "oracle"}
+    assert set(ndcg) == {"model", "neutral", "popularity", "content", "oracle"}
     # The oracle bounds what any method reaches; the learned model beats content similarity here.
-    assert ndcg["oracle"] >= max(ndcg["model"], ndcg["popularity"], ndcg["content"])
+    assert ndcg["oracle"] >= max(ndcg["model"], ndcg["neutral"], ndcg["popularity"], ndcg["content"])
     assert ndcg["model"] > ndcg["content"]
-    for metric in ("recall@10", "mrr@10", "coverage@10", "diversity@10", "affordable@10", "provider_gini"):
+    for metric in ("recall@10", "mrr@10", "coverage@10", "diversity@10", "affordable@10", "provider_gini",
+                   "poor_provider_share"):
         assert all(0.0 <= v <= 1.0 for v in report["metrics"][metric].values())
+    # Provider exposure, personalised vs neutral, against the catalogue's own concentration.
+    exposure = report["exposure"]
+    assert 0.0 < exposure["catalogue_gini"] < 1.0
+    for label, method in (("personalised", "model"), ("neutral", "neutral")):
+        assert exposure[label]["method"] == method
+        for metric in ("provider_gini", "provider_gini_lift", "poor_provider_share"):
+            assert exposure[label][metric] == report["metrics"][metric][method]
+        assert exposure[label]["provider_gini_lift"] == pytest.approx(
+            exposure[label]["provider_gini"] / exposure["catalogue_gini"], abs=1e-5)
+    # Neutral suggestions rank by the completion record first: no slot goes to a poor-record provider here.
+    assert exposure["neutral"]["poor_provider_share"] <= exposure["personalised"]["poor_provider_share"]
     # Fixed model and data: identical results.
     _bundle_again, report_again = fit_and_evaluate(data, seed=0, truth_dir=folder)
     assert report_again == report
@@ -101,8 +113,9 @@ def test_evaluate_cli_prints_the_contract_json(prepared) -> None:  # type: ignor
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["k"] == 10
-    assert {"model", "popularity", "content"} <= set(report["metrics"]["ndcg@10"])
+    assert {"model", "neutral", "popularity", "content"} <= set(report["metrics"]["ndcg@10"])
     assert {"ndcg@10", "recall@10", "mrr@10"} <= set(report["metrics"])
+    assert {"catalogue_gini", "personalised", "neutral"} <= set(report["exposure"])
 
 
 def test_evaluate_cli_refuses_an_empty_database(sqlite_url: str, tmp_path: Path) -> None:

@@ -2,7 +2,14 @@
 on the same held-out holders, with the oracle (ranking by the world's noise-free utility) when truth is given.
 
 Every method ranks the same allowed set per holder: trainings open at the cut (a session on or after it) that
-the holder had not enrolled in before. The model's list is diversified as served.
+the holder had not enrolled in before. The model's list is diversified as served; "neutral" is what a holder who
+switched personalisation off gets (``recommender.neutral``: objective criteria only, diversified the same way).
+
+Provider exposure (issue 5, neutrality): per method, the Gini of top-10 impressions over the catalogue's
+providers, its lift over the catalogue's own concentration (Gini of trainings per provider) and the share of
+slots going to providers with a poor completion record (bottom fifth of the catalogue's trainings by their
+provider's smoothed completion rate before the cut). ``report["exposure"]`` sets the personalised (model) and
+neutral lists side by side.
 """
 
 from __future__ import annotations
@@ -17,11 +24,15 @@ from tqdm import tqdm
 from features.pairs import CatalogueArrays, HolderArrays, out_of_pocket_cents
 from recommender.candidates import exact_vector_search, generate_candidates
 from recommender.learned import diversify, score_candidates
+from recommender.neutral import neutral_order, neutral_rows
 from training.dataset import POSITIVE_EVENTS, TimeSplit
 from training.metrics import (
     affordable_share,
     catalogue_coverage,
+    exposure_counts,
+    flagged_slot_share,
     gini,
+    gini_lift,
     intra_list_diversity,
     mrr_at_k,
     ndcg_at_k,
@@ -44,7 +55,8 @@ def evaluate(
     bundle, catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,  # type: ignore[no-untyped-def]
     k: int = 10, truth_dir: Path | None = None, max_holders: int | None = None, seed: int = 0,
 ) -> dict[str, Any]:
-    """Metrics per method: ``{"k", "holders", "metrics": {"ndcg@10": {"model": …, "popularity": …, …}, …}}``."""
+    """Metrics per method: ``{"k", "holders", "cut", "metrics": {"ndcg@10": {"model": …, "neutral": …,
+    "popularity": …, …}, …}, "exposure": {"catalogue_gini": …, "personalised": {…}, "neutral": {…}}}``."""
     open_rows = catalogue.open_mask(split.cut_date)
     taken = _taken_before(split, holders, catalogue)
     evaluated = sorted(h for h in split.held_out if h in holders.position)
@@ -63,6 +75,11 @@ def evaluate(
         ranked = score_candidates(bundle, catalogue, holders, h, candidates, on=split.cut_date)
         return diversify([item.row for item in ranked], catalogue, k)
 
+    order = neutral_order(catalogue)
+
+    def neutral(_h: int, allowed: np.ndarray) -> list[int]:
+        return neutral_rows(catalogue, allowed, k, order=order)
+
     def popularity(_h: int, allowed: np.ndarray) -> list[int]:
         scores = np.where(allowed, catalogue.popularity, -np.inf)
         order = np.lexsort((catalogue.training_ids, -scores))
@@ -71,7 +88,7 @@ def evaluate(
     def content(h: int, allowed: np.ndarray) -> list[int]:
         return [int(r) for r in search(holders.embeddings[h], k, allowed)]
 
-    methods: dict[str, Ranker] = {"model": model, "popularity": popularity, "content": content}
+    methods: dict[str, Ranker] = {"model": model, "neutral": neutral, "popularity": popularity, "content": content}
     oracle = _oracle(truth_dir, catalogue, holders, evaluated, open_rows, k) if truth_dir else None
     if oracle is not None:
         methods["oracle"] = oracle
@@ -84,19 +101,46 @@ def evaluate(
         relevant_sets.append(relevant)
         for name, method in methods.items():
             lists[name].append(method(h, allowed))
-    return {"k": k, "holders": len(evaluated), "cut": split.cut_date.isoformat(),
-            "metrics": _metrics(lists, relevant_sets, evaluated, catalogue, holders, k)}
+    metrics = _metrics(lists, relevant_sets, evaluated, catalogue, holders, k)
+    return {"k": k, "holders": len(evaluated), "cut": split.cut_date.isoformat(), "metrics": metrics,
+            "exposure": _exposure_summary(metrics, catalogue)}
+
+
+EXPOSURE_METRICS = ("provider_gini", "provider_gini_lift", "poor_provider_share")
+POOR_COMPLETION_QUANTILE = 0.2
+
+
+def _provider_concentration(catalogue: CatalogueArrays) -> tuple[list[str], float]:
+    """The catalogue's providers (sorted) and the Gini of their numbers of trainings."""
+    providers = sorted(set(catalogue.provider_id.tolist()))
+    index = {p: i for i, p in enumerate(providers)}
+    counts = np.bincount([index[p] for p in catalogue.provider_id], minlength=len(providers))
+    return providers, gini(counts)
+
+
+def _poor_completion_threshold(catalogue: CatalogueArrays) -> float:
+    return float(np.quantile(catalogue.provider_completion, POOR_COMPLETION_QUANTILE))
+
+
+def _exposure_summary(metrics: dict[str, dict[str, float]], catalogue: CatalogueArrays) -> dict[str, Any]:
+    """Personalised (model) vs neutral provider exposure, next to the catalogue's own concentration."""
+    _providers, catalogue_gini = _provider_concentration(catalogue)
+    summary: dict[str, Any] = {
+        "catalogue_gini": round(catalogue_gini, 6),
+        "poor_provider_completion_below": round(_poor_completion_threshold(catalogue), 6),
+    }
+    for label, method in (("personalised", "model"), ("neutral", "neutral")):
+        summary[label] = {"method": method, **{m: metrics[m][method] for m in EXPOSURE_METRICS}}
+    return summary
 
 
 def _metrics(lists: dict[str, list[list[int]]], relevant_sets: list[set[int]], evaluated: list[str],
              catalogue: CatalogueArrays, holders: HolderArrays, k: int) -> dict[str, dict[str, float]]:
     metrics: dict[str, dict[str, float]] = {}
     vectors = {row: catalogue.vectors[row] for ranked in lists.values() for top in ranked for row in top}
-    providers = sorted(set(catalogue.provider_id))
-    provider_index = {p: i for i, p in enumerate(providers)}
-    catalogue_counts = np.bincount([provider_index[p] for p in catalogue.provider_id], minlength=len(providers))
-    catalogue_gini = gini(catalogue_counts)
-    poor = catalogue.provider_completion < np.quantile(catalogue.provider_completion, 0.2)
+    providers, catalogue_gini = _provider_concentration(catalogue)
+    provider_of = dict(enumerate(catalogue.provider_id.tolist()))
+    poor = set(np.flatnonzero(catalogue.provider_completion < _poor_completion_threshold(catalogue)).tolist())
     for name, ranked in lists.items():
         def mean(values: list[float]) -> float:
             return float(np.mean(values)) if values else 0.0
@@ -108,10 +152,7 @@ def _metrics(lists: dict[str, list[list[int]]], relevant_sets: list[set[int]], e
                                         np.full(len(top), holders.cec_balance_cents[h]),
                                         np.full(len(top), holders.is_job_seeker[h]), catalogue.as_of)
             oop.append(affordable_share(top, dict(zip(top, costs.tolist(), strict=True)), k))
-        impressions = np.bincount([provider_index[catalogue.provider_id[r]] for top in ranked for r in top],
-                                  minlength=len(providers))
-        exposure_gini = gini(impressions)
-        shown = [r for top in ranked for r in top]
+        exposure_gini = gini(exposure_counts(ranked, provider_of, providers, k))
         values = {
             f"ndcg@{k}": mean([ndcg_at_k(top, rel, k) for top, rel in zip(ranked, relevant_sets, strict=True)]),
             f"recall@{k}": mean([recall_at_k(top, rel, k) for top, rel in zip(ranked, relevant_sets, strict=True)]),
@@ -120,8 +161,8 @@ def _metrics(lists: dict[str, list[list[int]]], relevant_sets: list[set[int]], e
             f"diversity@{k}": mean([intra_list_diversity(top, vectors, k) for top in ranked]),
             f"affordable@{k}": mean(oop),
             "provider_gini": exposure_gini,
-            "provider_gini_lift": exposure_gini / catalogue_gini if catalogue_gini else 0.0,
-            "poor_provider_share": float(np.mean(poor[shown])) if shown else 0.0,
+            "provider_gini_lift": gini_lift(exposure_gini, catalogue_gini),
+            "poor_provider_share": flagged_slot_share(ranked, poor, k),
         }
         for metric, value in values.items():
             metrics.setdefault(metric, {})[name] = round(float(value), 6)

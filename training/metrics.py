@@ -11,6 +11,9 @@ References:
 - Catalogue coverage: Ge, Delgado-Battenfeld & Jannach (2010), "Beyond accuracy", RecSys.
 - Intra-list diversity: Ziegler et al. (2005), "Improving recommendation lists through topic diversification", WWW.
 - Gini coefficient of exposure: as in Microsoft Recommenders' ``gini_index`` (Lorenz-curve form).
+- Provider exposure (impressions per provider, set against what the catalogue itself offers): Singh & Joachims
+  (2018), "Fairness of exposure in rankings", KDD; the lift is the ratio of the lists' provider Gini to the
+  catalogue's (our definition: > 1 means the lists concentrate exposure more than the catalogue does).
 """
 
 from __future__ import annotations
@@ -104,3 +107,37 @@ def gini(counts: Sequence[float] | np.ndarray) -> float:
     n = values.size
     index = np.arange(1, n + 1)
     return float((2 * index - n - 1) @ values / (n * values.sum()))
+
+
+def exposure_counts(lists: Iterable[Sequence[Item]], group_of: Mapping[Item, Hashable],
+                    groups: Sequence[Hashable], k: int) -> np.ndarray:
+    """Top-``k`` impressions per group (e.g. provider), in the order of ``groups``; groups never shown count 0,
+    so the Gini over these counts reflects who gets no exposure at all."""
+    _check_k(k)
+    index = {group: i for i, group in enumerate(groups)}
+    counts = np.zeros(len(groups), dtype=np.int64)
+    for ranked in lists:
+        for item in ranked[:k]:
+            counts[index[group_of[item]]] += 1
+    return counts
+
+
+def gini_lift(exposure_gini: float, catalogue_gini: float) -> float:
+    """Exposure concentration relative to the catalogue's own (1 = as concentrated as the offer itself).
+
+    Not defined for a perfectly even catalogue (Gini 0); 0 is returned then, as for an empty report."""
+    if exposure_gini < 0 or catalogue_gini < 0:
+        raise ValueError("Gini coefficients are non-negative")
+    return exposure_gini / catalogue_gini if catalogue_gini > 0 else 0.0
+
+
+def flagged_slot_share(lists: Iterable[Sequence[Item]], flagged: AbstractSet[Item], k: int) -> float:
+    """Share of all top-``k`` slots holding a flagged item (e.g. from a provider with a poor completion record);
+    0 when no slot is filled."""
+    _check_k(k)
+    slots = flagged_slots = 0
+    for ranked in lists:
+        for item in ranked[:k]:
+            slots += 1
+            flagged_slots += item in flagged
+    return flagged_slots / slots if slots else 0.0
