@@ -256,13 +256,19 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed of negatives sampling and model.")] = 0,
     truth: Annotated[Path | None, typer.Option(help="World folder with truth/ (adds the oracle).")] = None,
     force: Annotated[bool, typer.Option(help="Promote to champion even if worse than the current champion.")] = False,
+    incremental: Annotated[bool, typer.Option(
+        "--incremental", help="Update the champion with the interactions since it was trained (needs a champion)."
+    )] = False,
     db: DbOption = None,
 ) -> None:
-    """Fit the ranker on interactions before the cut, evaluate against the baselines, log to MLflow, register."""
+    """Fit the ranker on interactions before the cut, evaluate against the baselines, log to MLflow, register.
+
+    With --incremental, continue the champion on the new interactions only instead of a full fit."""
     from training.registry import train_and_register
 
     try:
-        summary = train_and_register(db_url(db), holdout_days=holdout_days, seed=seed, truth_dir=truth, force=force)
+        summary = train_and_register(db_url(db), holdout_days=holdout_days, seed=seed, truth_dir=truth, force=force,
+                                     incremental=incremental)
     except ParcoursError as exc:
         fail(str(exc))
     typer.echo(summary)

@@ -3,11 +3,19 @@
 Positives are the holder's enrolments (and completions); negatives are the trainings the holder viewed and did
 not enrol in (hard negatives: a search showed them), plus ``random_negatives`` trainings drawn uniformly from
 the catalogue per positive (easy negatives, so the model also learns what is plainly off-topic).
-The completion model is fitted on enrolments only, with "completed" as the label.
+The completion model is fitted on enrolments only, with "completed" as the label. Popularity features of a
+pair leave the holder's own enrolments out (``leave_own_enrolments_out``): counted over the same interactions
+as the labels, they would otherwise tell every positive apart from a training nobody took yet.
+
+``update_bundle`` (``parcours train --incremental``) continues a fitted bundle on the pairs that have an
+interaction on or after its ``trained_until`` day only: features are computed for those pairs alone (where a
+full fit spends its time), the rankers are continued with ``TrainingRanker.update`` and the new bundle's
+``trained_until`` moves to the new cut.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -24,8 +32,19 @@ from features.pairs import (
     pair_features,
     row_positions,
 )
+from parcours.errors import Conflict, ParcoursError
 from recommender.ranker import TrainingRanker
 from training.dataset import POSITIVE_EVENTS, TimeSplit, WorldFrames
+
+# Fewest enrolments (with both outcomes) to fit or update the completion model on.
+MIN_COMPLETION_ROWS = 50
+# Fewest new enrolments (and new negatives) for an incremental update.
+MIN_UPDATE_POSITIVES = 10
+
+
+class NotEnoughData(ParcoursError):
+    """The database holds too little to fit, update or evaluate (no world imported, no profiles, no held-out
+    data, no new interactions)."""
 
 
 @dataclass
@@ -54,12 +73,14 @@ def build_arrays(frames: WorldFrames, as_of: dt.date, interactions: pd.DataFrame
 
 def training_pairs(
     catalogue: CatalogueArrays, holders: HolderArrays, interactions: pd.DataFrame, *,
-    random_negatives: int = 2, seed: int = 0,
+    random_negatives: int = 2, seed: int = 0, since: dt.date | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(holder rows, training rows, enrolled label, completed label) of every training pair.
 
     One pair per (holder, training) with any interaction, in holder id then training id order, then the random
-    negatives; vectorised (integer keys, no per-interaction Python).
+    negatives; vectorised (integer keys, no per-interaction Python). With ``since``, only the pairs with an
+    interaction on or after that day (UTC), labelled from all their interactions, and random negatives for their
+    positives; random negatives never hit a pair the holder interacted with at any time in ``interactions``.
     """
     h_all = row_positions(interactions["holder_id"], holders.position)
     t_all = row_positions(interactions["training_id"], catalogue.position)
@@ -81,34 +102,125 @@ def training_pairs(
     t = training_by_rank[unique % n_trainings].astype(np.int64)
     y = (np.bincount(inverse, weights=positive, minlength=len(unique)) > 0).astype(np.int8)
     completed = (np.bincount(inverse, weights=complete, minlength=len(unique)) > 0).astype(np.int8)
+    seen = h * n_trainings + t  # every pair the holder interacted with, new or not
+    if since is not None:
+        recent = (interactions["occurred_at"] >= pd.Timestamp(since, tz="UTC")).to_numpy()[known]
+        new = np.isin(unique, keys[recent])
+        h, t, y, completed = h[new], t[new], y[new], completed[new]
     rng = np.random.default_rng(seed)
     positive_h = h[y == 1]
     extra_h = np.repeat(positive_h, random_negatives)
     extra_t = rng.integers(0, n_trainings, size=len(extra_h))
-    keep = ~np.isin(extra_h * n_trainings + extra_t, h * n_trainings + t)  # not a pair the holder interacted with
+    keep = ~np.isin(extra_h * n_trainings + extra_t, seen)  # not a pair the holder interacted with
     h = np.concatenate([h, extra_h[keep]])
     t = np.concatenate([t, extra_t[keep]])
     return h, t, np.concatenate([y, np.zeros(keep.sum(), np.int8)]), np.concatenate(
         [completed, np.zeros(keep.sum(), np.int8)])
 
 
+def own_enrolments(interactions: pd.DataFrame, catalogue: CatalogueArrays, holders: HolderArrays,
+                   holder_rows: np.ndarray, training_rows: np.ndarray) -> np.ndarray:
+    """How many of the popularity counts of each pair's training are the pair's own holder's enrolments."""
+    enrolled = interactions[interactions["event"] == "enrol"]
+    counts = enrolled.groupby(["holder_id", "training_id"]).size()
+    keys = pd.MultiIndex.from_arrays([holders.holder_ids[holder_rows], catalogue.training_ids[training_rows]])
+    return counts.reindex(keys, fill_value=0).to_numpy(np.float32)
+
+
+def leave_own_enrolments_out(X: np.ndarray, catalogue: CatalogueArrays, holders: HolderArrays,  # noqa: N803
+                             holder_rows: np.ndarray, training_rows: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """The popularity features of training pairs without the holder's own enrolments (leave-one-out).
+
+    Popularity is counted over the same interactions the labels come from, so every positive pair's training
+    would have at least its own enrolment and "no enrolment yet" would mean "never enrolled" with certainty;
+    a training new to the catalogue would then score zero whatever its fit. At serving time the holder's own
+    enrolments are not among the candidates, so the counts there are other holders' only, as here."""
+    popularity = FEATURE_NAMES.index("log_popularity")
+    region_popularity = FEATURE_NAMES.index("log_region_popularity")
+    changed = np.flatnonzero(own > 0)
+    X[changed, popularity] = np.log1p(np.maximum(catalogue.popularity[training_rows[changed]] - own[changed], 0))
+    regions = holders.region[holder_rows[changed]]
+    for region in np.unique(regions):
+        rows = changed[regions == region]
+        counts = catalogue.region_popularity.get(str(region))
+        regional = counts[training_rows[rows]] if counts is not None else np.zeros(len(rows), np.float32)
+        X[rows, region_popularity] = np.log1p(np.maximum(regional - own[rows], 0))
+    return X
+
+
 def fit_bundle(
     catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,
     random_negatives: int = 2, seed: int = 0, ranker_params: dict[str, Any] | None = None,
+    leave_own_out: bool = True,
 ) -> RankerBundle:
+    """Fit the ranker (and the completion model) on the training pairs before the split's cut.
+
+    ``leave_own_out=False`` keeps the holder's own enrolments in the popularity features of its pairs (the
+    leak ``leave_own_enrolments_out`` removes; kept for comparison)."""
     started = time.perf_counter()
     h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
                                                seed=seed)
     pairs_seconds = time.perf_counter() - started
     X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
+    if leave_own_out:
+        X = leave_own_enrolments_out(X, catalogue, holders, h, t,  # noqa: N806
+                                     own_enrolments(split.train, catalogue, holders, h, t))
     features_seconds = time.perf_counter() - started - pairs_seconds
-    params = {"random_negatives": random_negatives, "seed": seed, **(ranker_params or {})}
+    params = {"random_negatives": random_negatives, "seed": seed, "leave_own_out": leave_own_out,
+              **(ranker_params or {})}
     ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(X, enrolled)
     completion = None
     enrolled_rows = enrolled == 1
-    if enrolled_rows.sum() >= 50 and 0 < completed[enrolled_rows].mean() < 1:
+    if enrolled_rows.sum() >= MIN_COMPLETION_ROWS and 0 < completed[enrolled_rows].mean() < 1:
         completion = TrainingRanker(max_iter=100, random_state=seed).fit(X[enrolled_rows], completed[enrolled_rows])
     stats = {"pairs": float(len(h)), "positives": float(enrolled.sum()), "pairs_seconds": pairs_seconds,
              "features_seconds": features_seconds,
              "fit_seconds": time.perf_counter() - started - pairs_seconds - features_seconds}
+    return RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats)
+
+
+def update_bundle(
+    parent: RankerBundle, catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,
+    extra_iter: int = 100, seed: int = 0,
+) -> RankerBundle:
+    """A new bundle continuing ``parent`` on the interactions from its ``trained_until`` day to the cut.
+
+    ``parent`` is left unchanged (its rankers are copied). The pairs are drawn as for a full fit (the parent's
+    number of random negatives), but only for pairs with an interaction since ``parent.trained_until``;
+    the completion model is continued when those pairs hold enough enrolments with both outcomes, else kept.
+    """
+    if tuple(parent.feature_names) != FEATURE_NAMES:
+        raise Conflict("the champion was fitted on other features than this version computes: "
+                       "run a full `parcours train` instead of --incremental")
+    since = parent.trained_until
+    if since >= split.cut_date:
+        raise NotEnoughData(f"the champion is trained until {since.isoformat()}, not before the cut "
+                            f"{split.cut_date.isoformat()}: no new interactions to update it with")
+    started = time.perf_counter()
+    random_negatives = int(parent.params.get("random_negatives", 2))  # type: ignore[call-overload]
+    h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
+                                               seed=seed, since=since)
+    if enrolled.sum() < MIN_UPDATE_POSITIVES or (enrolled == 0).sum() < MIN_UPDATE_POSITIVES:
+        raise NotEnoughData(f"{int(enrolled.sum())} enrolments among the interactions since {since.isoformat()} "
+                            f"(at least {MIN_UPDATE_POSITIVES} needed): too few to update the model with")
+    pairs_seconds = time.perf_counter() - started
+    X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
+    if parent.params.get("leave_own_out", False):  # as the parent was fitted (older bundles: not left out)
+        X = leave_own_enrolments_out(X, catalogue, holders, h, t,  # noqa: N806
+                                     own_enrolments(split.train, catalogue, holders, h, t))
+    features_seconds = time.perf_counter() - started - pairs_seconds
+    ranker = copy.deepcopy(parent.ranker).update(X, enrolled, extra_iter=extra_iter)
+    completion = parent.completion
+    enrolled_rows = enrolled == 1
+    if (completion is not None and enrolled_rows.sum() >= MIN_COMPLETION_ROWS
+            and 0 < completed[enrolled_rows].mean() < 1):
+        completion = copy.deepcopy(completion).update(X[enrolled_rows], completed[enrolled_rows],
+                                                      extra_iter=extra_iter)
+    params = {**parent.params, "incremental": True, "parent_version": parent.model_version,
+              "parent_trained_until": since.isoformat(), "extra_iter": extra_iter, "seed": seed}
+    stats = {"pairs": float(len(h)), "positives": float(enrolled.sum()), "pairs_seconds": pairs_seconds,
+             "features_seconds": features_seconds,
+             "fit_seconds": time.perf_counter() - started - pairs_seconds - features_seconds,
+             "correction_iterations": float(ranker.update_iterations_[-1]),
+             "completion_updated": float(completion is not parent.completion)}
     return RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats)

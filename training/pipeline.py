@@ -12,17 +12,12 @@ import numpy as np
 
 from features.catalogue import training_texts
 from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
-from parcours.errors import ParcoursError
 from parcours.settings import Settings, get_settings
 from recommender.embedding_cache import encode_cached
 from serving.db.engine import migrate, session_scope
 from training.dataset import TimeSplit, WorldFrames, load_world_frames, time_split
 from training.evaluate import evaluate
-from training.fit import RankerBundle, build_arrays, fit_bundle
-
-
-class NotEnoughData(ParcoursError):
-    """The database holds too little to fit or evaluate (no world imported, no profiles, no held-out data)."""
+from training.fit import NotEnoughData, RankerBundle, build_arrays, fit_bundle
 
 
 @dataclass

@@ -5,6 +5,10 @@ Each ``parcours train`` is one MLflow run (local store by default: ``data/mlflow
 plot (PNG), and registering the fitted bundle as a new version of ``parcours-ranker``. The alias ``champion``
 marks the served version: a challenger takes it only if its NDCG@10 on the same split is at least the
 champion's (re-evaluated in the same run), unless ``force``.
+
+``incremental=True`` (``parcours train --incremental``) continues the champion on the interactions since its
+``trained_until`` instead of fitting from scratch (``training.fit.update_bundle``); the new version's parameters
+say ``incremental=True`` and name the parent version, and the same promotion rule applies.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.pyfunc import PythonModel  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from parcours.errors import NotFound  # noqa: E402
 from parcours.settings import Settings, get_settings  # noqa: E402
 from training.evaluate import evaluate  # noqa: E402
-from training.fit import RankerBundle  # noqa: E402
+from training.fit import RankerBundle, update_bundle  # noqa: E402
 from training.pipeline import Prepared, fit_and_evaluate, prepare  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -92,12 +97,21 @@ def load_champion(settings: Settings | None = None) -> RankerBundle | None:
 
 
 def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, truth_dir: Path | None = None,
-                       force: bool = False, settings: Settings | None = None) -> str:
+                       force: bool = False, incremental: bool = False, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
-    prepared: Prepared = prepare(db_url, holdout_days=holdout_days, settings=settings)
-    bundle, report = fit_and_evaluate(prepared, seed=seed, truth_dir=truth_dir)
-    client = _configure(settings)
     champion = load_champion(settings)
+    parent = champion if incremental else None
+    if incremental and parent is None:
+        raise NotFound(f"--incremental updates the champion of {settings.registered_model_name}, and there is no "
+                       f"usable one at {settings.resolved_mlflow_uri()}: run a full `parcours train` first")
+    prepared: Prepared = prepare(db_url, holdout_days=holdout_days, settings=settings)
+    client = _configure(settings)
+    if parent is not None:
+        bundle = update_bundle(parent, prepared.catalogue, prepared.holders, prepared.split, seed=seed)
+        report = evaluate(bundle, prepared.catalogue, prepared.holders, prepared.split, truth_dir=truth_dir,
+                          max_holders=2000, seed=seed)
+    else:
+        bundle, report = fit_and_evaluate(prepared, seed=seed, truth_dir=truth_dir)
     champion_ndcg = None
     if champion is not None:
         champion_report = evaluate(champion, prepared.catalogue, prepared.holders, prepared.split, seed=seed,
@@ -105,7 +119,9 @@ def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, t
         champion_ndcg = champion_report["metrics"][f"ndcg@{report['k']}"]["model"]
     ndcg = report["metrics"][f"ndcg@{report['k']}"]["model"]
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as scratch:
-        mlflow.log_params({**bundle.params, "holdout_days": holdout_days, "cut": prepared.split.cut_date.isoformat(),
+        mlflow.log_params({"incremental": False, **bundle.params, "holdout_days": holdout_days,
+                           "cut": prepared.split.cut_date.isoformat(),
+                           "trained_until": bundle.trained_until.isoformat(),
                            "features": ",".join(bundle.feature_names)})
         for metric, values in report["metrics"].items():
             for method, value in values.items():
@@ -123,7 +139,9 @@ def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, t
         client.set_registered_model_alias(settings.registered_model_name, CHAMPION, version.version)
     verdict = ("promoted to champion" if promoted else
                f"NOT promoted: NDCG@10 {ndcg:.4f} < champion's {champion_ndcg:.4f} (use --force)")
-    lines = [f"run {run.info.run_id}: {settings.registered_model_name} version {version.version} {verdict}"]
+    kind = f"incremental update of {bundle.params['parent_version']}" if incremental else "full fit"
+    lines = [f"run {run.info.run_id}: {settings.registered_model_name} version {version.version} {verdict}",
+             f"  {kind}, trained until {bundle.trained_until.isoformat()}, {bundle.stats['pairs']:,.0f} pairs"]
     for metric in (f"ndcg@{report['k']}", f"recall@{report['k']}"):
         values = report["metrics"][metric]
         lines.append(f"  {metric}: " + ", ".join(f"{m}={v:.4f}" for m, v in values.items()))
