@@ -124,7 +124,7 @@ def test_evaluate_notebook_records_the_metrics_the_pipeline_computes(
     assert recorded["holders"] <= MAX_HOLDERS
     assert set(recorded["metrics"]) == set(report["metrics"])
     for metric, values in report["metrics"].items():
-        assert set(recorded["metrics"][metric]) == {"model", "popularity", "content", "oracle"}
+        assert set(recorded["metrics"][metric]) == {"model", "neutral", "popularity", "content", "oracle"}
         for method, value in values.items():
             assert recorded["metrics"][metric][method] == pytest.approx(value, abs=1e-6), (metric, method)
     ndcg = recorded["metrics"]["ndcg@10"]
