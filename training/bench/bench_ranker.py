@@ -95,7 +95,7 @@ def measure(work_dir: Path, seed: int, scale: str = SCALE) -> dict[str, Any]:
     started = time.perf_counter()
     bundle, report = fit_and_evaluate(prepared, seed=FIT_SEED, truth_dir=world)
     total_seconds = time.perf_counter() - started
-    fit_seconds = bundle.stats["features_seconds"] + bundle.stats["fit_seconds"]
+    fit_seconds = sum(bundle.stats.get(key, 0.0) for key in ("pairs_seconds", "features_seconds", "fit_seconds"))
     result = {
         "seed": seed,
         "scale": scale,
@@ -165,8 +165,8 @@ def render(results: list[dict[str, Any]], plot_path: Path) -> str:
         "## Ranker against the baselines (issue 5)",
         "",
         f"`{results[0]['scale']}` worlds, seeds {seeds} (42 is the demo world's), as of {AS_OF.isoformat()}; "
-        "each imported into "
-        f"its own SQLite database, profiles recomputed as of that date, then `prepare` + `fit_and_evaluate` as "
+        "each imported into its own SQLite database, profiles recomputed as of that date, then `prepare` + "
+        "`fit_and_evaluate` as "
         f"`parcours train --truth` does: time split {HOLDOUT_DAYS} days before the last interaction, fit seed "
         f"{FIT_SEED}, the same held-out holders and the same allowed set (open at the cut, not taken before) for "
         "every method; the model's list diversified as served; *oracle* ranks by the world's noise-free utility.",
@@ -183,6 +183,9 @@ def render(results: list[dict[str, Any]], plot_path: Path) -> str:
             f"{metrics['ndcg@10']['model']:.4f} | {metrics['ndcg@10'][best]:.4f} ({best}) | {ratio:.2f}× | "
             f"{'✅' if ratio >= TARGET_RATIO else '❌'} |"
         )
+    params = ", ".join(f"{key}={value}" for key, value in sorted(results[0].get("params", {}).items()))
+    if params:
+        lines += ["", f"Fit parameters (`bundle.params`): {params}."]
     header = "| metric | " + " | ".join(f"{m} ({r['seed']})" for r in results for m in methods) + " |"
     lines += ["", header, "|---|" + "---:|" * (len(methods) * len(results))]
     for label, metric in (("NDCG@10", "ndcg@10"), ("recall@10", "recall@10"), ("MRR@10", "mrr@10"),
@@ -199,16 +202,18 @@ def render(results: list[dict[str, Any]], plot_path: Path) -> str:
     ]
     for r in results:
         s = r["stats"]
+        features = s.get("pairs_seconds", 0.0) + s["features_seconds"]
         lines.append(
             f"| {r['seed']} | {r['trainings']:,} ({r['open_at_cut']:,}) | {r['train_interactions']:,} | "
-            f"{s['pairs']:,.0f} | {s['positives']:,.0f} | {s['features_seconds']:.1f} s | {s['fit_seconds']:.1f} s "
+            f"{s['pairs']:,.0f} | {s['positives']:,.0f} | {features:.1f} s | {s['fit_seconds']:.1f} s "
             f"| {r['prepare_seconds']:.1f} s | {r['evaluate_seconds']:.1f} s | {r['import_seconds']:.0f} s | "
             f"{r['profile_seconds']:.0f} s |"
         )
     lines += [
         "",
-        "*features*: training pairs' feature matrix; *fit*: ranker + completion model; *prepare*: reading the "
-        "database, catalogue vectors (embedding cache) and feature arrays; *import* and *profiles* were measured "
+        "*features*: drawing the training pairs and their feature matrix; *fit*: ranker + completion model; "
+        "*prepare*: reading the database, catalogue vectors (embedding cache) and feature arrays; *import* and "
+        "*profiles* were measured "
         "when the database was built (reused on later runs). 2 shared CPU cores.",
         "",
         f"![NDCG@10 and recall@10 per method and seed]({plot_path})",
