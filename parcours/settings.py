@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # int8 (dynamically quantised) ONNX for bulk catalogue encoding; used only if it keeps at least
     # ``embedding_int8_min_agreement`` of the top-10 neighbours of the fp32 reference (checked by the build).
     embedding_bulk_int8: bool = False
+    # Worker processes for bulk encoding (catalogue index, training vectors) of more than
+    # ``embedding_parallel_above`` texts; each runs one single-threaded ONNX session. 1 encodes in-process.
+    embedding_bulk_workers: int = 1
+    embedding_parallel_above: int = 2048
     embedding_int8_min_agreement: float = 0.95
     # Cache folder (ONNX exports, embedding cache): empty means ``<data_dir>/cache``.
     cache_dir: Path | None = None

@@ -14,15 +14,20 @@ encoded* (not of the raw fields), so a change of the text recipe or of an ESCO l
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from parcours.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from recommender.encoder import ParallelEncoder
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -107,13 +112,16 @@ def encode_cached(
     int8: bool = False,
     show_progress: bool = False,
     chunk_size: int = 2048,
+    encoder: ParallelEncoder | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Vectors of ``texts`` (rows aligned), encoding only texts whose hash is not cached yet.
 
     New vectors are written to the cache chunk by chunk, so an interrupted build resumes where it stopped.
+    More than ``embedding_parallel_above`` missing texts are encoded by ``embedding_bulk_workers`` processes
+    (ONNX backend), or by ``encoder`` when the caller keeps one open across calls.
     Returns the vectors and stats: ``texts``, ``cached``, ``encoded``, ``encode_seconds``.
     """
-    from recommender.encoder import bulk_model_id, encode
+    from recommender.encoder import ParallelEncoder, bulk_model_id, encode
 
     settings = settings or get_settings()
     vectors_id = bulk_model_id(settings, int8=int8)
@@ -129,20 +137,36 @@ def encode_cached(
         seconds = 0.0
         if missing:
             keys = list(missing)
+            parallel = encoder
+            stack = contextlib.ExitStack()
+            if (
+                parallel is None
+                and settings.embedding_bulk_workers > 1
+                and settings.embedding_backend == "onnx"
+                and len(keys) > settings.embedding_parallel_above
+            ):
+                parallel = stack.enter_context(
+                    ParallelEncoder(settings, workers=settings.embedding_bulk_workers, int8=int8)
+                )
             bar = None
             if show_progress:
                 from tqdm import tqdm
 
                 bar = tqdm(total=len(keys), desc="encoding trainings", unit="text")
-            for start in range(0, len(keys), chunk_size):
-                chunk = keys[start : start + chunk_size]
-                began = time.perf_counter()
-                vectors = encode([missing[k] for k in chunk], settings=settings, int8=int8)
-                seconds += time.perf_counter() - began
-                cache.put(vectors_id, chunk, vectors)
-                found.update(zip(chunk, vectors, strict=True))
-                if bar is not None:
-                    bar.update(len(chunk))
+            with stack:
+                for start in range(0, len(keys), chunk_size):
+                    chunk = keys[start : start + chunk_size]
+                    chunk_texts = [missing[k] for k in chunk]
+                    began = time.perf_counter()
+                    if parallel is not None:
+                        vectors = parallel.encode(chunk_texts)
+                    else:
+                        vectors = encode(chunk_texts, settings=settings, int8=int8)
+                    seconds += time.perf_counter() - began
+                    cache.put(vectors_id, chunk, vectors)
+                    found.update(zip(chunk, vectors, strict=True))
+                    if bar is not None:
+                        bar.update(len(chunk))
             if bar is not None:
                 bar.close()
         dimension = next(iter(found.values())).shape[0] if found else 0

@@ -346,15 +346,87 @@ def encode(
     """L2-normalised float32 embeddings, one row per text (inner product = cosine similarity).
 
     ``int8`` selects the quantised ONNX model (bulk encoding only; its vectors are identified by
-    ``bulk_model_id(int8=True)``, never mixed with fp32 ones).
+    ``bulk_model_id(int8=True)``, never mixed with fp32 ones). More than ``embedding_parallel_above`` texts
+    are spread over ``embedding_bulk_workers`` processes when that is above 1 (same vectors).
     """
     settings = settings or get_settings()
     if settings.embedding_backend not in BACKENDS:
         raise ValueError(f"embedding_backend must be one of {BACKENDS}, not {settings.embedding_backend!r}")
     if settings.embedding_backend == "torch" and not int8:
         return _encode_torch(texts, settings, show_progress)
+    if settings.embedding_bulk_workers > 1 and len(texts) > settings.embedding_parallel_above:
+        with ParallelEncoder(settings, workers=settings.embedding_bulk_workers, int8=int8) as parallel:
+            return parallel.encode(texts)
     encoder = onnx_encoder(settings, int8=int8)
     return encoder.encode(texts, batch_size=settings.embedding_batch_size, show_progress=show_progress)
+
+
+# Worker-process state of ``ParallelEncoder`` (one ONNX session per process, on one thread).
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(folder: str, max_seq_length: int, int8: bool, batch_size: int) -> None:
+    _WORKER["encoder"] = OnnxEncoder(Path(folder), max_seq_length=max_seq_length, int8=int8, threads=1)
+    _WORKER["batch_size"] = batch_size
+
+
+def _worker_encode(texts: list[str]) -> np.ndarray:
+    return _WORKER["encoder"].encode(texts, batch_size=_WORKER["batch_size"])
+
+
+class ParallelEncoder:
+    """Bulk encoding over ``workers`` processes, each one single-threaded ONNX Runtime session.
+
+    On the catalogue's ~160-token texts one ONNX session does not scale over cores: its intra-op threads wait
+    on each other at every operator, so two processes of one thread each encode more texts per second than
+    one process of two threads (measured here: see ``docs/benchmarks.md``). Texts are sorted by length and
+    handed out in pieces of ``piece`` texts, so batches are padded little and both workers stay busy. The
+    vectors are those of ``OnnxEncoder`` (the same export, the same weights). Use as a context manager.
+    """
+
+    def __init__(
+        self, settings: Settings | None = None, *, workers: int = 2, int8: bool = False, piece: int = 64
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.workers = workers
+        self.int8 = int8
+        self.piece = piece
+        self._pool: Any = None
+
+    def __enter__(self) -> ParallelEncoder:
+        import multiprocessing
+
+        settings = self.settings
+        folder = quantize_int8(settings).parent if self.int8 else export_onnx(settings)
+        # spawn, not fork: the parent may hold ONNX Runtime / OpenMP threads that a fork would copy half-alive.
+        context = multiprocessing.get_context("spawn")
+        self._pool = context.Pool(
+            self.workers,
+            initializer=_worker_init,
+            initargs=(str(folder), settings.embedding_max_seq_length, self.int8, settings.embedding_batch_size),
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate() if exc[0] is not None else self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text, in the order of ``texts``."""
+        if self._pool is None:
+            raise RuntimeError("ParallelEncoder.encode outside its `with` block")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        pieces = [order[start : start + self.piece] for start in range(0, len(texts), self.piece)]
+        parts = self._pool.map(_worker_encode, [[texts[i] for i in rows] for rows in pieces], chunksize=1)
+        out = np.zeros((len(texts), parts[0].shape[1]), dtype=np.float32)
+        for rows, vectors in zip(pieces, parts, strict=True):
+            out[rows] = vectors
+        return out
 
 
 def top10_agreement(reference: np.ndarray, candidate: np.ndarray, k: int = 10) -> float:

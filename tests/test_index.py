@@ -191,6 +191,47 @@ def test_onnx_and_torch_give_the_same_vectors(catalogue: tuple[str, Settings]) -
     assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
 
 
+def test_parallel_encoder_gives_the_vectors_of_one_process(catalogue: tuple[str, Settings]) -> None:
+    from recommender.encoder import ParallelEncoder, onnx_encoder
+
+    _, settings = catalogue
+    texts = [f"training {i}: " + "welding and cutting steel " * (1 + i % 7) for i in range(30)]
+    reference = onnx_encoder(settings).encode(texts, batch_size=settings.embedding_batch_size)
+    with ParallelEncoder(settings, workers=2, piece=4) as parallel:
+        vectors = parallel.encode(texts)
+        assert parallel.encode([]).shape[0] == 0
+    assert vectors.shape == reference.shape == (30, 384)
+    assert np.abs(vectors - reference).max() < 1e-5
+    with pytest.raises(RuntimeError, match="outside its `with` block"):
+        parallel.encode(texts)
+
+
+def test_big_encodings_are_spread_over_the_bulk_workers(
+    tmp_path: Path, catalogue: tuple[str, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recommender import encoder
+
+    _, settings = catalogue
+    parallel = settings.model_copy(update={"embedding_bulk_workers": 2, "embedding_parallel_above": 5})
+    calls: list[int] = []
+    original = encoder.ParallelEncoder.encode
+
+    def counted(self: encoder.ParallelEncoder, texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return original(self, texts)
+
+    monkeypatch.setattr(encoder.ParallelEncoder, "encode", counted)
+    texts = [f"payroll and bookkeeping, lesson {i}" for i in range(8)]
+    expected = encoder.encode(texts, settings=settings)
+    assert calls == []
+    assert np.abs(encoder.encode(texts, settings=parallel) - expected).max() < 1e-5
+    assert encoder.encode(texts[:5], settings=parallel).shape == (5, 384) and calls == [8]
+    with EmbeddingCache(tmp_path / "cache.sqlite") as cache:
+        vectors, stats = encode_cached(texts, settings=parallel, cache=cache, chunk_size=3)
+    assert calls == [8, 3, 3, 2] and stats["encoded"] == 8
+    assert np.abs(vectors - expected).max() < 1e-5
+
+
 def test_embedding_cache_encodes_each_text_once(tmp_path: Path, catalogue: tuple[str, Settings]) -> None:
     _, settings = catalogue
     texts = ["first text about welding", "second text about payroll", "first text about welding"]

@@ -24,6 +24,7 @@ Run alone: ``python -m training.bench.bench_index --out DIR [--trainings N]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -229,6 +230,7 @@ def prepare(n: int = N_TRAININGS, today: dt.date | None = None) -> dict[str, Any
             "measured_on": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "cold": encoding["encoded"] >= report.trainings,
             "encoded_cold": encoding["encoded"],
+            "encode_workers": encoding.get("workers", 1),
             **report.as_dict(),
             "seconds": seconds,
         }
@@ -249,21 +251,26 @@ def _encode_cold(db_url: str, record_path: pathlib.Path, today: dt.date | None) 
     """
     from tqdm import tqdm
 
+    from parcours.settings import get_settings
     from recommender.embedding_cache import EmbeddingCache, encode_cached, text_sha256
-    from recommender.encoder import bulk_model_id
+    from recommender.encoder import ParallelEncoder, bulk_model_id
     from recommender.indexing import load_index_catalogue
     from serving.db.engine import session_scope
 
+    settings = get_settings()
+    workers = max(1, settings.embedding_bulk_workers)
     record = json.loads(record_path.read_text()) if record_path.exists() else {"encoded": 0, "seconds": 0.0}
     with session_scope(db_url) as session:
         texts = list(dict.fromkeys(load_index_catalogue(session, today=today)["text"]))
-    with EmbeddingCache.default() as cache:
+    with EmbeddingCache.default() as cache, contextlib.ExitStack() as stack:
+        parallel = stack.enter_context(ParallelEncoder(settings, workers=workers)) if workers > 1 else None
         cached = cache.get(bulk_model_id(), [text_sha256(t) for t in texts])
         missing = [t for t in texts if text_sha256(t) not in cached]
         for start in tqdm(range(0, len(missing), 4096), desc="cold encoding (4096 texts)"):
-            _, stats = encode_cached(missing[start : start + 4096], cache=cache)
+            _, stats = encode_cached(missing[start : start + 4096], cache=cache, encoder=parallel)
             record["encoded"] += int(stats["encoded"])
             record["seconds"] += stats["encode_seconds"]
+            record["workers"] = workers
             record_path.write_text(json.dumps(record))
     return record
 
