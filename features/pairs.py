@@ -128,6 +128,9 @@ class CatalogueArrays:
     certification_code: np.ndarray
     provider_id: np.ndarray
     provider_completion: np.ndarray
+    provider_enrolments: np.ndarray  # enrolments with each training's provider before ``as_of``
+    provider_completions: np.ndarray  # completions with each training's provider before ``as_of``
+    completion_overall: float  # completions / enrolments over every provider (the prior of the rate)
     popularity: np.ndarray
     region_popularity: dict[str, np.ndarray]
     next_session_ordinal: np.ndarray  # first session on or after as_of (ordinal), 0 when none
@@ -201,7 +204,10 @@ class CatalogueArrays:
             level=pd.to_numeric(catalogue["level"], errors="coerce").to_numpy(np.float32),
             certification_code=catalogue["certification_code"].astype(str).to_numpy(),
             provider_id=catalogue["provider_id"].astype(str).to_numpy(),
-            provider_completion=provider_completion, popularity=popularity, region_popularity=region_popularity,
+            provider_completion=provider_completion,
+            provider_enrolments=enrols[provider_codes].astype(np.float32),
+            provider_completions=completes[provider_codes].astype(np.float32), completion_overall=overall,
+            popularity=popularity, region_popularity=region_popularity,
             next_session_ordinal=next_session, as_of=as_of,
         )
 

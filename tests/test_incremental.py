@@ -199,6 +199,40 @@ def test_popularity_features_of_training_pairs_leave_the_holders_own_enrolments_
     assert fit_bundle(catalogue, holders, split, seed=0, ranker_params={"max_iter": 5}).params["leave_own_out"] is True
 
 
+def test_provider_completion_of_training_pairs_leaves_the_holders_own_activity_out(prepared) -> None:  # type: ignore[no-untyped-def]
+    """Recomputed here from the interactions without the pair's holder, the smoothed rate must be the same."""
+    from features.pairs import COMPLETION_PRIOR_WEIGHT, FEATURE_NAMES, pair_features
+    from training.fit import fit_bundle, leave_own_provider_out, own_provider_activity, training_pairs
+
+    data, _folder, _url = prepared
+    catalogue, holders, split = data.catalogue, data.holders, data.split
+    h, t, enrolled, completed = training_pairs(catalogue, holders, split.train)
+    X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
+    own = own_provider_activity(split.train, catalogue, holders, h, t)
+    column = FEATURE_NAMES.index("provider_completion")
+    # The leak: every completed pair's provider rate counts that very completion.
+    assert (own[1][completed == 1] >= 1).all() and (own[0][enrolled == 1] >= 1).all()
+    left_out = leave_own_provider_out(X.copy(), catalogue, h, t, own)
+    untouched = (own[0] == 0) & (own[1] == 0)
+    assert untouched.any() and np.array_equal(left_out[untouched], X[untouched])
+    assert left_out[completed == 1, column].mean() < X[completed == 1, column].mean()
+    events = split.train[split.train["event"].isin(("enrol", "complete"))]
+    events = events[events["training_id"].isin(catalogue.position)]
+    provider_of = dict(zip(catalogue.training_ids, catalogue.provider_id, strict=True))
+    events = events.assign(provider_id=events["training_id"].map(provider_of))
+    checked = 0
+    for row in np.flatnonzero(~untouched)[:: max(1, int((~untouched).sum()) // 60)]:
+        holder, provider = holders.holder_ids[h[row]], catalogue.provider_id[t[row]]
+        others = events[(events["provider_id"] == provider) & (events["holder_id"] != holder)]
+        expected = ((others["event"] == "complete").sum() + COMPLETION_PRIOR_WEIGHT * catalogue.completion_overall) / (
+            (others["event"] == "enrol").sum() + COMPLETION_PRIOR_WEIGHT)
+        assert left_out[row, column] == pytest.approx(expected, abs=1e-5), (holder, provider)
+        checked += 1
+    assert checked >= 30
+    bundle = fit_bundle(catalogue, holders, split, seed=0, ranker_params={"max_iter": 5})
+    assert bundle.params["leave_own_provider_out"] is True
+
+
 def _private_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     from parcours.settings import Settings, get_settings
 

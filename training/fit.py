@@ -5,7 +5,9 @@ not enrol in (hard negatives: a search showed them), plus ``random_negatives`` t
 the catalogue per positive (easy negatives, so the model also learns what is plainly off-topic).
 The completion model is fitted on enrolments only, with "completed" as the label. Popularity features of a
 pair leave the holder's own enrolments out (``leave_own_enrolments_out``): counted over the same interactions
-as the labels, they would otherwise tell every positive apart from a training nobody took yet.
+as the labels, they would otherwise tell every positive apart from a training nobody took yet. For the same
+reason the provider's completion rate of a pair leaves out the holder's own enrolments and completions with
+that provider (``leave_own_provider_out``): it would otherwise hold the completion model's own label.
 
 ``update_bundle`` (``parcours train --incremental``) continues a fitted bundle on the pairs that have an
 interaction on or after its ``trained_until`` day only: features are computed for those pairs alone (where a
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.pairs import (
+    COMPLETION_PRIOR_WEIGHT,
     FEATURE_NAMES,
     CatalogueArrays,
     HolderArrays,
@@ -148,6 +151,45 @@ def leave_own_enrolments_out(X: np.ndarray, catalogue: CatalogueArrays, holders:
     return X
 
 
+def own_provider_activity(interactions: pd.DataFrame, catalogue: CatalogueArrays, holders: HolderArrays,
+                          holder_rows: np.ndarray, training_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pair's own holder's (enrolments, completions) with the provider of the pair's training, counted as
+    ``CatalogueArrays`` counts its provider statistics (events on trainings of the catalogue)."""
+    events = interactions[interactions["event"].isin(("enrol", "complete"))]
+    rows = events["training_id"].map(catalogue.position)
+    known = rows.notna().to_numpy()
+    events = events[known]
+    frame = pd.DataFrame({
+        "holder_id": events["holder_id"].to_numpy(),
+        "provider_id": catalogue.provider_id[rows[known].astype(np.int64).to_numpy()],
+        "enrol": (events["event"] == "enrol").to_numpy(np.float32),
+        "complete": (events["event"] == "complete").to_numpy(np.float32),
+    })
+    counts = frame.groupby(["holder_id", "provider_id"])[["enrol", "complete"]].sum()
+    keys = pd.MultiIndex.from_arrays([holders.holder_ids[holder_rows], catalogue.provider_id[training_rows]])
+    own = counts.reindex(keys, fill_value=0.0)
+    return own["enrol"].to_numpy(np.float32), own["complete"].to_numpy(np.float32)
+
+
+def leave_own_provider_out(X: np.ndarray, catalogue: CatalogueArrays, holder_rows: np.ndarray,  # noqa: N803
+                           training_rows: np.ndarray, own: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The provider completion rate of training pairs without the holder's own enrolments and completions.
+
+    The rate is counted over the interactions the labels come from: a holder who completed a training raised
+    its provider's rate, and the completion model would learn its own label back. Left out, the rate is
+    (completions − own + w·overall) / (enrolments − own + w), the smoothing of ``CatalogueArrays``, so a
+    provider only this holder tried falls back to the overall rate, as an unseen provider does at serving."""
+    column = FEATURE_NAMES.index("provider_completion")
+    own_enrolments_, own_completions = own
+    changed = np.flatnonzero((own_enrolments_ > 0) | (own_completions > 0))
+    t = training_rows[changed]
+    completes = np.maximum(catalogue.provider_completions[t] - own_completions[changed], 0)
+    enrols = np.maximum(catalogue.provider_enrolments[t] - own_enrolments_[changed], 0)
+    prior = COMPLETION_PRIOR_WEIGHT * catalogue.completion_overall
+    X[changed, column] = (completes + prior) / (enrols + COMPLETION_PRIOR_WEIGHT)
+    return X
+
+
 def fit_bundle(
     catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,
     random_negatives: int = 2, seed: int = 0, ranker_params: dict[str, Any] | None = None,
@@ -155,8 +197,9 @@ def fit_bundle(
 ) -> RankerBundle:
     """Fit the ranker (and the completion model) on the training pairs before the split's cut.
 
-    ``leave_own_out=False`` keeps the holder's own enrolments in the popularity features of its pairs (the
-    leak ``leave_own_enrolments_out`` removes; kept for comparison)."""
+    ``leave_own_out=False`` keeps the holder's own activity in the popularity and provider completion
+    features of its pairs (the leaks ``leave_own_enrolments_out`` and ``leave_own_provider_out`` remove; kept
+    for comparison)."""
     started = time.perf_counter()
     h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
                                                seed=seed)
@@ -165,8 +208,11 @@ def fit_bundle(
     if leave_own_out:
         X = leave_own_enrolments_out(X, catalogue, holders, h, t,  # noqa: N806
                                      own_enrolments(split.train, catalogue, holders, h, t))
+        X = leave_own_provider_out(X, catalogue, h, t,  # noqa: N806
+                                   own_provider_activity(split.train, catalogue, holders, h, t))
     features_seconds = time.perf_counter() - started - pairs_seconds
     params = {"random_negatives": random_negatives, "seed": seed, "leave_own_out": leave_own_out,
+              "leave_own_provider_out": leave_own_out,
               **(ranker_params or {})}
     ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(X, enrolled)
     completion = None
@@ -208,6 +254,9 @@ def update_bundle(
     if parent.params.get("leave_own_out", False):  # as the parent was fitted (older bundles: not left out)
         X = leave_own_enrolments_out(X, catalogue, holders, h, t,  # noqa: N806
                                      own_enrolments(split.train, catalogue, holders, h, t))
+    if parent.params.get("leave_own_provider_out", False):
+        X = leave_own_provider_out(X, catalogue, h, t,  # noqa: N806
+                                   own_provider_activity(split.train, catalogue, holders, h, t))
     features_seconds = time.perf_counter() - started - pairs_seconds
     ranker = copy.deepcopy(parent.ranker).update(X, enrolled, extra_iter=extra_iter)
     completion = parent.completion

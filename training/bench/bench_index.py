@@ -310,7 +310,14 @@ def bench_encoders(texts: list[str], queries: list[str]) -> dict[str, Any]:
         vectors[name] = run()
         seconds = time.perf_counter() - began
         out[f"{name}_texts_per_s"] = len(texts) / seconds
-    for name in ("onnx_fp32", "onnx_int8"):
+    # The bulk path of the index build: fp32 ONNX over 2 single-threaded worker processes (pool started and
+    # warmed up outside the timing, as one build keeps one pool for all its texts).
+    with encoder.ParallelEncoder(settings, workers=2) as parallel:
+        parallel.encode(texts[:16])
+        began = time.perf_counter()
+        vectors["onnx_fp32_2proc"] = parallel.encode(texts)
+        out["onnx_fp32_2proc_texts_per_s"] = len(texts) / (time.perf_counter() - began)
+    for name in ("onnx_fp32", "onnx_int8", "onnx_fp32_2proc"):
         cosines = np.sum(vectors[name] * vectors["torch"], axis=1)
         out[f"{name}_cosine_mean"] = float(cosines.mean())
         out[f"{name}_cosine_min"] = float(cosines.min())
@@ -508,6 +515,15 @@ def run(out_dir: pathlib.Path, n: int = N_TRAININGS, encoder_sample: int = 1000)
     ann = bench_ann(setup["index_dir"])
     endpoint = bench_endpoint(setup["db_url"], setup["index_dir"], queries, today)
     reindex = bench_reindex(setup["db_url"], setup["index_dir"], full["seconds"]["total"], today=today)
+    # The recorded cold build may have shared the machine with other jobs; its encoding projected at the bulk
+    # throughput measured above on a quiet machine gives the conservative denominator.
+    projected = (
+        full["encoded_cold"] / encoders["onnx_fp32_2proc_texts_per_s"]
+        + full["seconds"]["total"]
+        - full["seconds"]["encode"]
+    )
+    reindex["projected_full_seconds"] = projected
+    reindex["ratio_projected"] = reindex["seconds"]["total"] / projected
     results = {
         "setup": {k: str(v) for k, v in setup.items() if k != "full_build"},
         "full_build": full,
@@ -543,8 +559,12 @@ def render(r: dict[str, Any]) -> str:
         f"| re-index after a {x['changed']:,}-training (1 %) change | ≤ 3 % of full build | "
         f"{100 * x['ratio']:.2f} % ({x['seconds']['total']:.1f} s vs {f['seconds']['total']:.0f} s) | "
         f"{ok if x['ratio'] <= 0.03 else no} |",
+        f"| same, against the full build projected at the quiet bulk throughput below | ≤ 3 % | "
+        f"{100 * x['ratio_projected']:.2f} % (vs {x['projected_full_seconds']:.0f} s) | "
+        f"{ok if x['ratio_projected'] <= 0.03 else no} |",
         "",
-        f"Full build ({'cold: every text encoded' if f['cold'] else 'partly from cache'}, measured "
+        f"Full build ({'cold: every text encoded' if f['cold'] else 'partly from cache'}, "
+        f"{f.get('encode_workers', 1)} encoding worker(s), measured "
         f"{f['measured_on']}): {', '.join(f'{k} {v:.1f} s' for k, v in f['seconds'].items())}. "
         f"Incremental build: {', '.join(f'{k} {v:.1f} s' for k, v in x['seconds'].items())}; "
         f"{x['encoded']} texts encoded.",
@@ -560,6 +580,10 @@ def render(r: dict[str, Any]) -> str:
         f"| ONNX fp32 | {e['onnx_fp32_texts_per_s']:.0f} | "
         f"{e['onnx_fp32_texts_per_s'] / e['torch_texts_per_s']:.2f} | {e['onnx_fp32_cosine_mean']:.6f} / "
         f"{e['onnx_fp32_cosine_min']:.6f} | {e['onnx_fp32_top10_agreement']:.3f} |",
+        f"| ONNX fp32, 2 worker processes of 1 thread (bulk path) | {e['onnx_fp32_2proc_texts_per_s']:.0f} | "
+        f"{e['onnx_fp32_2proc_texts_per_s'] / e['torch_texts_per_s']:.2f} | "
+        f"{e['onnx_fp32_2proc_cosine_mean']:.6f} / {e['onnx_fp32_2proc_cosine_min']:.6f} | "
+        f"{e['onnx_fp32_2proc_top10_agreement']:.3f} |",
         f"| ONNX int8 (dynamic, per channel) | {e['onnx_int8_texts_per_s']:.0f} | "
         f"{e['onnx_int8_texts_per_s'] / e['torch_texts_per_s']:.2f} | {e['onnx_int8_cosine_mean']:.4f} / "
         f"{e['onnx_int8_cosine_min']:.4f} | {e['onnx_int8_top10_agreement']:.3f} |",
