@@ -10,6 +10,10 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
+# Bulk encoding (index build, profiles, benchmarks) in 2 single-threaded worker processes: on 2 cores they
+# encode the catalogue's long texts faster than one process of 2 threads (docs/benchmarks.md, index section).
+demo bench: export PARCOURS_EMBEDDING_BULK_WORKERS ?= 2
+
 DEMO_WORLD := data/worlds/demo
 DEMO_SEED := 42
 

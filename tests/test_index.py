@@ -16,7 +16,7 @@ import pytest
 from features.catalogue import training_text, training_texts
 from parcours.errors import IndexMismatch
 from parcours.settings import Settings
-from recommender.embedding_cache import EmbeddingCache, encode_cached
+from recommender.embedding_cache import EmbeddingCache, encode_cached, text_sha256
 from recommender.index import CatalogueIndex, SearchFilter, recall_at_k
 from recommender.indexing import build_index, index_info, load_index_catalogue
 from recommender.search import CatalogueSearch
@@ -230,6 +230,29 @@ def test_big_encodings_are_spread_over_the_bulk_workers(
         vectors, stats = encode_cached(texts, settings=parallel, cache=cache, chunk_size=3)
     assert calls == [8, 3, 3, 2] and stats["encoded"] == 8
     assert np.abs(vectors - expected).max() < 1e-5
+
+
+def test_benchmarks_can_read_training_vectors_from_the_cache_only(
+    tmp_path: Path, catalogue: tuple[str, Settings]
+) -> None:
+    """The large-world benchmarks time training, not encoding: a text missing from the cache gets a zero vector."""
+    from recommender.encoder import bulk_model_id
+    from training import pipeline
+    from training.bench.bench_train_large import cached_vectors_only
+
+    settings = catalogue[1].model_copy(update={"cache_dir": tmp_path})
+    known = np.full((1, 384), 0.05, dtype=np.float32)
+    with EmbeddingCache.default(settings) as cache:
+        cache.put(bulk_model_id(settings), [text_sha256("known text")], known)
+    original = pipeline.encode_cached
+    record: dict[str, int] = {}
+    with cached_vectors_only(record):
+        vectors, stats = pipeline.encode_cached(["known text", "unknown text"], settings=settings)
+    assert pipeline.encode_cached is original
+    assert np.array_equal(vectors[0], known[0]) and not vectors[1].any()
+    assert record == {"texts": 2, "missing_vectors": 1} and stats["encoded"] == 0
+    with EmbeddingCache.default(settings) as cache:
+        assert cache.count() == 1  # nothing was encoded or written
 
 
 def test_embedding_cache_encodes_each_text_once(tmp_path: Path, catalogue: tuple[str, Settings]) -> None:
