@@ -69,6 +69,15 @@ def exploded_positions(lists: list[list[str]] | pd.Series, position: dict[str, i
     return rows[known], cols[known]
 
 
+def sorted_contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``np.isin(keys, sorted_keys)`` for sorted ``sorted_keys``, by binary search: ``np.isin`` hashes or sorts the
+    whole key set on every call, 170 ms for one request's 330 candidates on the 200,000-training catalogue."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return np.asarray(sorted_keys[at] == keys)
+
+
 def row_positions(values: pd.Series, position: dict[str, int]) -> np.ndarray:
     """``position[value]`` for each value, −1 when absent (one dictionary lookup per distinct value)."""
     codes, uniques = pd.factorize(values)
@@ -423,7 +432,7 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
     met = _rowwise_dot(holder_skills, prerequisites)
     prerequisites_met = np.divide(met, n_prerequisites, out=np.ones_like(met), where=n_prerequisites > 0)
     goal = hol.goal_occupation[h]
-    target_match = np.where(goal >= 0, np.isin(t * cat.n_occupations + goal, cat.target_keys), False)
+    target_match = np.where(goal >= 0, sorted_contains(cat.target_keys, t * cat.n_occupations + goal), False)
     price = cat.price_cents[t]
     cpf, cec = hol.cpf_balance_cents[h], hol.cec_balance_cents[h]
     out_of_pocket = out_of_pocket_cents(price, cpf, cec, hol.is_job_seeker[h], on)

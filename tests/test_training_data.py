@@ -182,3 +182,29 @@ def test_catalogue_statistics_count_only_what_happened_before_the_cut(frames: Wo
         first[t].toordinal() if t in first else 0 for t in catalogue.training_ids
     ]
     assert 0 < int((catalogue.next_session_ordinal > 0).sum()) < len(catalogue.training_ids) + 1
+
+
+@pytest.mark.parametrize(
+    ("sorted_keys", "keys"),
+    [
+        ([], [0, 5]),
+        ([3], [2, 3, 4]),
+        ([1, 4, 9, 16], [0, 1, 2, 4, 9, 15, 16, 17, 10**12]),
+        ([0, 10**12], [0, 10**12, 10**12 - 1]),
+    ],
+)
+def test_sorted_contains_is_isin_for_sorted_keys(sorted_keys: list[int], keys: list[int]) -> None:
+    from features.pairs import sorted_contains
+
+    expected = np.isin(np.array(keys, np.int64), np.array(sorted_keys, np.int64))
+    found = sorted_contains(np.array(sorted_keys, np.int64), np.array(keys, np.int64))
+    assert found.dtype == bool and np.array_equal(found, expected)
+
+
+def test_sorted_contains_agrees_with_isin_on_random_keys() -> None:
+    from features.pairs import sorted_contains
+
+    rng = np.random.default_rng(3)
+    universe = np.unique(rng.integers(0, 50_000, size=5_000))
+    keys = rng.integers(-10, 50_010, size=2_000)
+    assert np.array_equal(sorted_contains(universe, keys), np.isin(keys, universe))
