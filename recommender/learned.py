@@ -33,9 +33,8 @@ def score_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, 
     if len(candidates) == 0:
         return []
     X = pair_features(catalogue, holders, np.full(len(candidates), holder_row), candidates, on=on)  # noqa: N806
-    probability = bundle.ranker.predict_proba(X)[:, 1]
-    margin = bundle.ranker.decision_function(X)
-    completion = bundle.completion.predict_proba(X)[:, 1] if bundle.completion is not None else None
+    probability, margin = bundle.ranker.probability_and_margin(X)
+    completion = bundle.completion.probability_and_margin(X)[0] if bundle.completion is not None else None
     order = np.lexsort((catalogue.training_ids[candidates], -margin, -probability))
     return [
         RankedItem(int(candidates[i]), float(probability[i]),

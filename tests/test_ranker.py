@@ -39,6 +39,23 @@ def test_ranker_estimator_contract() -> None:
         ranker.predict_proba(X[:, :3])
 
 
+def test_one_pass_probability_and_margin_equal_predict_proba_and_decision_function() -> None:
+    """The serving path's single tree pass gives what the two scikit-learn calls give, fitted and updated."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(800, 5)).astype(np.float32)  # noqa: N806
+    y = (X[:, 0] - X[:, 1] + 0.7 * rng.normal(size=800) > 0).astype(int)
+    ranker = TrainingRanker(max_iter=40).fit(X[:600], y[:600])
+    with pytest.raises(NotFittedError):
+        TrainingRanker().probability_and_margin(X)
+    for fitted in (ranker, TrainingRanker(max_iter=40).fit(X[:600], y[:600]).update(X[600:], y[600:], extra_iter=5)):
+        probability, margin = fitted.probability_and_margin(X)
+        assert np.allclose(probability, fitted.predict_proba(X)[:, 1], atol=1e-12)
+        assert np.allclose(margin, fitted.decision_function(X), atol=1e-12)
+        assert ((probability >= 0) & (probability <= 1)).all() and len(np.unique(probability)) > 5
+    with pytest.raises(ValueError, match="features"):
+        ranker.probability_and_margin(X[:, :3])
+
+
 pytestmark = pytest.mark.xdist_group("tiny_world")
 
 
