@@ -78,6 +78,12 @@ def sorted_contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return np.asarray(sorted_keys[at] == keys)
 
 
+def smoothed_completion_rate(completions: np.ndarray, enrolments: np.ndarray, overall: float) -> np.ndarray:
+    """A provider's completion rate smoothed towards ``overall``: (completions + w·overall) / (enrolments + w),
+    w = ``COMPLETION_PRIOR_WEIGHT``; a provider with no enrolment gets ``overall``."""
+    return (completions + COMPLETION_PRIOR_WEIGHT * overall) / (enrolments + COMPLETION_PRIOR_WEIGHT)
+
+
 def row_positions(values: pd.Series, position: dict[str, int]) -> np.ndarray:
     """``position[value]`` for each value, −1 when absent (one dictionary lookup per distinct value)."""
     codes, uniques = pd.factorize(values)
@@ -190,8 +196,7 @@ class CatalogueArrays:
         enrols = np.bincount(of_provider, weights=is_enrol[known], minlength=len(providers))
         completes = np.bincount(of_provider, weights=is_complete[known], minlength=len(providers))
         overall = float(completes.sum() / max(enrols.sum(), 1))
-        rate = np.where(seen, (completes + COMPLETION_PRIOR_WEIGHT * overall) / (enrols + COMPLETION_PRIOR_WEIGHT),
-                        overall)
+        rate = np.where(seen, smoothed_completion_rate(completes, enrols, overall), overall)
         provider_completion = rate[provider_codes].astype(np.float32)
         # Session start dates as ordinals (date objects, ISO text or datetime64 alike), vectorised.
         starts = pd.to_datetime(sessions["start_date"]).to_numpy("datetime64[D]").astype(np.int64) + EPOCH_ORDINAL

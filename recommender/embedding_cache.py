@@ -121,7 +121,7 @@ def encode_cached(
     (ONNX backend), or by ``encoder`` when the caller keeps one open across calls.
     Returns the vectors and stats: ``texts``, ``cached``, ``encoded``, ``encode_seconds``.
     """
-    from recommender.encoder import ParallelEncoder, bulk_model_id, encode
+    from recommender.encoder import ParallelEncoder, bulk_model_id, encode, spread_over_workers
 
     settings = settings or get_settings()
     vectors_id = bulk_model_id(settings, int8=int8)
@@ -139,12 +139,7 @@ def encode_cached(
             keys = list(missing)
             parallel = encoder
             stack = contextlib.ExitStack()
-            if (
-                parallel is None
-                and settings.embedding_bulk_workers > 1
-                and settings.embedding_backend == "onnx"
-                and len(keys) > settings.embedding_parallel_above
-            ):
+            if parallel is None and spread_over_workers(settings, len(keys), int8=int8):
                 parallel = stack.enter_context(
                     ParallelEncoder(settings, workers=settings.embedding_bulk_workers, int8=int8)
                 )

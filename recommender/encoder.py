@@ -354,11 +354,21 @@ def encode(
         raise ValueError(f"embedding_backend must be one of {BACKENDS}, not {settings.embedding_backend!r}")
     if settings.embedding_backend == "torch" and not int8:
         return _encode_torch(texts, settings, show_progress)
-    if settings.embedding_bulk_workers > 1 and len(texts) > settings.embedding_parallel_above:
+    if spread_over_workers(settings, len(texts), int8=int8):
         with ParallelEncoder(settings, workers=settings.embedding_bulk_workers, int8=int8) as parallel:
             return parallel.encode(texts)
     encoder = onnx_encoder(settings, int8=int8)
     return encoder.encode(texts, batch_size=settings.embedding_batch_size, show_progress=show_progress)
+
+
+def spread_over_workers(settings: Settings, n_texts: int, *, int8: bool = False) -> bool:
+    """Whether encoding ``n_texts`` goes to ``ParallelEncoder``: ONNX vectors (fp32 with the ONNX backend, or
+    int8), more than ``embedding_parallel_above`` texts and ``embedding_bulk_workers`` above 1."""
+    return (
+        settings.embedding_bulk_workers > 1
+        and n_texts > settings.embedding_parallel_above
+        and (settings.embedding_backend == "onnx" or int8)
+    )
 
 
 # Worker-process state of ``ParallelEncoder`` (one ONNX session per process, on one thread).
@@ -409,7 +419,10 @@ class ParallelEncoder:
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
-            self._pool.terminate() if exc[0] is not None else self._pool.close()
+            if exc[0] is not None:
+                self._pool.terminate()
+            else:
+                self._pool.close()
             self._pool.join()
             self._pool = None
 

@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 
 from features.pairs import (
-    COMPLETION_PRIOR_WEIGHT,
     FEATURE_NAMES,
     CatalogueArrays,
     HolderArrays,
     SkillSpace,
     pair_features,
     row_positions,
+    smoothed_completion_rate,
 )
 from parcours.errors import Conflict, ParcoursError
 from recommender.ranker import TrainingRanker
@@ -177,7 +177,7 @@ def leave_own_provider_out(X: np.ndarray, catalogue: CatalogueArrays, holder_row
 
     The rate is counted over the interactions the labels come from: a holder who completed a training raised
     its provider's rate, and the completion model would learn its own label back. Left out, the rate is
-    (completions − own + w·overall) / (enrolments − own + w), the smoothing of ``CatalogueArrays``, so a
+    ``smoothed_completion_rate`` of (completions − own, enrolments − own), as ``CatalogueArrays`` smooths, so a
     provider only this holder tried falls back to the overall rate, as an unseen provider does at serving."""
     column = FEATURE_NAMES.index("provider_completion")
     own_enrolments_, own_completions = own
@@ -185,8 +185,7 @@ def leave_own_provider_out(X: np.ndarray, catalogue: CatalogueArrays, holder_row
     t = training_rows[changed]
     completes = np.maximum(catalogue.provider_completions[t] - own_completions[changed], 0)
     enrols = np.maximum(catalogue.provider_enrolments[t] - own_enrolments_[changed], 0)
-    prior = COMPLETION_PRIOR_WEIGHT * catalogue.completion_overall
-    X[changed, column] = (completes + prior) / (enrols + COMPLETION_PRIOR_WEIGHT)
+    X[changed, column] = smoothed_completion_rate(completes, enrols, catalogue.completion_overall)
     return X
 
 
