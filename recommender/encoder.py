@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -333,11 +333,15 @@ def onnx_encoder(settings: Settings | None = None, *, int8: bool = False, thread
 
 def encode_query(text: str, *, settings: Settings | None = None) -> np.ndarray:
     """One L2-normalised query vector (fp32; ONNX on ``embedding_query_threads`` threads by default)."""
-    settings = settings or get_settings()
+    return query_encoder(settings or get_settings())(text)
+
+
+def query_encoder(settings: Settings) -> Callable[[str], np.ndarray]:
+    """The query encoding function of ``settings``, resolved once (for a server answering many queries)."""
     if settings.embedding_backend == "torch":
-        return _encode_torch([text], settings, False)[0]
+        return lambda text: _encode_torch([text], settings, False)[0]
     encoder = onnx_encoder(settings, threads=settings.embedding_query_threads)
-    return encoder.encode([text])[0]
+    return lambda text: encoder.encode([text])[0]
 
 
 def encode(

@@ -112,6 +112,20 @@ def _date_ordinals(values: pd.Series) -> np.ndarray:
     return np.where(np.isnat(days), 0, ordinals).astype(np.int32)
 
 
+def _member_mask(codes: np.ndarray, wanted: list[int]) -> np.ndarray:
+    """``np.isin(codes, wanted)`` for small non-negative integer codes, as one gather through a lookup table.
+
+    ``np.isin`` sorted or hashed on every search (0.2 to 3 ms over 176k rows here); the lookup table is one
+    pass. Codes outside the table (beyond every wanted value) are simply not members.
+    """
+    size = max(wanted, default=-1) + 1
+    if size <= 0:
+        return np.zeros(len(codes), dtype=bool)
+    table = np.zeros(size + 1, dtype=bool)  # the last slot catches every code beyond the wanted ones
+    table[[w for w in wanted if w >= 0]] = True
+    return np.take(table, codes, mode="clip")  # codes are never negative (categorical codes, levels ≥ 0)
+
+
 class RowTable:
     """Per-row arrays aligned with FAISS ids; categorical columns kept as integer codes for fast filters."""
 
@@ -440,15 +454,15 @@ class CatalogueIndex:
         today = (f.today or dt.date.today()).toordinal()
         mask = self.rows.live & (self.rows.last_session >= today)
         if f.regions:
-            codes = [self.rows.regions.index(r) for r in f.regions if r in self.rows.regions]
-            mask &= np.isin(self.rows.region, codes)
+            mask &= _member_mask(self.rows.region, [self.rows.regions.index(r) for r in f.regions
+                                                    if r in self.rows.regions])
         if f.modalities:
-            codes = [self.rows.modalities.index(m) for m in f.modalities if m in self.rows.modalities]
-            mask &= np.isin(self.rows.modality, codes)
+            mask &= _member_mask(self.rows.modality, [self.rows.modalities.index(m) for m in f.modalities
+                                                      if m in self.rows.modalities])
         if f.max_price_cents is not None:
             mask &= self.rows.price_cents <= f.max_price_cents
         if f.levels:
-            mask &= np.isin(self.rows.level, list(f.levels))
+            mask &= _member_mask(self.rows.level, list(f.levels))
         if f.only_ids is not None:
             only = np.zeros_like(mask)
             only[[self._position[t] for t in f.only_ids if t in self._position]] = True

@@ -168,6 +168,34 @@ def test_vector_search_api_for_other_components(search: CatalogueSearch) -> None
         search.index.vectors_of(["ACC-OLD"])
 
 
+@pytest.mark.parametrize(
+    ("codes", "wanted"),
+    [
+        ([0, 1, 2, 3, 1], [1]),
+        ([0, 1, 2, 3, 1], [0, 3]),
+        ([0, 1, 2, 3, 1], []),
+        ([0, 1, 2, 3, 1], [7]),  # wanted beyond every code
+        ([5, 9, 12, 0], [3, 4]),  # codes beyond every wanted value are not members
+        ([], [2]),
+    ],
+)
+def test_member_mask_is_isin(codes: list[int], wanted: list[int]) -> None:
+    from recommender.index import _member_mask
+
+    array = np.array(codes, dtype=np.int16)
+    assert _member_mask(array, wanted).tolist() == np.isin(array, wanted).tolist()
+
+
+def test_member_mask_agrees_with_isin_on_random_codes() -> None:
+    from recommender.index import _member_mask
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        codes = rng.integers(0, 20, size=200).astype(np.int32)
+        wanted = rng.choice(25, size=int(rng.integers(0, 5)), replace=False).tolist()
+        assert np.array_equal(_member_mask(codes, wanted), np.isin(codes, wanted))
+
+
 def test_training_text_recipe_is_one(catalogue: tuple[str, Settings]) -> None:
     with session_scope(catalogue[0]) as session:
         frame = load_index_catalogue(session, today=TODAY)

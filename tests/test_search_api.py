@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from parcours.settings import Settings
 from recommender.indexing import build_index
@@ -149,6 +150,45 @@ def test_removed_training_is_never_returned_even_before_a_rebuild(
             session.add(Training(**saved))
             session.flush()
             session.add_all(TrainingSession(training_id="FRK-01", start_date=d) for d in sessions)
+
+
+def test_hits_are_checked_against_the_current_price_and_sessions(
+    world: Settings, client: TestClient, auth: dict[str, str]
+) -> None:
+    """The index still holds the old values; the database answer (one query per search) decides."""
+    from serving.db.models import TrainingSession
+
+    found = search(client, auth, q="forklift truck", k=3, max_price_cents=10_000_000)
+    assert found[0]["training_id"] == "FRK-01"
+    price, next_session = found[0]["price_cents"], found[0]["next_session"]
+    with session_scope(world.resolved_db_url()) as session:
+        training = session.get(Training, "FRK-01")
+        assert training is not None
+        training.price_cents = price + 1
+    try:
+        kept = search(client, auth, q="forklift truck", k=3, max_price_cents=price)
+        assert "FRK-01" not in {i["training_id"] for i in kept}
+        assert search(client, auth, q="forklift truck", k=3)[0]["price_cents"] == price + 1
+    finally:
+        with session_scope(world.resolved_db_url()) as session:
+            training = session.get(Training, "FRK-01")
+            assert training is not None
+            training.price_cents = price
+    with session_scope(world.resolved_db_url()) as session:
+        upcoming = session.scalars(
+            select(TrainingSession).where(
+                TrainingSession.training_id == "FRK-01", TrainingSession.start_date >= dt.date.today()
+            )
+        ).all()
+        dates = [s.start_date for s in upcoming]
+        assert dt.date.fromisoformat(next_session) == min(dates)
+        for upcoming_session in upcoming:
+            session.delete(upcoming_session)
+    try:  # no session ahead any more: expired, though the index does not know yet
+        assert "FRK-01" not in {i["training_id"] for i in search(client, auth, q="forklift truck", k=3)}
+    finally:
+        with session_scope(world.resolved_db_url()) as session:
+            session.add_all(TrainingSession(training_id="FRK-01", start_date=d) for d in dates)
 
 
 def test_training_detail_has_skill_labels(client: TestClient, auth: dict[str, str]) -> None:

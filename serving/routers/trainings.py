@@ -15,14 +15,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from parcours.errors import IndexMismatch, NotFound, ValidationFailed
 from parcours.settings import Settings
 from recommender.index import SearchFilter
-from serving.db.models import Provider, Training, TrainingSession
+from serving.db.models import Provider, Training
 from serving.deps import CurrentUser, SessionDep
+from serving.services.catalogue import checked_hits
 from serving.services.holders import today
 
 log = logging.getLogger(__name__)
@@ -111,15 +111,6 @@ def index_health(app: FastAPI) -> dict[str, object]:
     return {"state": "mismatch" if mismatch else "missing", "detail": error, "degraded": mismatch}
 
 
-def _next_sessions(session: Session, ids: list[str], on: dt.date) -> dict[str, dt.date]:
-    rows = session.execute(
-        select(TrainingSession.training_id, func.min(TrainingSession.start_date))
-        .where(TrainingSession.training_id.in_(ids), TrainingSession.start_date >= on)
-        .group_by(TrainingSession.training_id)
-    ).all()
-    return {training_id: start for training_id, start in rows}
-
-
 @router.get(
     "/search", response_model=SearchResults, summary="Search the catalogue (neutral, hybrid semantic + BM25)"
 )
@@ -156,53 +147,9 @@ def search_trainings(
         levels=tuple(level or ()),
         today=on,
     )
+    # A few more hits than asked for: some may have closed or changed since the index was built.
     hits = search.search(q, k + min(k, 20), search_filter)
-    ids = [h.training_id for h in hits]
-    rows = (
-        {
-            t.training_id: (t, name)
-            for t, name in session.execute(
-                select(Training, Provider.name)
-                .join(Provider, Provider.provider_id == Training.provider_id)
-                .where(Training.training_id.in_(ids))
-            ).all()
-        }
-        if ids
-        else {}
-    )
-    next_sessions = _next_sessions(session, ids, on) if ids else {}
-    items: list[TrainingHit] = []
-    for hit in hits:
-        if hit.training_id not in rows or hit.training_id not in next_sessions:
-            continue  # removed or expired since the index was built
-        training, provider_name = rows[hit.training_id]
-        if not search_filter.accepts(
-            region_code=training.region_code,
-            modality=training.modality,
-            price_cents=training.price_cents,
-            level=training.level,
-        ):
-            continue  # its current values no longer match
-        items.append(
-            TrainingHit(
-                training_id=training.training_id,
-                title=training.title,
-                provider_id=training.provider_id,
-                provider_name=provider_name,
-                certification_code=training.certification_code,
-                level=training.level,
-                price_cents=training.price_cents,
-                hours=training.hours,
-                modality=training.modality,
-                region_code=training.region_code,
-                next_session=next_sessions[hit.training_id],
-                score=round(hit.score, 6),
-                semantic_score=round(hit.semantic, 6),
-                lexical_score=round(hit.lexical, 6),
-            )
-        )
-        if len(items) == k:
-            break
+    items = [TrainingHit(**vars(hit)) for hit in checked_hits(session, hits, search_filter, on, k)]
     return SearchResults(query=q, k=k, model_id=search.model_id, items=items)
 
 
