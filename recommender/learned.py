@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,21 +28,54 @@ class RankedItem:
     features: dict[str, float]
 
 
-def score_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, holder_row: int,  # type: ignore[no-untyped-def]
-                     candidates: np.ndarray, *, on: dt.date | None = None) -> list[RankedItem]:
+@dataclass(frozen=True)
+class Ranking:
+    """Candidates in ranked order with their features; items (completion model, feature names) are built only
+    for the rows asked for, as a request shows ten of a few hundred candidates."""
+
+    bundle: Any
+    rows: np.ndarray  # catalogue rows, best first
+    probability: np.ndarray  # calibrated enrolment probability, in ``rows`` order
+    features: np.ndarray  # one row of FEATURE_NAMES per candidate, in ``rows`` order
+
+    def items(self, rows: Sequence[int]) -> list[RankedItem]:
+        """``RankedItem``s of ``rows`` (catalogue rows among the candidates), in the order given."""
+        where = {int(r): i for i, r in enumerate(self.rows.tolist())}
+        at = np.array([where[int(r)] for r in rows], dtype=np.int64)
+        X = self.features[at]  # noqa: N806
+        completion = (
+            self.bundle.completion.probability_and_margin(X)[0]
+            if self.bundle.completion is not None and len(at)
+            else None
+        )
+        return [
+            RankedItem(
+                int(self.rows[i]),
+                float(self.probability[i]),
+                None if completion is None else float(completion[j]),
+                dict(zip(FEATURE_NAMES, X[j].tolist(), strict=True)),
+            )
+            for j, i in enumerate(at.tolist())
+        ]
+
+
+def rank_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, holder_row: int,  # type: ignore[no-untyped-def]
+                    candidates: np.ndarray, *, on: dt.date | None = None) -> Ranking:
     """Candidates ordered by the calibrated enrolment probability (ties broken by the raw margin, then id)."""
+    candidates = np.asarray(candidates, dtype=np.int64)
     if len(candidates) == 0:
-        return []
+        return Ranking(bundle, candidates, np.zeros(0), np.zeros((0, len(FEATURE_NAMES))))
     X = pair_features(catalogue, holders, np.full(len(candidates), holder_row), candidates, on=on)  # noqa: N806
     probability, margin = bundle.ranker.probability_and_margin(X)
-    completion = bundle.completion.probability_and_margin(X)[0] if bundle.completion is not None else None
     order = np.lexsort((catalogue.training_ids[candidates], -margin, -probability))
-    return [
-        RankedItem(int(candidates[i]), float(probability[i]),
-                   None if completion is None else float(completion[i]),
-                   dict(zip(FEATURE_NAMES, X[i].tolist(), strict=True)))
-        for i in order
-    ]
+    return Ranking(bundle, candidates[order], probability[order], X[order])
+
+
+def score_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, holder_row: int,  # type: ignore[no-untyped-def]
+                     candidates: np.ndarray, *, on: dt.date | None = None) -> list[RankedItem]:
+    """Every candidate as a ``RankedItem``, best first (``rank_candidates`` then its items)."""
+    ranking = rank_candidates(bundle, catalogue, holders, holder_row, candidates, on=on)
+    return ranking.items(ranking.rows.tolist())
 
 
 def diversify(rows: list[int], catalogue: CatalogueArrays, k: int) -> list[int]:

@@ -18,7 +18,7 @@ import numpy as np
 from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
 from recommender.base import HolderContext, Recommendation, Recommender
 from recommender.candidates import VectorSearch, exact_vector_search, generate_candidates
-from recommender.learned import diversify, fit_reasons, risk_of, score_candidates
+from recommender.learned import diversify, fit_reasons, rank_candidates, risk_of
 from recommender.neutral import neutral_order, neutral_rows
 
 NEUTRAL_REASON = "neutral suggestion: chosen on objective criteria (completion record, enrolments), not your profile"
@@ -103,14 +103,13 @@ class LearnedRecommender(Recommender):
                                    (NEUTRAL_REASON,)) for r in rows]
         holders = self.holder_arrays(holder)
         candidates = generate_candidates(self.catalogue, holders, 0, allowed, vector_search=self.vector_search)
-        ranked = score_candidates(self.bundle, self.catalogue, holders, 0, candidates, on=on)
-        by_row = {item.row: item for item in ranked}
-        picked = diversify([item.row for item in ranked], self.catalogue, k)
+        ranking = rank_candidates(self.bundle, self.catalogue, holders, 0, candidates, on=on)
+        picked = diversify(ranking.rows.tolist(), self.catalogue, k)
         gap = holders.gap
         gap_weight = dict(zip(gap.indices.tolist(), gap.data.tolist(), strict=True))
         out: list[Recommendation] = []
-        for row in picked:
-            item = by_row[row]
+        for item in ranking.items(picked):
+            row = item.row
             skills = self.catalogue.skills
             taught = skills.indices[skills.indptr[row]:skills.indptr[row + 1]]
             closed = sorted((c for c in taught.tolist() if c in gap_weight), key=lambda c: (-gap_weight[c], c))

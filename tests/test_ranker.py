@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from features.pairs import FEATURE_NAMES
 from recommender.candidates import generate_candidates
-from recommender.learned import diversify, reasons, score_candidates
+from recommender.learned import diversify, rank_candidates, reasons, score_candidates
 from recommender.ranker import TrainingRanker
 
 
@@ -120,6 +120,16 @@ def test_business_rules_on_served_lists(prepared) -> None:  # type: ignore[no-un
     unmet = [item for item in ranked if item.features["prerequisites_met"] < 1.0]
     for item in unmet[:5]:
         assert any("prerequisites" in r for r in reasons(item, [], 0))
+    # What a request builds: the ranking, then items for the ten shown only (completion model included);
+    # the same values as scoring every candidate.
+    ranking = rank_candidates(bundle, catalogue, holders, broke, candidates, on=data.split.cut_date)
+    assert ranking.rows.tolist() == [item.row for item in ranked]
+    shown = ranking.items(top)
+    assert [item.row for item in shown] == top
+    for item in shown:
+        assert item == by_row[item.row]
+    assert all(item.completion_probability is not None for item in shown)
+    assert ranking.items([]) == []
 
 
 def test_evaluate_cli_prints_the_contract_json(prepared) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from features.pairs import CatalogueArrays, HolderArrays, out_of_pocket_cents
 from recommender.candidates import exact_vector_search, generate_candidates
-from recommender.learned import diversify, score_candidates
+from recommender.learned import diversify, rank_candidates
 from recommender.neutral import neutral_order, neutral_rows
 from training.dataset import POSITIVE_EVENTS, TimeSplit
 from training.metrics import (
@@ -72,8 +72,8 @@ def evaluate(
 
     def model(h: int, allowed: np.ndarray) -> list[int]:
         candidates = generate_candidates(catalogue, holders, h, allowed, vector_search=search)
-        ranked = score_candidates(bundle, catalogue, holders, h, candidates, on=split.cut_date)
-        return diversify([item.row for item in ranked], catalogue, k)
+        ranking = rank_candidates(bundle, catalogue, holders, h, candidates, on=split.cut_date)
+        return diversify(ranking.rows.tolist(), catalogue, k)
 
     order = neutral_order(catalogue)
 
