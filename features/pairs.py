@@ -396,6 +396,16 @@ def _rowwise_dot(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
     return np.asarray(left.multiply(right).sum(axis=1)).ravel().astype(np.float32)
 
 
+def _holder_dot(holder_matrix: sp.csr_matrix, h: np.ndarray, right: sp.csr_matrix) -> np.ndarray:
+    """Row ``i``: ``holder_matrix[h[i]] · right[i]``. When every pair has the same holder (a request scoring its
+    candidates) that is one sparse matrix-vector product, without building ``len(h)`` copies of the holder's
+    row and their element-wise product (the general path, used in training)."""
+    if len(h) and (h == h[0]).all():
+        vector = holder_matrix[int(h[0])].toarray().ravel()
+        return np.asarray(right @ vector, dtype=np.float32).ravel()
+    return _rowwise_dot(holder_matrix[h], right)
+
+
 def out_of_pocket_cents(
     price_cents: np.ndarray, cpf_cents: np.ndarray, cec_cents: np.ndarray, is_job_seeker: np.ndarray, on: dt.date
 ) -> np.ndarray:
@@ -425,16 +435,15 @@ def pair_features(
 def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndarray, on: dt.date) -> np.ndarray:
     similarity = np.einsum("ij,ij->i", hol.embeddings[h], cat.vectors[t])
     train_skills = cat.skills[t]
-    gap_closed = _rowwise_dot(hol.gap[h], train_skills)
+    gap_closed = _holder_dot(hol.gap, h, train_skills)
     gap_total = hol.gap_total[h]
     gap_coverage = np.divide(gap_closed, gap_total, out=np.zeros_like(gap_closed), where=gap_total > 0)
     n_skills = np.asarray(train_skills.sum(axis=1)).ravel().astype(np.float32)
-    holder_skills = hol.skills[h]
-    held_taught = _rowwise_dot(holder_skills, train_skills)
+    held_taught = _holder_dot(hol.skills, h, train_skills)
     novelty = np.divide(n_skills - held_taught, n_skills, out=np.zeros_like(n_skills), where=n_skills > 0)
     prerequisites = cat.prerequisites[t]
     n_prerequisites = np.asarray(prerequisites.sum(axis=1)).ravel().astype(np.float32)
-    met = _rowwise_dot(holder_skills, prerequisites)
+    met = _holder_dot(hol.skills, h, prerequisites)
     prerequisites_met = np.divide(met, n_prerequisites, out=np.ones_like(met), where=n_prerequisites > 0)
     goal = hol.goal_occupation[h]
     target_match = np.where(goal >= 0, sorted_contains(cat.target_keys, t * cat.n_occupations + goal), False)

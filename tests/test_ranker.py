@@ -151,3 +151,20 @@ def test_evaluate_cli_refuses_an_empty_database(sqlite_url: str, tmp_path: Path)
     result = CliRunner().invoke(app, ["evaluate", "--json", "--db", sqlite_url])
     assert result.exit_code == 1
     assert "parcours import" in result.output
+
+
+def test_one_holder_fast_path_gives_the_general_features(prepared) -> None:  # type: ignore[no-untyped-def]
+    """A request scores one holder's candidates through sparse matrix-vector products; training mixes holders
+    and takes the element-wise path. Both must give the same features."""
+    from features.pairs import pair_features
+
+    data, _folder, _url = prepared
+    catalogue, holders = data.catalogue, data.holders
+    rng = np.random.default_rng(5)
+    trainings = rng.choice(len(catalogue.training_ids), size=120, replace=False)
+    for holder in rng.choice(len(holders.holder_ids), size=5, replace=False).tolist():
+        other = (holder + 1) % len(holders.holder_ids)
+        alone = pair_features(catalogue, holders, np.full(len(trainings), holder), trainings)
+        mixed_holders = np.concatenate([np.full(len(trainings), holder), [other]])
+        mixed = pair_features(catalogue, holders, mixed_holders, np.concatenate([trainings, trainings[:1]]))
+        np.testing.assert_allclose(alone, mixed[: len(trainings)], rtol=1e-6, atol=1e-6)

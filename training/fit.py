@@ -217,7 +217,7 @@ def fit_bundle(
     completion = None
     enrolled_rows = enrolled == 1
     if enrolled_rows.sum() >= MIN_COMPLETION_ROWS and 0 < completed[enrolled_rows].mean() < 1:
-        completion = TrainingRanker(max_iter=100, random_state=seed).fit(X[enrolled_rows], completed[enrolled_rows])
+        completion = TrainingRanker(max_iter=50, random_state=seed).fit(X[enrolled_rows], completed[enrolled_rows])
     stats = {"pairs": float(len(h)), "positives": float(enrolled.sum()), "pairs_seconds": pairs_seconds,
              "features_seconds": features_seconds,
              "fit_seconds": time.perf_counter() - started - pairs_seconds - features_seconds}

@@ -17,6 +17,7 @@ Setup: the large world imported with its skills profiles (the database of ``benc
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import pathlib
@@ -54,7 +55,8 @@ def _bundle(db_url: str, work_dir: pathlib.Path):  # type: ignore[no-untyped-def
     from training.fit import fit_bundle
     from training.pipeline import prepare
 
-    path = pathlib.Path(work_dir) / f"recommend-bundle-{abs(hash(db_url)) % 10**8}.pkl"
+    # A stable name (``hash`` of a str changes with every process): the fit is paid once per database.
+    path = pathlib.Path(work_dir) / f"recommend-bundle-{hashlib.sha256(db_url.encode()).hexdigest()[:12]}.pkl"
     if path.exists():
         with path.open("rb") as handle:
             return pickle.load(handle)  # noqa: S301 - our own file, written just below

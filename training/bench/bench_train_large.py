@@ -307,7 +307,7 @@ def run(work_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-TRAINING_RANKER_PARAMS = "the ranker's parameters, 200 iterations, no early stopping"
+TRAINING_RANKER_PARAMS = "the ranker's parameters, no early stopping"
 
 
 def main(argv: list[str]) -> int:
