@@ -18,7 +18,8 @@ from serving.security import decode_access_token
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token")
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
+    # async: it only reads app state, so it needs no trip through the thread pool that sync dependencies take
     return request.app.state.settings
 
 
