@@ -180,7 +180,8 @@ statistics, vectors from the index) took {r['load_seconds']:.0f} s; reading one 
 - p99 ≤ 10 ms: {ok_abs} ({rec['p99']:.2f} ms)
 - p99 ≤ 3× the floor: {ok_ratio} ({r['ratio_p99']:.2f}×)
 
-Where the time goes (one pass):
+Where the time goes (one pass; *predict* is both models' `predict_proba` on every candidate, an upper
+bound: the served path runs the completion model on the 10 items shown only):
 
 | step | p50 ms | p99 ms |
 |---|---|---|
