@@ -496,6 +496,11 @@ class CatalogueIndex:
         )
         return [str(self.rows.training_id[r]) for r in rows], scores
 
+    def scans_exactly(self, n_allowed: int) -> bool:
+        """Whether a search over ``n_allowed`` rows scans them exactly (flat index, or a small filtered set)
+        rather than walking the graph."""
+        return self.meta.kind == "flat" or n_allowed <= EXACT_SUBSET_MAX
+
     def search_rows(self, vector: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         query = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
         if query.shape[1] != self.meta.dimension:
@@ -508,7 +513,7 @@ class CatalogueIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         bits = np.packbits(mask, bitorder="little")
         selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
-        if self.meta.kind == "flat" or n_allowed <= EXACT_SUBSET_MAX:
+        if self.scans_exactly(n_allowed):
             flat = self.index if self.meta.kind == "flat" else faiss.downcast_index(self.index.storage)
             scores, rows = flat.search(query, k, params=faiss.SearchParameters(sel=selector))
         else:

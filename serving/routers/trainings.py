@@ -22,30 +22,13 @@ from parcours.settings import Settings
 from recommender.index import SearchFilter
 from serving.db.models import Provider, Training
 from serving.deps import CurrentUser, SessionDep
-from serving.services.catalogue import checked_hits
+from serving.services.catalogue import TrainingHit, checked_hits
 from serving.services.holders import today
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
 
 Modality = Literal["onsite", "remote", "hybrid"]
-
-
-class TrainingHit(BaseModel):
-    training_id: str
-    title: str
-    provider_id: str
-    provider_name: str
-    certification_code: str
-    level: int | None
-    price_cents: int
-    hours: int
-    modality: str
-    region_code: str
-    next_session: dt.date
-    score: float
-    semantic_score: float
-    lexical_score: float
 
 
 class SearchResults(BaseModel):
@@ -149,7 +132,7 @@ def search_trainings(
     )
     # A few more hits than asked for: some may have closed or changed since the index was built.
     hits = search.search(q, k + min(k, 20), search_filter)
-    items = [TrainingHit(**vars(hit)) for hit in checked_hits(session, hits, search_filter, on, k)]
+    items = checked_hits(session, hits, search_filter, on, k)
     return SearchResults(query=q, k=k, model_id=search.model_id, items=items)
 
 

@@ -22,8 +22,9 @@ from serving.db.models import Provider, Training, TrainingSession
 
 
 @dataclass(frozen=True)
-class CheckedHit:
-    """A search hit with the training's current values (those the endpoint shows)."""
+class TrainingHit:
+    """A search hit with the training's current values: what the search endpoint shows for each item (the router
+    uses it as the item schema as it is, so the fields are written once)."""
 
     training_id: str
     title: str
@@ -43,7 +44,7 @@ class CheckedHit:
 
 def checked_hits(
     session: Session, hits: Sequence[SearchHit], search_filter: SearchFilter, on: dt.date, k: int
-) -> list[CheckedHit]:
+) -> list[TrainingHit]:
     """The first ``k`` of ``hits`` (in their order) that still exist, are open on ``on`` and pass the filter."""
     ids = [h.training_id for h in hits]
     if not ids or k <= 0:
@@ -74,7 +75,7 @@ def checked_hits(
             .where(Training.training_id.in_(ids))
         )
     }
-    out: list[CheckedHit] = []
+    out: list[TrainingHit] = []
     for hit in hits:
         row = current.get(hit.training_id)
         if row is None or row.next_session is None:
@@ -84,7 +85,7 @@ def checked_hits(
         ):
             continue  # its current values no longer match
         out.append(
-            CheckedHit(
+            TrainingHit(
                 training_id=row.training_id,
                 title=row.title,
                 provider_id=row.provider_id,

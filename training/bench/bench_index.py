@@ -421,7 +421,7 @@ def bench_filtered(index_dir: pathlib.Path, queries: list[str], today: dt.date) 
     time, for the search's real candidate count and real query vectors, on one FAISS thread."""
     from parcours.settings import get_settings
     from recommender.encoder import encode_query
-    from recommender.index import EXACT_SUBSET_MAX, CatalogueIndex, faiss, recall_at_k
+    from recommender.index import CatalogueIndex, faiss, recall_at_k
 
     faiss.omp_set_num_threads(1)
     settings = get_settings()
@@ -447,7 +447,7 @@ def bench_filtered(index_dir: pathlib.Path, queries: list[str], today: dt.date) 
             {
                 "filter": params,
                 "allowed": len(allowed),
-                "path": "exact" if index.meta.kind == "flat" or len(allowed) <= EXACT_SUBSET_MAX else "hnsw",
+                "path": "exact" if index.scans_exactly(len(allowed)) else "hnsw",
                 "recall_at_10": recall_at_k(allowed[exact_ids], exact_scores, found_scores),
                 "p50_ms": float(np.percentile(ms, 50)),
                 "p99_ms": float(np.percentile(ms, 99)),
