@@ -20,6 +20,8 @@ it only when it keeps enough of the fp32 top-10 neighbours (``int8_agreement``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -29,7 +31,7 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,6 +172,26 @@ def export_onnx(settings: Settings | None = None, *, force: bool = False) -> Pat
     target = onnx_dir(settings)
     if (target / "model.onnx").exists() and not force:
         return target
+    with _export_lock(target):
+        # Another process (a test worker, a server) may have exported while this one waited for the lock: its
+        # folder is complete and may be in use, so it is kept rather than replaced.
+        if (target / "model.onnx").exists() and not force:
+            return target
+        _export(settings, target)
+    return target
+
+
+@contextlib.contextmanager
+def _export_lock(target: Path) -> Iterator[None]:
+    """An exclusive file lock beside ``target``: one process at a time writes or replaces an export folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _export(settings: Settings, target: Path) -> None:
+    """Export, check and move into place (the caller holds ``_export_lock(target)``)."""
     import torch
 
     model = load_model(settings)
@@ -197,7 +219,6 @@ def export_onnx(settings: Settings | None = None, *, force: bool = False) -> Pat
     sample = tokenizer(_PROBES[:2], padding=True, return_tensors="pt")
     if "token_type_ids" not in sample:
         sample["token_type_ids"] = torch.zeros_like(sample["input_ids"])
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     try:
         dynamic_axes = {
@@ -243,7 +264,6 @@ def export_onnx(settings: Settings | None = None, *, force: bool = False) -> Pat
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def quantize_int8(settings: Settings | None = None) -> Path:
@@ -251,14 +271,17 @@ def quantize_int8(settings: Settings | None = None) -> Path:
     settings = settings or get_settings()
     folder = export_onnx(settings)
     target = folder / "model.int8.onnx"
-    if not target.exists():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+    if target.exists():
+        return target
+    with _export_lock(folder):
+        if not target.exists():
+            from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        staging = folder / ".model.int8.onnx.tmp"
-        quantize_dynamic(
-            str(folder / "model.onnx"), str(staging), weight_type=QuantType.QInt8, per_channel=True
-        )
-        staging.rename(target)
+            staging = folder / ".model.int8.onnx.tmp"
+            quantize_dynamic(
+                str(folder / "model.onnx"), str(staging), weight_type=QuantType.QInt8, per_channel=True
+            )
+            staging.rename(target)
     return target
 
 

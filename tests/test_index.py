@@ -219,6 +219,33 @@ def test_onnx_and_torch_give_the_same_vectors(catalogue: tuple[str, Settings]) -
     assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
 
 
+def test_an_export_finished_by_another_process_is_kept_not_replaced(
+    tmp_path: Path, catalogue: tuple[str, Settings]
+) -> None:
+    """Two test workers exporting at once: the later one must not delete the folder the first one is using (CI
+    once read a tokenizer.json that a second export had just removed)."""
+    import threading
+
+    from recommender.encoder import _export_lock, export_onnx, onnx_dir
+
+    _, settings = catalogue
+    finished = export_onnx(settings)
+    private = settings.model_copy(update={"cache_dir": tmp_path})
+    target = onnx_dir(private)
+    result: list[Path] = []
+    with _export_lock(target):  # "another process" holds the lock while it exports
+        waiting = threading.Thread(target=lambda: result.append(export_onnx(private)))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive(), "export_onnx must wait for the lock"
+        shutil.copytree(finished, target)  # the other process's export lands
+        stamp = (target.stat().st_ino, (target / "tokenizer.json").stat().st_mtime_ns)
+    waiting.join(timeout=120)
+    assert result == [target]
+    assert (target.stat().st_ino, (target / "tokenizer.json").stat().st_mtime_ns) == stamp
+    assert sorted(p.name for p in target.parent.iterdir() if p.name.startswith(".export-")) == []
+
+
 def test_parallel_encoder_gives_the_vectors_of_one_process(catalogue: tuple[str, Settings]) -> None:
     from recommender.encoder import ParallelEncoder, onnx_encoder
 
