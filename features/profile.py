@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,9 @@ from serving.db.models import (
     Training,
 )
 
+if TYPE_CHECKING:
+    from recommender.esco_index import EscoIndex
+
 PROFILE_VERSION = 1
 DECLARED_FACTOR = 0.8
 LOW_CONFIDENCE_FACTOR = 0.5
@@ -63,7 +66,7 @@ KIND_FACTOR = {"diploma": 0.5, "certification": 0.8, "training": 0.7, "skill": 0
 DURATION_SCALE_YEARS = 2.5
 RECENCY_SCALE_YEARS = 8.0
 MIN_WEIGHT = 0.01
-EMBEDDING_TOP_SKILLS = 30
+EMBEDDING_TOP_SKILLS = 15  # docs/esco.md: 15 of 5, 10, 15, 20, 30 ranked best on two seeds
 SKILL_MATCHES_PER_TEXT = 3
 
 
@@ -420,8 +423,8 @@ EVIDENCE_COLUMNS = (
     "computed_at",
 )
 PROFILE_COLUMNS = ("holder_id", "model_id", "dim", "embedding", "n_skills", "version", "computed_at")
-# Holders per chunk of a bulk recompute: a few queries, one batched encoding and one bulk write per chunk
-# (1,000 ids stay well under SQLite's bound-parameter limit of an ``IN``).
+# Holders per chunk of a bulk recompute: a few queries, one batched ESCO matching of free texts and one bulk
+# write per chunk (1,000 ids stay well under SQLite's bound-parameter limit of an ``IN``).
 RECOMPUTE_CHUNK_HOLDERS = 1_000
 
 
@@ -575,22 +578,46 @@ def build_profile(
     return build_profiles(session, [holder_id], today=today, matcher=matcher)[0]
 
 
-def profile_text(profile: Profile, k: int = EMBEDDING_TOP_SKILLS) -> str:
-    """The text embedded for a profile: its top skill labels, strongest first."""
-    return "; ".join(s.label for s in profile.top(k))
+def profile_embedding(profile: Profile, skills: EscoIndex, k: int = EMBEDDING_TOP_SKILLS) -> np.ndarray | None:
+    """The profile's point in the catalogue's vector space, or None when it has no skill the index knows.
+
+    The weighted mean of the ESCO vectors of its top ``k`` skills (each skill's *names* vector, the one the
+    skill matching already uses, from the same encoder as the catalogue), weights the profile's, L2-normalised.
+    It needs no encoder call, so a profile is recomputed at the cost of its database rows; encoding the
+    ~200-token line of the top labels instead took 84 % of a bulk recompute (docs/esco.md).
+    """
+    top = profile.top(k)
+    return weighted_skill_vector([s.skill_uri for s in top], [s.weight for s in top], skills)
+
+
+def weighted_skill_vector(
+    skill_uris: Sequence[str], weights: Sequence[float] | np.ndarray, skills: EscoIndex
+) -> np.ndarray | None:
+    """L2-normalised ``Σ weight · vector(skill)`` over the skills ``skills`` knows; None when it knows none."""
+    rows = skills.rows_of(skill_uris)
+    known = rows >= 0
+    if not known.any():
+        return None
+    vector = np.asarray(weights, dtype=np.float32)[known] @ skills.vectors()[rows[known]]
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm > 0 else None
+
+
+def top_skills(skill_uris: Sequence[str], weights: np.ndarray, k: int = EMBEDDING_TOP_SKILLS) -> np.ndarray:
+    """Positions of the ``k`` strongest skills, in the profile's order (weight down, then URI)."""
+    order = sorted(range(len(skill_uris)), key=lambda i: (-round(float(weights[i]), 4), skill_uris[i]))
+    return np.array(order[:k], dtype=np.int64)
 
 
 def embed_profiles(profiles: Sequence[Profile]) -> None:
-    """Set each profile's embedding (None when it has no skills) and model: one batched encoding of the
-    distinct profile texts (holders with the same top skills share a text)."""
-    from recommender.encoder import encode, model_id
+    """Set each profile's embedding (``profile_embedding``; None without a known skill) and its model."""
+    from recommender.encoder import model_id
+    from recommender.esco_index import get_index
 
+    skills = get_index("skill", "names")
     model = model_id()
-    texts = [profile_text(p) for p in profiles]
-    distinct = list(dict.fromkeys(t for t in texts if t))
-    vectors = dict(zip(distinct, encode(distinct), strict=True)) if distinct else {}
-    for profile, text in zip(profiles, texts, strict=True):
-        profile.embedding = vectors.get(text) if text else None
+    for profile in profiles:
+        profile.embedding = profile_embedding(profile, skills)
         profile.model_id = model
 
 
@@ -678,15 +705,16 @@ def recompute_profiles(
 
     Holders go by chunks of ``chunk_size``: a few queries read a chunk's declarations, completed trainings and
     exclusions, its free texts are matched to ESCO in batches (the matches are kept for later chunks), its
-    profile texts encoded in one batch, and its rows written with one delete and bulk inserts. A holder never
-    spans two chunks, so each holder is written whole or not at all.
+    profile embeddings are taken from the ESCO skill vectors (``profile_embedding``), and its rows are written
+    with one delete and bulk inserts. A holder never spans two chunks, so each holder is written whole or not
+    at all.
 
     Transactions: by default everything runs in the caller's transaction (all or nothing). With
     ``commit_chunks`` each chunk is committed as it is done: a failure rolls back only the chunk in progress
     (its holders keep their previous profile), the finished chunks stay, and long runs do not hold one write
     transaction for many minutes (on SQLite that would block every other writer).
 
-    ``timings``, when given, receives the seconds per phase: ``read``, ``match``, ``build``, ``encode``,
+    ``timings``, when given, receives the seconds per phase: ``read``, ``match``, ``build``, ``embed``,
     ``write`` (benchmarks). A ``matcher`` passed in keeps its matches across calls (resumable bulk jobs).
     """
     if chunk_size < 1:
@@ -700,7 +728,7 @@ def recompute_profiles(
             profiles = build_profiles(session, chunk, today=today, matcher=matcher, timings=timings)
             clock = _Clock(timings)
             embed_profiles(profiles)
-            clock.lap("encode")
+            clock.lap("embed")
             store_profiles(session, profiles)
             if commit_chunks:
                 session.commit()

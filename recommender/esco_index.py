@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -184,6 +185,7 @@ class EscoIndex:
         self.model_id = model_id(self.settings)
         self._faiss: faiss.IndexFlatIP | None = None
         self._vectors: np.ndarray | None = None
+        self._row: dict[str, int] | None = None
         # Lexical side: every label of every concept, lower-cased, pointing back to its concept.
         self.lexicon: list[str] = []
         self.lexicon_owner: list[int] = []
@@ -340,6 +342,12 @@ class EscoIndex:
         if self._vectors is None:
             self._vectors = self.index.reconstruct_n(0, self.index.ntotal)
         return self._vectors
+
+    def rows_of(self, uris: Sequence[str]) -> np.ndarray:
+        """Row numbers (in ``uris``/``vectors()``) of these concept URIs, -1 for a URI this index lacks."""
+        if self._row is None:
+            self._row = {uri: i for i, uri in enumerate(self.uris)}
+        return np.array([self._row.get(uri, -1) for uri in uris], dtype=np.int64)
 
 
 def _lexical_score(ratio: float) -> float:

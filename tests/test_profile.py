@@ -6,6 +6,7 @@ the ESCO index (embeddings cached under data_dir/cache after the first run).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 
@@ -19,6 +20,7 @@ from features.profile import (
     Declaration,
     duration_factor,
     noisy_or,
+    profile_embedding,
     profile_from_declarations,
     recency_factor,
     recompute_profile,
@@ -153,6 +155,52 @@ def test_verified_evidence_weighs_more_than_declared():
 def test_cold_start_empty_profile():
     profile = profile_from_declarations("H", [], TODAY)
     assert profile.is_empty and profile.skills == [] and profile.mappings == []
+
+
+def test_profile_embedding_is_the_weighted_mean_of_its_top_skill_vectors():
+    from recommender.esco_index import get_index
+
+    skills = get_index("skill", "names")
+    payroll, ledger = skill("manage payroll"), skill("maintain financial records")
+    profile = profile_from_declarations(
+        "H",
+        [
+            Declaration(1, "skill", "x", payroll, TODAY, None, "verified"),
+            Declaration(2, "skill", "y", ledger, TODAY, None, "declared"),
+        ],
+        TODAY,
+    )
+    weights = profile.weights()
+    assert weights[payroll] > weights[ledger] > 0
+    rows = skills.rows_of([payroll, ledger])
+    expected = weights[payroll] * skills.vectors()[rows[0]] + weights[ledger] * skills.vectors()[rows[1]]
+    embedding = profile_embedding(profile, skills)
+    assert embedding is not None and embedding.dtype == np.float32
+    assert np.allclose(embedding, expected / np.linalg.norm(expected), atol=1e-6)
+    # only the top k skills count; a skill the index does not know is left out; none known: no embedding
+    assert np.allclose(profile_embedding(profile, skills, k=1), skills.vectors()[rows[0]], atol=1e-6)
+    profile.skills[0] = dataclasses.replace(profile.skills[0], skill_uri="http://example.org/not-esco")
+    assert np.allclose(profile_embedding(profile, skills), skills.vectors()[rows[1]], atol=1e-6)
+    assert profile_embedding(profile, skills, k=1) is None
+    assert profile_embedding(profile_from_declarations("H", [], TODAY), skills) is None
+
+
+def test_profile_embedding_lies_near_what_the_holder_knows():
+    """An accountant's profile is nearer accounting texts than massage or welding texts (encoder space)."""
+    from recommender.encoder import encode
+    from recommender.esco_index import get_index
+
+    accountant = profile_from_declarations(
+        "H", [Declaration(1, "job", "accountant", None, TODAY - dt.timedelta(days=2190), None)], TODAY
+    )
+    embedding = profile_embedding(accountant, get_index("skill", "names"))
+    texts = [
+        "Accounting and bookkeeping: keep accounting records, prepare financial statements, tax returns",
+        "Hot stone massage for relaxation and wellbeing",
+        "Arc welding of steel structures",
+    ]
+    similarity = encode(texts) @ embedding
+    assert similarity[0] > similarity[1] + 0.1 and similarity[0] > similarity[2] + 0.1, similarity
 
 
 # --- Database: declarations, recompute, provenance, verified rows -------------------------------------------

@@ -19,7 +19,7 @@ from features.pairs import COMPLETION_PRIOR_WEIGHT, SkillSpace
 from features.profile import recompute_profiles, stored_embedding, stored_profile
 from serving.db.engine import session_scope
 from serving.db.models import Experience, Holder, Interaction, Training, TrainingSession
-from training.dataset import POSITIVE_EVENTS, WorldFrames, load_world_frames, time_split
+from training.dataset import POSITIVE_EVENTS, WorldFrames, load_world_frames, profiles_before, time_split
 from training.fit import build_arrays, training_pairs
 
 pytestmark = pytest.mark.slow
@@ -47,10 +47,15 @@ def _import_and_profile(folder: Path, url: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def frames(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> WorldFrames:
+def world_db(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('training-db') / 'world.db'}"
     _import_and_profile(tiny_world, url)
-    with session_scope(url) as session:
+    return url
+
+
+@pytest.fixture(scope="module")
+def frames(world_db: str) -> WorldFrames:
+    with session_scope(world_db) as session:
         return load_world_frames(session)
 
 
@@ -208,3 +213,37 @@ def test_sorted_contains_agrees_with_isin_on_random_keys() -> None:
     universe = np.unique(rng.integers(0, 50_000, size=5_000))
     keys = rng.integers(-10, 50_010, size=2_000)
     assert np.array_equal(sorted_contains(universe, keys), np.isin(keys, universe))
+
+
+def test_profiles_before_the_cut_forget_what_later_completions_taught(world_db: str, frames: WorldFrames) -> None:
+    """The evaluation's profiles must not hold the skills of trainings completed in the held-out period."""
+    from features.profile import aggregate, profile_embedding
+    from recommender.esco_index import get_index
+
+    done = frames.interactions[frames.interactions["event"] == "complete"]
+    cut = pd.Timestamp(TODAY - dt.timedelta(days=120), tz="UTC")
+    later = done[done["occurred_at"] >= cut]
+    taught_later = defaultdict(set)
+    for holder_id, training_id in zip(later["holder_id"], later["training_id"], strict=True):
+        taught_later[holder_id].add(training_id)
+    before = profiles_before(frames, cut)
+    got = {(str(h), str(s)): w for h, s, w in before.skill_weights.itertuples(index=False)}
+    skills = get_index("skill", "names")
+    affected = 0
+    with session_scope(world_db) as session:
+        for holder_id in sorted({str(h) for h in frames.skill_weights["holder_id"]}):
+            evidence = [e for s in stored_profile(session, holder_id).skills for e in s.evidence]
+            kept = [e for e in evidence if e.training_id not in taught_later.get(holder_id, set())]
+            expected = aggregate(holder_id, kept)
+            assert {s for h, s in got if h == holder_id} == set(expected.weights()), holder_id
+            assert all(abs(got[(holder_id, uri)] - w) <= 5.01e-5 for uri, w in expected.weights().items())
+            if len(kept) < len(evidence):
+                affected += 1
+                assert before.embeddings[holder_id] is not frames.embeddings[holder_id]
+                vector = profile_embedding(expected, skills)
+                assert vector is not None and np.abs(before.embeddings[holder_id] - vector).max() < 1e-5
+                assert float(before.embeddings[holder_id] @ frames.embeddings[holder_id]) < 1 - 1e-6
+            else:
+                assert before.embeddings.get(holder_id) is frames.embeddings.get(holder_id)
+    assert affected >= 3, "the tiny world should have profiled holders who completed trainings after the cut"
+    assert profiles_before(frames, frames.interactions["occurred_at"].max() + pd.Timedelta(days=1)) is frames

@@ -8,6 +8,7 @@ from data before the cut only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from serving.db.bulk import read_rows
 from serving.db.models import Interaction
 
 POSITIVE_EVENTS = ("enrol", "complete")
+NO_TRAINING = "-"  # the training column of evidence from a declaration (training ids hold no space)
 
 
 def _frame(session: Session, statement: Select[*tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
@@ -66,43 +68,98 @@ def load_sessions(session: Session) -> pd.DataFrame:
     })
 
 
-def load_skill_weights(session: Session) -> pd.DataFrame:
-    """holder_id, skill_uri (both categorical), weight: the noisy-or of each (holder, skill)'s stored evidence
-    rows, as ``features.profile`` aggregates them.
+@dataclass(frozen=True)
+class SkillEvidence:
+    """Every stored evidence row of every holder's skills profile, as codes (one entry per row).
+
+    ``training`` is the code of the training whose completion in our files gave the row, -1 for evidence from
+    a declaration: it lets an evaluation drop what completions after its cut taught (``weights(drop=…)``).
+    """
+
+    holder_ids: list[str]
+    skill_uris: list[str]
+    training_ids: list[str]
+    holder: np.ndarray
+    skill: np.ndarray
+    training: np.ndarray
+    weight: np.ndarray
+
+    def weights(self, drop: np.ndarray | None = None) -> pd.DataFrame:
+        """holder_id, skill_uri (both categorical), weight: the noisy-or of each (holder, skill)'s evidence rows
+        (as ``features.profile`` aggregates them), without the rows where ``drop`` is true."""
+        keep = slice(None) if drop is None else ~drop
+        n_skills = max(len(self.skill_uris), 1)
+        keys = self.holder[keep] * n_skills + self.skill[keep]
+        log_miss = np.log1p(-np.clip(self.weight[keep], 0.0, 0.999999))
+        unique, inverse = np.unique(keys, return_inverse=True)
+        weight = 1.0 - np.exp(np.bincount(inverse, weights=log_miss, minlength=len(unique)))
+        return pd.DataFrame({
+            "holder_id": pd.Categorical.from_codes(unique // n_skills, categories=self.holder_ids),
+            "skill_uri": pd.Categorical.from_codes(unique % n_skills, categories=self.skill_uris),
+            "weight": weight,
+        })
+
+    def from_completions(self, completions: pd.DataFrame) -> np.ndarray:
+        """Rows given by these completions (holder_id, training_id): the evidence each of them taught."""
+        if completions.empty or not len(self.holder):
+            return np.zeros(len(self.holder), dtype=bool)
+        holder_code = {h: i for i, h in enumerate(self.holder_ids)}
+        training_code = {t: i for i, t in enumerate(self.training_ids)}
+        pairs = {
+            (holder_code[h], training_code[t])
+            for h, t in zip(completions["holder_id"].astype(str), completions["training_id"].astype(str),
+                            strict=True)
+            if h in holder_code and t in training_code
+        }
+        if not pairs:
+            return np.zeros(len(self.holder), dtype=bool)
+        n_trainings = len(self.training_ids)
+        wanted = np.array(sorted(h * n_trainings + t for h, t in pairs), dtype=np.int64)
+        keys = self.holder * n_trainings + self.training
+        return (self.training >= 0) & np.isin(keys, wanted)
+
+
+def load_skill_evidence(session: Session) -> SkillEvidence:
+    """Every holder's stored evidence rows (``holder_skills``), read in bulk.
 
     The database concatenates each holder's evidence into one row (``group_concat`` / ``string_agg``), so
-    millions of evidence rows cost one row per holder to fetch, then numpy groups them.
+    millions of evidence rows cost one row per holder to fetch, then numpy codes them.
     """
     from serving.db.models import HolderSkill
 
     uris = _concatenated(session, HolderSkill.skill_uri)
     weights = _concatenated(session, HolderSkill.weight, text=True)
+    trainings = _concatenated(session, func.coalesce(HolderSkill.training_id, literal(NO_TRAINING)), text=True)
     holder_ids: list[str] = []
     skill_codes: dict[str, int] = {}
-    codes: list[np.ndarray] = []
+    training_codes: dict[str, int] = {}
+    skills: list[np.ndarray] = []
+    sources: list[np.ndarray] = []
     values: list[np.ndarray] = []
-    statement = select(HolderSkill.holder_id, uris, weights).group_by(HolderSkill.holder_id)
+    statement = select(HolderSkill.holder_id, uris, weights, trainings).group_by(HolderSkill.holder_id)
     for rows in read_rows(session, statement, chunk_rows=10_000):
-        for holder_id, holder_uris, holder_weights in rows:
+        for holder_id, holder_uris, holder_weights, holder_trainings in rows:
             names = holder_uris.split(" ")
             holder_ids.append(holder_id)
-            codes.append(np.fromiter((skill_codes.setdefault(u, len(skill_codes)) for u in names), np.int64,
-                                     len(names)))
+            skills.append(np.fromiter((skill_codes.setdefault(u, len(skill_codes)) for u in names), np.int64,
+                                      len(names)))
+            sources.append(np.fromiter(
+                (-1 if t == NO_TRAINING else training_codes.setdefault(t, len(training_codes))
+                 for t in holder_trainings.split(" ")), np.int64, len(names)))
             values.append(np.array(holder_weights.split(" "), dtype=np.float64))
-    if not holder_ids:
-        return pd.DataFrame({"holder_id": pd.Series([], dtype=str), "skill_uri": pd.Series([], dtype=str),
-                             "weight": pd.Series([], dtype=np.float64)})
-    n_skills = len(skill_codes)
-    holder_rows = np.repeat(np.arange(len(holder_ids), dtype=np.int64), [len(c) for c in codes])
-    keys = holder_rows * n_skills + np.concatenate(codes)
-    log_miss = np.log1p(-np.clip(np.concatenate(values), 0.0, 0.999999))
-    unique, inverse = np.unique(keys, return_inverse=True)
-    weight = 1.0 - np.exp(np.bincount(inverse, weights=log_miss, minlength=len(unique)))
-    return pd.DataFrame({
-        "holder_id": pd.Categorical.from_codes(unique // n_skills, categories=holder_ids),
-        "skill_uri": pd.Categorical.from_codes(unique % n_skills, categories=list(skill_codes)),
-        "weight": weight,
-    })
+
+    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
+
+    return SkillEvidence(
+        holder_ids=holder_ids,
+        skill_uris=list(skill_codes),
+        training_ids=list(training_codes),
+        holder=np.repeat(np.arange(len(holder_ids), dtype=np.int64), [len(c) for c in skills]),
+        skill=joined(skills, np.int64),
+        training=joined(sources, np.int64),
+        weight=joined(values, np.float64),
+    )
 
 
 @dataclass(frozen=True)
@@ -144,11 +201,12 @@ class WorldFrames:
     catalogue: pd.DataFrame
     sessions: pd.DataFrame
     holders: pd.DataFrame
-    skill_weights: pd.DataFrame
+    skill_weights: pd.DataFrame  # the stored profiles' weights (``evidence.weights()``)
     embeddings: dict[str, np.ndarray]
     current_occupation: dict[str, str]
     balances: dict[str, tuple[int, int]]
     interactions: pd.DataFrame
+    evidence: SkillEvidence
 
 
 def load_world_frames(session: Session) -> WorldFrames:
@@ -167,7 +225,7 @@ def load_world_frames(session: Session) -> WorldFrames:
         Holder.preferred_modality, Holder.target_occupation),
         ["holder_id", "region_code", "employment_status", "qualification_level", "preferred_modality",
          "target_occupation"])
-    skill_weights = load_skill_weights(session)
+    evidence = load_skill_evidence(session)
     embeddings = {
         str(holder_id): np.frombuffer(blob, dtype="<f4").copy()
         for rows in read_rows(session, select(HolderProfile.holder_id, HolderProfile.dim, HolderProfile.embedding))
@@ -190,5 +248,33 @@ def load_world_frames(session: Session) -> WorldFrames:
     balances: dict[str, list[int]] = {}
     for holder_id, kind, total in balances_rows:
         balances.setdefault(str(holder_id), [0, 0])[0 if kind == "cpf" else 1] = int(total or 0)
-    return WorldFrames(catalogue, sessions, holders, skill_weights, embeddings, current_occupation,
-                       {h: (v[0], v[1]) for h, v in balances.items()}, load_interactions(session))
+    return WorldFrames(catalogue, sessions, holders, evidence.weights(), embeddings, current_occupation,
+                       {h: (v[0], v[1]) for h, v in balances.items()}, load_interactions(session), evidence)
+
+
+def profiles_before(frames: WorldFrames, cut: pd.Timestamp) -> WorldFrames:
+    """``frames`` with each skills profile as it stood before ``cut``: without the evidence that trainings
+    completed at or after the cut gave (held-out behaviour, which a model evaluated on that split must not
+    see), and with the embeddings of the holders concerned recomputed from what remains
+    (``features.profile.profile_embedding``'s recipe). Other holders keep their stored profile."""
+    from features.profile import top_skills, weighted_skill_vector
+    from recommender.esco_index import get_index
+
+    interactions = frames.interactions
+    later = interactions[(interactions["event"] == "complete") & (interactions["occurred_at"] >= cut)]
+    drop = frames.evidence.from_completions(later)
+    if not drop.any():
+        return frames
+    weights = frames.evidence.weights(drop)
+    affected = {frames.evidence.holder_ids[i] for i in np.unique(frames.evidence.holder[drop])}
+    embeddings = {h: v for h, v in frames.embeddings.items() if h not in affected}
+    rows = weights[weights["holder_id"].isin(affected)]
+    skills = get_index("skill", "names")
+    for holder_id, group in rows.groupby("holder_id", observed=True):
+        uris = group["skill_uri"].astype(str).tolist()
+        values = group["weight"].to_numpy()
+        top = top_skills(uris, values)
+        vector = weighted_skill_vector([uris[i] for i in top], values[top], skills)
+        if vector is not None:
+            embeddings[str(holder_id)] = vector
+    return dataclasses.replace(frames, skill_weights=weights, embeddings=embeddings)

@@ -15,7 +15,7 @@ from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
 from parcours.settings import Settings, get_settings
 from recommender.embedding_cache import encode_cached
 from serving.db.engine import migrate, session_scope
-from training.dataset import TimeSplit, WorldFrames, load_world_frames, time_split
+from training.dataset import TimeSplit, WorldFrames, load_world_frames, profiles_before, time_split
 from training.evaluate import evaluate
 from training.fit import NotEnoughData, RankerBundle, build_arrays, fit_bundle
 
@@ -33,7 +33,7 @@ def prepare(db_url: str, *, holdout_days: int = 120, settings: Settings | None =
             show_progress: bool = True, timings: dict[str, float] | None = None) -> Prepared:
     """Read, vectorise and split the world. ``timings``, when given, receives the seconds of each phase:
     ``load`` (frames from the database), ``encode`` (training-text vectors, through the embedding cache),
-    ``split`` and ``arrays``."""
+    ``split`` (with the profiles as they stood before the cut, ``profiles_before``) and ``arrays``."""
     settings = settings or get_settings()
     clock = {"last": time.perf_counter()}
 
@@ -56,6 +56,7 @@ def prepare(db_url: str, *, holdout_days: int = 120, settings: Settings | None =
     split = time_split(frames.interactions, holdout_days=holdout_days)
     if not split.held_out:
         raise NotEnoughData("no enrolment after the cut date: nothing to evaluate on")
+    frames = profiles_before(frames, split.cut)
     lap("split")
     catalogue, holders = build_arrays(frames, split.cut_date, split.train, vectors, SkillSpace.load())
     lap("arrays")

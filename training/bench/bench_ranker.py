@@ -25,7 +25,7 @@ FIT_SEED = 0
 TARGET_RATIO = 1.25
 PLOT_NAME = "ranker_methods.png"
 DOCS_IMG = Path("docs/img")
-MARKER_VERSION = 1
+MARKER_VERSION = 2  # 2: profile embeddings as the weighted mean of skill vectors (a database of 1 is rebuilt)
 
 
 def world_folder(work_dir: Path, seed: int, scale: str = SCALE) -> Path:
