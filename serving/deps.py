@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import jwt
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,16 +27,22 @@ async def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request, committed when the route returns, rolled back when it raises.
+
+    async, with the end of the request in the thread pool: opening a session does no I/O (it connects on its
+    first query), so only committing and closing go through the pool. A sync generator costs a pool round trip
+    at both ends; on 2 cores each one measured about 0.7 ms of a search request's 14 (docs/search.md).
+    """
     session: Session = request.app.state.session_factory()
     try:
         yield session
-        session.commit()
+        await run_in_threadpool(session.commit)
     except BaseException:
-        session.rollback()
+        await run_in_threadpool(session.rollback)
         raise
     finally:
-        session.close()
+        await run_in_threadpool(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
