@@ -359,10 +359,15 @@ def _lexical_score(ratio: float) -> float:
     return max(0.0, (ratio - LEXICAL_FLOOR) / (100.0 - LEXICAL_FLOOR))
 
 
-@lru_cache(maxsize=4)
 def get_index(kind: Kind, variant: Literal["names", "text"] | None = None) -> EscoIndex:
-    """The process-wide index of one kind (built on first use, then kept)."""
-    return EscoIndex(kind, variant=variant or DEFAULT_VARIANT[kind])
+    """The process-wide index of one kind (built on first use, then kept); ``variant`` None is the kind's default,
+    so ``get_index("skill")`` and ``get_index("skill", "names")`` are one index, built once."""
+    return _process_index(kind, variant or DEFAULT_VARIANT[kind])
+
+
+@lru_cache(maxsize=4)
+def _process_index(kind: Kind, variant: Literal["names", "text"]) -> EscoIndex:
+    return EscoIndex(kind, variant=variant)
 
 
 def match_many(texts: list[str], kind: Kind, k: int = 5) -> list[list[EscoMatch]]:

@@ -622,3 +622,9 @@ def test_bulk_recompute_failing_mid_way_keeps_finished_chunks_and_leaves_no_hold
     assert {h for h, bump in versions.items() if bump == 1} == set(holder_ids[:50])  # two chunks committed
     assert {h for h, bump in versions.items() if bump == 0} == set(holder_ids[50:])
     assert after_evidence == before_evidence  # same inputs, same rows: rewritten whole or left alone
+
+
+def test_the_profile_and_the_matching_share_one_skill_index():
+    from recommender.esco_index import get_index
+
+    assert get_index("skill") is get_index("skill", "names")
