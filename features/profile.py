@@ -377,7 +377,7 @@ def aggregate(
                 ordered,
             )
         )
-    skills.sort(key=lambda s: (-s.weight, s.skill_uri))
+    skills.sort(key=lambda s: skill_order(s.weight, s.skill_uri))
     return Profile(holder_id=holder_id, skills=skills, mappings=mappings or [])
 
 
@@ -603,9 +603,14 @@ def weighted_skill_vector(
     return (vector / norm).astype(np.float32) if norm > 0 else None
 
 
+def skill_order(weight: float, skill_uri: str) -> tuple[float, str]:
+    """The profile's order of skills: weight (as stored, to 1e-4) down, then URI."""
+    return -round(float(weight), 4), skill_uri
+
+
 def top_skills(skill_uris: Sequence[str], weights: np.ndarray, k: int = EMBEDDING_TOP_SKILLS) -> np.ndarray:
-    """Positions of the ``k`` strongest skills, in the profile's order (weight down, then URI)."""
-    order = sorted(range(len(skill_uris)), key=lambda i: (-round(float(weights[i]), 4), skill_uris[i]))
+    """Positions of the ``k`` strongest skills, in the profile's order (``skill_order``)."""
+    order = sorted(range(len(skill_uris)), key=lambda i: skill_order(float(weights[i]), skill_uris[i]))
     return np.array(order[:k], dtype=np.int64)
 
 

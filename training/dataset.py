@@ -114,7 +114,7 @@ class SkillEvidence:
         if not pairs:
             return np.zeros(len(self.holder), dtype=bool)
         n_trainings = len(self.training_ids)
-        wanted = np.array(sorted(h * n_trainings + t for h, t in pairs), dtype=np.int64)
+        wanted = np.fromiter((h * n_trainings + t for h, t in pairs), np.int64, len(pairs))
         keys = self.holder * n_trainings + self.training
         return (self.training >= 0) & np.isin(keys, wanted)
 
