@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from features.esco import Taxonomy, load_taxonomy
-from serving.db.bulk import read_rows
-from serving.db.models import Provider, Training, TrainingSession
+from parcours.store.bulk import read_rows
+from parcours.store.models import Provider, Training, TrainingSession
 
 CATALOGUE_COLUMNS = [
     "training_id", "title", "description", "certification_code", "provider_id", "provider_name", "price_cents",

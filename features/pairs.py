@@ -33,7 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features.esco import load_occupation_skills, load_taxonomy
-from serving.services.rules import flat_participation_cents
+from parcours.domain.rules import flat_participation_cents
 
 FEATURE_NAMES: tuple[str, ...] = (
     "profile_similarity",

@@ -13,7 +13,7 @@ Weights (documented in docs/esco.md, "Skills profile"):
   ``0.6 + 0.4 · exp(-years since it ended / 8)``;
 - a diploma brings the skills of its field's occupation at 0.5, a certification its skill at 0.8, a training
   its skills at 0.7, a skill the holder names at 0.6 (all times the recency factor);
-- free text without an ESCO URI is mapped through ``recommender.esco_index``; the weight is multiplied by the
+- free text without an ESCO URI is mapped through ``features.esco_matcher``; the weight is multiplied by the
   mapping's confidence, and by 0.5 more when the mapping is flagged low-confidence;
 - verified evidence (``experience.source = 'verified'`` or a completed training of our files) counts fully,
   declared evidence at 0.8 (``DECLARED_FACTOR``).
@@ -45,8 +45,8 @@ from tqdm import tqdm
 
 from features.esco import OCCUPATION_PREFIX, SKILL_PREFIX, load_occupation_skills, load_taxonomy
 from parcours.errors import NotFound, ValidationFailed
-from serving.db.bulk import is_in, write_rows
-from serving.db.models import (
+from parcours.store.bulk import is_in, write_rows
+from parcours.store.models import (
     Experience,
     Holder,
     HolderProfile,
@@ -57,7 +57,7 @@ from serving.db.models import (
 )
 
 if TYPE_CHECKING:
-    from recommender.esco_index import EscoIndex
+    from features.esco_matcher import EscoIndex
 
 PROFILE_VERSION = 1
 DECLARED_FACTOR = 0.8
@@ -243,7 +243,7 @@ class Matcher:
         self._cache: dict[tuple[str, str, int], list] = {}
 
     def top(self, text: str, kind: str, k: int) -> list:
-        from recommender.esco_index import match
+        from features.esco_matcher import match
 
         key = (text.strip().lower(), kind, k)
         if key not in self._cache:
@@ -256,7 +256,7 @@ class Matcher:
 
     def prefetch(self, declarations: Iterable[Declaration]) -> None:
         """Match, in batches, every free text these declarations will need (same results as one by one)."""
-        from recommender.esco_index import match_many
+        from features.esco_matcher import match_many
 
         wanted: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
         for d in declarations:
@@ -489,7 +489,7 @@ def _completed_trainings_of(
     for holder_id, training_id, occurred_at, skills in rows:
         latest[holder_id][training_id] = (training_id, list(skills or []), occurred_at.date())
     try:
-        from serving.db.supporting_models import Enrolment  # type: ignore[import-not-found]
+        from parcours.store.supporting_models import Enrolment  # type: ignore[import-not-found]
     except ImportError:  # the enrolment files are not in this build
         return {h: list(v.values()) for h, v in latest.items()}
     files = session.execute(
@@ -616,8 +616,8 @@ def top_skills(skill_uris: Sequence[str], weights: np.ndarray, k: int = EMBEDDIN
 
 def embed_profiles(profiles: Sequence[Profile]) -> None:
     """Set each profile's embedding (``profile_embedding``; None without a known skill) and its model."""
-    from recommender.encoder import model_id
-    from recommender.esco_index import get_index
+    from features.encoder import model_id
+    from features.esco_matcher import get_index
 
     skills = get_index("skill", "names")
     model = model_id()
@@ -828,7 +828,7 @@ def resolve_target(target: str) -> tuple[str, str, float, bool]:
         return target, taxonomy.occupation_label(target), 1.0, False
     if target.startswith("http://") or target.startswith("https://"):
         raise ValidationFailed([{"field": "target", "message": "the target must be an ESCO occupation URI"}])
-    from recommender.esco_index import match
+    from features.esco_matcher import match
 
     found = match(target, "occupation", 1)
     if not found:

@@ -214,7 +214,7 @@ if COMPARE_CHAMPION:
     from parcours.settings import get_settings
     from training.evaluate import evaluate
 
-    from training.registry import load_champion
+    from recommender.bundle import load_champion
 
     settings = get_settings()
     champion = None

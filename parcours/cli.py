@@ -107,7 +107,7 @@ def import_world(
     db: DbOption = None,
 ) -> None:
     """Validate and load a world folder; all-or-nothing per file, re-import of the same ids updates."""
-    from serving.importer import import_folder
+    from ingest.world_import import import_folder
 
     try:
         report = import_folder(folder, db_url(db))
@@ -190,8 +190,8 @@ def index_build(
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    from parcours.store.engine import migrate
     from recommender.indexing import build_index
-    from serving.db.engine import migrate
 
     url = db_url(db)
     try:
@@ -234,8 +234,8 @@ def profile_recompute(
     from sqlalchemy import select
 
     from features.profile import recompute_profiles
-    from serving.db.engine import migrate, session_scope
-    from serving.db.models import Holder
+    from parcours.store.engine import migrate, session_scope
+    from parcours.store.models import Holder
 
     url = db_url(db)
     migrate(url)

@@ -20,13 +20,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from features.catalogue import load_catalogue, training_texts
+from features.embedding_cache import EmbeddingCache, encode_cached, text_sha256
+from features.encoder import bulk_model_id, int8_agreement, model_id
 from parcours.errors import IndexMismatch, NotFound
 from parcours.settings import Settings, get_settings
-from recommender.embedding_cache import EmbeddingCache, encode_cached, text_sha256
-from recommender.encoder import bulk_model_id, int8_agreement, model_id
+from parcours.store.engine import session_scope
+from parcours.store.models import TrainingSession
 from recommender.index import CatalogueIndex
-from serving.db.engine import session_scope
-from serving.db.models import TrainingSession
 
 log = logging.getLogger(__name__)
 

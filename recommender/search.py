@@ -47,7 +47,7 @@ class QueryEncoder:
     """
 
     def __init__(self, settings: Settings) -> None:
-        from recommender.encoder import model_id, query_encoder
+        from features.encoder import model_id, query_encoder
 
         self.settings = settings
         self.model_id = model_id(settings)
@@ -81,7 +81,7 @@ class CatalogueSearch:
         its default threading on few cores)."""
         import faiss  # type: ignore[import-untyped]
 
-        from recommender.encoder import model_id
+        from features.encoder import model_id
         from recommender.index import IndexMetadata, check_compatible
 
         settings = settings or get_settings()

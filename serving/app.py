@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from parcours import __version__
 from parcours.errors import Conflict, Forbidden, IndexMismatch, NotFound, ParcoursError, ValidationFailed
 from parcours.settings import Settings, get_settings
-from serving.db.engine import migrate, session_factory
+from parcours.store.engine import migrate, session_factory
 from serving.routers import admin, auth, health, holders, trainings
 from serving.routers import cec as cec_router
 from serving.routers import enrolments as enrolments_router

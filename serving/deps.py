@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parcours.settings import Settings
-from serving.db.models import User
+from parcours.store.models import User
 from serving.security import decode_access_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token")

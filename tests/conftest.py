@@ -25,7 +25,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("PARCOURS_ARGON2_TIME_COST", "1")
 os.environ.setdefault("PARCOURS_ARGON2_MEMORY_KIB", "1024")
 
-from serving.db.engine import get_engine, migrate  # noqa: E402
+from parcours.store.engine import get_engine, migrate  # noqa: E402
 
 PG_URL = os.environ.get("PARCOURS_TEST_PG_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -120,9 +120,9 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     runs it on the worker that built it. Tests must not change what other tests read (holders, interactions).
     """
     from features.profile import recompute_profiles
-    from serving.db.engine import session_scope
-    from serving.db.models import Holder
-    from serving.importer import import_folder
+    from ingest.world_import import import_folder
+    from parcours.store.engine import session_scope
+    from parcours.store.models import Holder
     from training.datasets.world import generate_world
 
     folder = tmp_path_factory.mktemp("tiny-world") / "world"

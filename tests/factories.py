@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from features.catalogue import content_hash
-from serving.db.models import Experience, Holder, Provider, Training, TrainingSession
-from serving.services.ledger import set_opening_balance
+from parcours.domain.ledger import set_opening_balance
+from parcours.store.models import Experience, Holder, Provider, Training, TrainingSession
 
 ACCOUNTING_SKILL = "http://data.europa.eu/esco/skill/00735ea6-e9c3-4e8c-9b5b-f7d5b5e9c6a2"
 

@@ -9,10 +9,10 @@ import hashlib
 
 from sqlalchemy.orm import Session
 
-from serving.db.models import Holder, Provider, Training, TrainingSession
-from serving.db.supporting_models import Funder
+from parcours.domain.ledger import CEC, CPF, set_opening_balance
+from parcours.store.models import Holder, Provider, Training, TrainingSession
+from parcours.store.supporting_models import Funder
 from serving.services.actors import Actor
-from serving.services.ledger import CEC, CPF, set_opening_balance
 
 ADMIN = Actor("admin", "admin")
 SYSTEM = Actor.system("batch")

@@ -14,8 +14,8 @@ import pytest
 
 from features.catalogue import content_hash
 from features.esco import SKILL_PREFIX
-from serving.db.engine import session_scope
-from serving.db.models import Provider, Training, TrainingSession
+from parcours.store.engine import session_scope
+from parcours.store.models import Provider, Training, TrainingSession
 
 TODAY = dt.date(2026, 3, 2)
 

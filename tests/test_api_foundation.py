@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from parcours.settings import Settings, get_settings
+from parcours.store.engine import session_scope
+from parcours.store.models import Consent
 from serving.app import create_app
-from serving.db.engine import session_scope
-from serving.db.models import Consent
 from serving.services.users import UserSpec, upsert_users
 from tests.factories import add_holder, add_provider, add_training
 

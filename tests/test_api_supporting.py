@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from parcours.settings import Settings
+from parcours.store.models import User
+from parcours.store.supporting_models import Enrolment, IdempotencyKey
 from serving.app import create_app
-from serving.db.models import User
-from serving.db.supporting_models import Enrolment, IdempotencyKey
 from serving.routers.idempotent import business_date
 from serving.security import create_access_token
 from serving.services.idempotency import execute_idempotent, purge_expired_keys, request_fingerprint

@@ -21,13 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from serving.db.models import LedgerAccount, LedgerEntry, LedgerTransaction, TrainingSession
-from serving.db.supporting_models import Enrolment, TopUp
+from parcours.domain.ledger import InsufficientFunds, available_balances_cents, ledger_problems
+from parcours.store.models import LedgerAccount, LedgerEntry, LedgerTransaction, TrainingSession
+from parcours.store.supporting_models import Enrolment, TopUp
 from serving.services import enrolments as files
 from serving.services import topups
 from serving.services.enrolments import enrolment_view
 from serving.services.idempotency import IdempotencyKeyInUse, execute_idempotent
-from serving.services.ledger import InsufficientFunds, available_balances_cents, ledger_problems
 from tests.ledger_world import START, TODAY, add_funder, add_holder, add_training, funder, holder, provider
 from tests.test_enrolments_db import World
 

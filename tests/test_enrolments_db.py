@@ -11,14 +11,14 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
+from parcours.domain.ledger import InsufficientFunds, available_balances_cents, ledger_problems
 from parcours.errors import Conflict, Forbidden, NotFound, ParcoursError, ValidationFailed
-from serving.db.engine import session_factory
-from serving.db.models import LedgerAccount, LedgerEntry
-from serving.db.supporting_models import Enrolment, EnrolmentEvent, PaymentItem
+from parcours.store.engine import session_factory
+from parcours.store.models import LedgerAccount, LedgerEntry
+from parcours.store.supporting_models import Enrolment, EnrolmentEvent, PaymentItem
 from serving.services import enrolments as files
 from serving.services import topups
 from serving.services.actors import Actor
-from serving.services.ledger import InsufficientFunds, available_balances_cents, ledger_problems
 from serving.services.payments import run_payment_batch
 from serving.services.rights import credit_corrective_topup
 from tests.ledger_world import (

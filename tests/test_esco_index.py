@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from features.esco import OCCUPATION_PREFIX, SKILL_PREFIX, load_taxonomy
-from recommender.esco_index import LOW_CONFIDENCE_THRESHOLD, get_index, match, normalise_query
+from features.esco_matcher import LOW_CONFIDENCE_THRESHOLD, get_index, match, normalise_query
 
 pytestmark = pytest.mark.slow
 

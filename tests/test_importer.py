@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
+from ingest.world_import import import_folder, split_list
 from parcours.cli import app
+from parcours.domain.ledger import holder_balances_cents
 from parcours.errors import ParcoursError, ValidationFailed
 from parcours.settings import Settings
-from serving.db.engine import get_engine, session_scope
-from serving.db.models import Experience, ImportRun, Training
-from serving.importer import import_folder, split_list
-from serving.services.ledger import holder_balances_cents
+from parcours.store.engine import get_engine, session_scope
+from parcours.store.models import Experience, ImportRun, Training
 from tests.world_files import (
     AS_OF,
     TRAINING_COLUMNS,

@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 
 from features.catalogue import training_text, training_texts
+from features.embedding_cache import EmbeddingCache, encode_cached, text_sha256
 from parcours.errors import IndexMismatch
 from parcours.settings import Settings
-from recommender.embedding_cache import EmbeddingCache, encode_cached, text_sha256
+from parcours.store.engine import get_engine, session_scope
+from parcours.store.models import Training, TrainingSession
 from recommender.index import CatalogueIndex, SearchFilter, recall_at_k
 from recommender.indexing import build_index, index_info, load_index_catalogue
 from recommender.search import CatalogueSearch
-from serving.db.engine import get_engine, session_scope
-from serving.db.models import Training, TrainingSession
 from tests.search_catalogue import TODAY, TRAININGS, cache_folder, seed_catalogue
 
 ACCOUNTING = {"ACC-01", "ACC-02", "ACC-03"}
@@ -208,7 +208,7 @@ def test_training_text_recipe_is_one(catalogue: tuple[str, Settings]) -> None:
 
 
 def test_onnx_and_torch_give_the_same_vectors(catalogue: tuple[str, Settings]) -> None:
-    from recommender.encoder import encode
+    from features.encoder import encode
 
     _, settings = catalogue
     texts = ["accounting", "Stonemason: cutting and dressing stone. Learn to cut granite blocks."]
@@ -226,7 +226,7 @@ def test_an_export_finished_by_another_process_is_kept_not_replaced(
     once read a tokenizer.json that a second export had just removed)."""
     import threading
 
-    from recommender.encoder import _export_lock, export_onnx, onnx_dir
+    from features.encoder import _export_lock, export_onnx, onnx_dir
 
     _, settings = catalogue
     finished = export_onnx(settings)
@@ -247,7 +247,7 @@ def test_an_export_finished_by_another_process_is_kept_not_replaced(
 
 
 def test_parallel_encoder_gives_the_vectors_of_one_process(catalogue: tuple[str, Settings]) -> None:
-    from recommender.encoder import ParallelEncoder, onnx_encoder
+    from features.encoder import ParallelEncoder, onnx_encoder
 
     _, settings = catalogue
     texts = [f"training {i}: " + "welding and cutting steel " * (1 + i % 7) for i in range(30)]
@@ -264,7 +264,7 @@ def test_parallel_encoder_gives_the_vectors_of_one_process(catalogue: tuple[str,
 def test_big_encodings_are_spread_over_the_bulk_workers(
     tmp_path: Path, catalogue: tuple[str, Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from recommender import encoder
+    from features import encoder
 
     _, settings = catalogue
     parallel = settings.model_copy(update={"embedding_bulk_workers": 2, "embedding_parallel_above": 5})
@@ -291,7 +291,7 @@ def test_benchmarks_can_read_training_vectors_from_the_cache_only(
     tmp_path: Path, catalogue: tuple[str, Settings]
 ) -> None:
     """The large-world benchmarks time training, not encoding: a text missing from the cache gets a zero vector."""
-    from recommender.encoder import bulk_model_id
+    from features.encoder import bulk_model_id
     from training import pipeline
     from training.bench.bench_train_large import cached_vectors_only
 

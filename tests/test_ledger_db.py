@@ -9,9 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from serving.db.engine import session_factory
-from serving.db.models import LedgerEntry, LedgerTransaction
-from serving.services.ledger import (
+from parcours.domain.ledger import (
     CPF,
     InsufficientFunds,
     LedgerError,
@@ -22,6 +20,8 @@ from serving.services.ledger import (
     set_opening_balance,
     system_account,
 )
+from parcours.store.engine import session_factory
+from parcours.store.models import LedgerEntry, LedgerTransaction
 from tests.ledger_world import add_holder
 
 NOW = dt.datetime(2025, 3, 3, 12, tzinfo=dt.UTC)

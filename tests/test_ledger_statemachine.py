@@ -33,7 +33,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import sessionmaker
 
 from parcours.errors import ParcoursError
-from serving.db.supporting_models import TopUp
+from parcours.store.supporting_models import TopUp
 from serving.services import cec, topups
 from serving.services import enrolments as files
 from serving.services.payments import run_payment_batch
@@ -122,7 +122,7 @@ def _engine(path: Path):
 
 
 def _fast_sqlite(dbapi_connection, _record) -> None:
-    """The pragmas of serving.db.engine (foreign keys carry the balance check), without fsync: a scratch
+    """The pragmas of parcours.store.engine (foreign keys carry the balance check), without fsync: a scratch
     DB."""
     for pragma in ("foreign_keys=ON", "journal_mode=WAL", "busy_timeout=30000", "synchronous=OFF"):
         dbapi_connection.execute(f"PRAGMA {pragma}")

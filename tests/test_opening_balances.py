@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from serving.db.engine import session_scope
-from serving.db.models import Holder
-from serving.services.ledger import LedgerError, holder_balances_cents, set_opening_balance
-from serving.services.opening_balances import OpeningBalance, set_opening_balances
+from parcours.domain.ledger import LedgerError, holder_balances_cents, set_opening_balance
+from parcours.domain.opening_balances import OpeningBalance, set_opening_balances
+from parcours.store.engine import session_scope
+from parcours.store.models import Holder
 
 # Successive imports of the same five holders: first balances (zeros included), changes up and down, the
 # same again (nothing to post), then back to an earlier value.
@@ -100,7 +100,7 @@ def test_bulk_refuses_what_is_not_non_negative_integer_cents(db_url: str, cents:
 
 def test_reimport_after_spending_posts_nothing_in_both(db_url: str) -> None:
     """Rights spent since the first import are not re-credited by a re-import of the same figure."""
-    from serving.services.ledger import holder_account, post_transaction, system_account
+    from parcours.domain.ledger import holder_account, post_transaction, system_account
 
     with session_scope(db_url) as session:
         add_holders(session, ["oneh", "bulkh"])

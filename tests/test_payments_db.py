@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from parcours.domain import rules
 from parcours.errors import Forbidden
-from serving.db.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from serving.db.supporting_models import Enrolment, PaymentBatch, PaymentItem
-from serving.services import rules
+from parcours.store.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from parcours.store.supporting_models import Enrolment, PaymentBatch, PaymentItem
 from serving.services.payments import run_payment_batch
 from tests.ledger_world import ADMIN, START, add_holder, add_training, holder
 from tests.test_enrolments_db import World
@@ -143,7 +143,7 @@ BATCH_SCRIPT = textwrap.dedent("""
     import datetime as dt, os, signal, sys, time
     from sqlalchemy import event
     from sqlalchemy.orm import Session
-    from serving.db.engine import session_factory
+    from parcours.store.engine import session_factory
     from serving.services.actors import Actor
     from serving.services.payments import run_payment_batch
 

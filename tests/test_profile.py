@@ -30,9 +30,8 @@ from features.profile import (
 )
 from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from parcours.settings import Settings
-from serving.app import create_app
-from serving.db.engine import session_scope
-from serving.db.models import (
+from parcours.store.engine import session_scope
+from parcours.store.models import (
     Consent,
     Experience,
     Holder,
@@ -44,6 +43,7 @@ from serving.db.models import (
     Training,
     User,
 )
+from serving.app import create_app
 from serving.services.experience import (
     ExperienceInput,
     add_experience,
@@ -158,7 +158,7 @@ def test_cold_start_empty_profile():
 
 
 def test_profile_embedding_is_the_weighted_mean_of_its_top_skill_vectors():
-    from recommender.esco_index import get_index
+    from features.esco_matcher import get_index
 
     skills = get_index("skill", "names")
     payroll, ledger = skill("manage payroll"), skill("maintain financial records")
@@ -187,8 +187,8 @@ def test_profile_embedding_is_the_weighted_mean_of_its_top_skill_vectors():
 
 def test_profile_embedding_lies_near_what_the_holder_knows():
     """An accountant's profile is nearer accounting texts than massage or welding texts (encoder space)."""
-    from recommender.encoder import encode
-    from recommender.esco_index import get_index
+    from features.encoder import encode
+    from features.esco_matcher import get_index
 
     accountant = profile_from_declarations(
         "H", [Declaration(1, "job", "accountant", None, TODAY - dt.timedelta(days=2190), None)], TODAY
@@ -565,7 +565,7 @@ def _stored_rows(session) -> tuple[list[tuple], dict[str, tuple]]:  # type: igno
 
 @pytest.mark.slow
 def test_bulk_recompute_stores_what_one_by_one_stores_for_every_holder(db_url, tiny_world):
-    from serving.importer import import_folder
+    from ingest.world_import import import_folder
 
     import_folder(tiny_world, db_url, progress=False)
     with session_scope(db_url) as session:
@@ -603,7 +603,7 @@ def test_bulk_recompute_stores_what_one_by_one_stores_for_every_holder(db_url, t
 def test_bulk_recompute_failing_mid_way_keeps_finished_chunks_and_leaves_no_holder_half_written(
     db_url, tiny_world
 ):
-    from serving.importer import import_folder
+    from ingest.world_import import import_folder
 
     import_folder(tiny_world, db_url, progress=False)
     with session_scope(db_url) as session:
@@ -625,6 +625,6 @@ def test_bulk_recompute_failing_mid_way_keeps_finished_chunks_and_leaves_no_hold
 
 
 def test_the_profile_and_the_matching_share_one_skill_index():
-    from recommender.esco_index import get_index
+    from features.esco_matcher import get_index
 
     assert get_index("skill") is get_index("skill", "names")

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from parcours.settings import Settings
+from parcours.store.engine import get_engine, session_scope
+from parcours.store.models import Training
 from recommender.indexing import build_index
 from serving.app import create_app
-from serving.db.engine import get_engine, session_scope
-from serving.db.models import Training
 from serving.services.users import UserSpec, upsert_users
 from tests.search_catalogue import cache_folder, seed_catalogue
 
@@ -144,7 +144,7 @@ def test_removed_training_is_never_returned_even_before_a_rebuild(
         assert "FRK-01" not in {i["training_id"] for i in search(client, auth, q="forklift truck", k=3)}
         assert client.get("/v1/trainings/FRK-01", headers=auth).status_code == 404
     finally:
-        from serving.db.models import TrainingSession
+        from parcours.store.models import TrainingSession
 
         with session_scope(world.resolved_db_url()) as session:
             session.add(Training(**saved))
@@ -156,7 +156,7 @@ def test_hits_are_checked_against_the_current_price_and_sessions(
     world: Settings, client: TestClient, auth: dict[str, str]
 ) -> None:
     """The index still holds the old values; the database answer (one query per search) decides."""
-    from serving.db.models import TrainingSession
+    from parcours.store.models import TrainingSession
 
     found = search(client, auth, q="forklift truck", k=3, max_price_cents=10_000_000)
     assert found[0]["training_id"] == "FRK-01"

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
 from parcours.settings import Settings, get_settings
+from parcours.store.engine import session_scope
+from parcours.store.models import Holder, Interaction
 from serving.app import create_app
-from serving.db.engine import session_scope
-from serving.db.models import Holder, Interaction
 from serving.services.users import UserSpec, upsert_users
 
 pytestmark = pytest.mark.xdist_group("tiny_world")
@@ -136,7 +136,7 @@ def test_a_holder_without_rights_gets_clearly_priced_items(client, trained) -> N
     settings, _holders, _folder = trained
     url = settings.resolved_db_url()
     with session_scope(url) as session:
-        from serving.services.ledger import available_balances_cents
+        from parcours.domain.ledger import available_balances_cents
 
         ids = [h for h in session.scalars(select(Holder.holder_id).order_by(Holder.holder_id))]
         poorest = min(ids, key=lambda h: sum(available_balances_cents(session, h).get(k, 0) for k in ("cpf", "cec")))

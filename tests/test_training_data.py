@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from features.pairs import COMPLETION_PRIOR_WEIGHT, SkillSpace
 from features.profile import recompute_profiles, stored_embedding, stored_profile
-from serving.db.engine import session_scope
-from serving.db.models import Experience, Holder, Interaction, Training, TrainingSession
+from parcours.store.engine import session_scope
+from parcours.store.models import Experience, Holder, Interaction, Training, TrainingSession
 from training.dataset import POSITIVE_EVENTS, WorldFrames, load_world_frames, profiles_before, time_split
 from training.fit import build_arrays, training_pairs
 
@@ -37,7 +37,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _import_and_profile(folder: Path, url: str) -> list[str]:
-    from serving.importer import import_folder
+    from ingest.world_import import import_folder
 
     import_folder(folder, url, progress=False)
     with session_scope(url) as session:
@@ -217,8 +217,8 @@ def test_sorted_contains_agrees_with_isin_on_random_keys() -> None:
 
 def test_profiles_before_the_cut_forget_what_later_completions_taught(world_db: str, frames: WorldFrames) -> None:
     """The evaluation's profiles must not hold the skills of trainings completed in the held-out period."""
+    from features.esco_matcher import get_index
     from features.profile import aggregate, profile_embedding
-    from recommender.esco_index import get_index
 
     done = frames.interactions[frames.interactions["event"] == "complete"]
     cut = pd.Timestamp(TODAY - dt.timedelta(days=120), tz="UTC")

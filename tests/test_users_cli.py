@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from parcours.cli import app
-from serving.db.engine import session_scope
-from serving.db.models import User
+from parcours.store.engine import session_scope
+from parcours.store.models import User
 from serving.security import verify_password
 from tests.factories import add_holder
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from features.esco import load_taxonomy
-from serving.importer import COLUMNS, EXPERIENCE, HOLDERS, INTERACTIONS, TRAININGS
+from ingest.world_format import COLUMNS, EXPERIENCE, HOLDERS, INTERACTIONS, TRAININGS
 
 # The importer's column lists are the one definition of the world format (CONTRACT.md).
 TRAINING_COLUMNS = list(COLUMNS[TRAININGS])

@@ -15,33 +15,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, Text, cast, func, literal, select
+from sqlalchemy import Text, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from serving.db.bulk import read_rows
-from serving.db.models import Interaction
+from parcours.store.bulk import read_rows
+from parcours.store.frames import load_interactions, read_frame
 
 POSITIVE_EVENTS = ("enrol", "complete")
 NO_TRAINING = "-"  # the training column of evidence from a declaration (training ids hold no space)
-
-
-def _frame(session: Session, statement: Select[*tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
-    """A SELECT's rows as a frame, read by the driver in chunks (no per-row SQLAlchemy objects)."""
-    parts = [pd.DataFrame.from_records(rows, columns=columns) for rows in read_rows(session, statement)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-
-
-def load_interactions(session: Session) -> pd.DataFrame:
-    """All interactions as a frame (holder_id, training_id, event, occurred_at as UTC timestamps)."""
-    frame = _frame(
-        session,
-        select(Interaction.holder_id, Interaction.training_id, Interaction.event, Interaction.occurred_at)
-        .order_by(Interaction.occurred_at, Interaction.interaction_id),
-        ["holder_id", "training_id", "event", "occurred_at"],
-    )
-    # SQLite gives naive UTC timestamps as text, PostgreSQL aware datetimes: both parse to UTC.
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
-    return frame
 
 
 def _concatenated(session: Session, column: Any, text: bool = False) -> Any:
@@ -54,7 +35,7 @@ def _concatenated(session: Session, column: Any, text: bool = False) -> Any:
 def load_sessions(session: Session) -> pd.DataFrame:
     """training_id (categorical), start_date (datetime64) of every session: one row per training is fetched
     (its dates concatenated by the database) and the millions of dates are parsed by numpy at once."""
-    from serving.db.models import TrainingSession
+    from parcours.store.models import TrainingSession
 
     statement = select(TrainingSession.training_id, _concatenated(session, TrainingSession.start_date, text=True))
     rows = [row for chunk in read_rows(session, statement.group_by(TrainingSession.training_id)) for row in chunk]
@@ -125,7 +106,7 @@ def load_skill_evidence(session: Session) -> SkillEvidence:
     The database concatenates each holder's evidence into one row (``group_concat`` / ``string_agg``), so
     millions of evidence rows cost one row per holder to fetch, then numpy codes them.
     """
-    from serving.db.models import HolderSkill
+    from parcours.store.models import HolderSkill
 
     uris = _concatenated(session, HolderSkill.skill_uri)
     weights = _concatenated(session, HolderSkill.weight, text=True)
@@ -216,11 +197,11 @@ def load_world_frames(session: Session) -> WorldFrames:
     attribute, not an interaction, so it does not leak held-out enrolments.
     """
     from features.catalogue import load_catalogue
-    from serving.db.models import Experience, Holder, HolderProfile, LedgerAccount, LedgerEntry
+    from parcours.store.models import Experience, Holder, HolderProfile, LedgerAccount, LedgerEntry
 
     catalogue = load_catalogue(session, only_open=False)
     sessions = load_sessions(session)
-    holders = _frame(session, select(
+    holders = read_frame(session, select(
         Holder.holder_id, Holder.region_code, Holder.employment_status, Holder.qualification_level,
         Holder.preferred_modality, Holder.target_occupation),
         ["holder_id", "region_code", "employment_status", "qualification_level", "preferred_modality",
@@ -257,8 +238,8 @@ def profiles_before(frames: WorldFrames, cut: pd.Timestamp) -> WorldFrames:
     completed at or after the cut gave (held-out behaviour, which a model evaluated on that split must not
     see), and with the embeddings of the holders concerned recomputed from what remains
     (``features.profile.profile_embedding``'s recipe). Other holders keep their stored profile."""
+    from features.esco_matcher import get_index
     from features.profile import top_skills, weighted_skill_vector
-    from recommender.esco_index import get_index
 
     interactions = frames.interactions
     later = interactions[(interactions["event"] == "complete") & (interactions["occurred_at"] >= cut)]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from features.pairs import (
     smoothed_completion_rate,
 )
 from parcours.errors import Conflict, ParcoursError
+from recommender.bundle import RankerBundle
 from recommender.ranker import TrainingRanker
 from training.dataset import POSITIVE_EVENTS, TimeSplit, WorldFrames
 
@@ -48,19 +48,6 @@ MIN_UPDATE_POSITIVES = 10
 class NotEnoughData(ParcoursError):
     """The database holds too little to fit, update or evaluate (no world imported, no profiles, no held-out
     data, no new interactions)."""
-
-
-@dataclass
-class RankerBundle:
-    """What ``parcours train`` fits, logs and registers, and what the server loads."""
-
-    ranker: TrainingRanker
-    completion: TrainingRanker | None
-    feature_names: tuple[str, ...]
-    trained_until: dt.date
-    params: dict[str, object]
-    stats: dict[str, float] = field(default_factory=dict)
-    model_version: str = "unregistered"
 
 
 def build_arrays(frames: WorldFrames, as_of: dt.date, interactions: pd.DataFrame,

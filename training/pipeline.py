@@ -11,13 +11,14 @@ from typing import Any
 import numpy as np
 
 from features.catalogue import training_texts
+from features.embedding_cache import encode_cached
 from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
 from parcours.settings import Settings, get_settings
-from recommender.embedding_cache import encode_cached
-from serving.db.engine import migrate, session_scope
+from parcours.store.engine import migrate, session_scope
+from recommender.bundle import RankerBundle
 from training.dataset import TimeSplit, WorldFrames, load_world_frames, profiles_before, time_split
 from training.evaluate import evaluate
-from training.fit import NotEnoughData, RankerBundle, build_arrays, fit_bundle
+from training.fit import NotEnoughData, build_arrays, fit_bundle
 
 
 @dataclass

@@ -24,29 +24,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.pyfunc import PythonModel  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from parcours.errors import NotFound  # noqa: E402
 from parcours.settings import Settings, get_settings  # noqa: E402
+from recommender.bundle import CHAMPION, BundleModel, load_champion  # noqa: E402
 from training.evaluate import evaluate  # noqa: E402
-from training.fit import RankerBundle, update_bundle  # noqa: E402
+from training.fit import update_bundle  # noqa: E402
 from training.pipeline import Prepared, fit_and_evaluate, prepare  # noqa: E402
 
 log = logging.getLogger(__name__)
-CHAMPION = "champion"
 EXPERIMENT = "parcours-ranker"
-
-
-class BundleModel(PythonModel):  # type: ignore[misc]
-    """The fitted ``RankerBundle`` as an MLflow model; ``predict`` scores a feature matrix."""
-
-    def __init__(self, bundle: RankerBundle) -> None:
-        self.bundle = bundle
-
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # MLflow reads hints
-        return self.bundle.ranker.predict_proba(model_input)[:, 1]
 
 
 def _configure(settings: Settings) -> MlflowClient:
@@ -75,25 +63,6 @@ def _plot(report: dict[str, Any], path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
-
-
-def load_champion(settings: Settings | None = None) -> RankerBundle | None:
-    """The bundle under the ``champion`` alias, or ``None`` when there is none or it cannot be loaded."""
-    settings = settings or get_settings()
-    uri = settings.resolved_mlflow_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        return None  # no store yet: nothing was ever trained here (and reading must not create one)
-    try:
-        mlflow.set_tracking_uri(uri)
-        client = MlflowClient(tracking_uri=uri)
-        version = client.get_model_version_by_alias(settings.registered_model_name, CHAMPION)
-        model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name}@{CHAMPION}")
-    except (MlflowException, OSError) as exc:
-        log.warning("no usable champion model: %s", exc)
-        return None
-    bundle: RankerBundle = model.unwrap_python_model().bundle
-    bundle.model_version = f"{settings.registered_model_name}/{version.version}"
-    return bundle
 
 
 def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, truth_dir: Path | None = None,

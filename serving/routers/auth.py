@@ -7,7 +7,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from serving.db.models import User
+from parcours.store.models import User
 from serving.deps import CurrentUser, SessionDep, SettingsDep
 from serving.security import create_access_token, verify_password
 

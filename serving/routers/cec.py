@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, StrictInt
 from sqlalchemy.orm import Session
 
-from serving.db.supporting_models import CEC_ACTIVITIES
+from parcours.store.supporting_models import CEC_ACTIVITIES
 from serving.deps import CurrentUser, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy.orm import Session
 
 from parcours.errors import ValidationFailed
-from serving.db.supporting_models import ENROLMENT_STATES
+from parcours.store.supporting_models import ENROLMENT_STATES
 from serving.deps import CurrentUser, SessionDep
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,

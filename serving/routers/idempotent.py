@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from parcours.errors import Conflict
-from serving.db.models import User
+from parcours.store.models import User
 from serving.services.actors import Actor
 from serving.services.idempotency import execute_idempotent
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from features.profile import ensure_profile, skill_gap
-from serving.db.models import Experience
+from parcours.store.models import Experience
 from serving.deps import CurrentUser, SessionDep
 from serving.services.access import authorise_holder_read
 from serving.services.experience import (

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictInt
 from sqlalchemy.orm import Session
 
-from serving.db.supporting_models import REGISTERED_FUNDER_KINDS, WORK_STATUSES
+from parcours.store.supporting_models import REGISTERED_FUNDER_KINDS, WORK_STATUSES
 from serving.deps import CurrentUser, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,

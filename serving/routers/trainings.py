@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from parcours.errors import IndexMismatch, NotFound, ValidationFailed
 from parcours.settings import Settings
+from parcours.store.models import Provider, Training
 from recommender.index import SearchFilter
-from serving.db.models import Provider, Training
 from serving.deps import CurrentUser, SessionDep
 from serving.services.catalogue import TrainingHit, checked_hits
 from serving.services.holders import today

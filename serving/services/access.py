@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parcours.errors import Forbidden, NotFound
-from serving.db.models import AuditLog, Consent, Holder, User
+from parcours.store.models import AuditLog, Consent, Holder, User
 
 
 def active_consent(session: Session, holder_id: str, adviser_username: str, now: dt.datetime | None = None) -> bool:

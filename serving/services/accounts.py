@@ -8,11 +8,11 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serving.db.supporting_models import Enrolment, WorkDeclaration
-from serving.services import rules
+from parcours.domain import rules
+from parcours.domain.ledger import available_balances_cents
+from parcours.store.supporting_models import Enrolment, WorkDeclaration
 from serving.services.cec import holder_declarations
 from serving.services.enrolments import reservation
-from serving.services.ledger import available_balances_cents
 from serving.services.rights import declaration_view
 from serving.services.topups import holder_topups
 

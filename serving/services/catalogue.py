@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from parcours.store.models import Provider, Training, TrainingSession
 from recommender.index import SearchFilter
 from recommender.search import SearchHit
-from serving.db.models import Provider, Training, TrainingSession
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,8 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from serving.db.models import Holder
-from serving.db.supporting_models import CEC_ACTIVITIES, CecDeclaration
-from serving.services import rules
-from serving.services.actors import Actor
-from serving.services.ledger import (
+from parcours.domain import rules
+from parcours.domain.ledger import (
     CEC,
     acquire_write_lock,
     balance_cents,
@@ -29,6 +25,10 @@ from serving.services.ledger import (
     system_account,
     transfer,
 )
+from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from parcours.store.models import Holder
+from parcours.store.supporting_models import CEC_ACTIVITIES, CecDeclaration
+from serving.services.actors import Actor
 
 # Which measure each activity needs in its declaration.
 MEASURE_OF_ACTIVITY = {

@@ -21,28 +21,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from serving.db.models import (
-    AuditLog,
-    Holder,
-    LedgerAccount,
-    LedgerEntry,
-    LedgerTransaction,
-    Training,
-    TrainingSession,
-)
-from serving.db.supporting_models import (
-    ACTIVE_ENROLMENT_STATES,
-    Enrolment,
-    EnrolmentEvent,
-    EnrolmentMessage,
-    PaymentItem,
-    TopUp,
-)
-from serving.services import rules
-from serving.services.access import active_consent
-from serving.services.actors import Actor
-from serving.services.ledger import (
+from parcours.domain import rules
+from parcours.domain.ledger import (
     CEC,
     CPF,
     CPF_CORRECTIVE,
@@ -59,6 +39,26 @@ from serving.services.ledger import (
     system_account,
     transfer,
 )
+from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from parcours.store.models import (
+    AuditLog,
+    Holder,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Training,
+    TrainingSession,
+)
+from parcours.store.supporting_models import (
+    ACTIVE_ENROLMENT_STATES,
+    Enrolment,
+    EnrolmentEvent,
+    EnrolmentMessage,
+    PaymentItem,
+    TopUp,
+)
+from serving.services.access import active_consent
+from serving.services.actors import Actor
 from serving.services.topups import (
     TOPUP_OPEN_STATES,
     UsableTopUp,

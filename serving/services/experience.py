@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from features.esco import load_taxonomy
 from features.profile import recompute_profile
 from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from serving.db.models import EXPERIENCE_KINDS, AuditLog, Experience, Holder, HolderSkillExclusion, User
+from parcours.store.models import EXPERIENCE_KINDS, AuditLog, Experience, Holder, HolderSkillExclusion, User
 from serving.services.access import active_consent, authorise_holder_read
 
 MAX_LABEL_LENGTH = 500

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from features.esco import load_taxonomy
 from features.profile import stored_embedding
-from recommender.base import HolderContext
-from serving.db.models import (
+from parcours.domain.ledger import available_balances_cents, holder_balances_cents
+from parcours.store.models import (
     Experience,
     Holder,
     HolderSkill,
@@ -20,8 +20,8 @@ from serving.db.models import (
     LedgerEntry,
     LedgerTransaction,
 )
+from recommender.base import HolderContext
 from serving.services.accounts import account_extras
-from serving.services.ledger import available_balances_cents, holder_balances_cents
 
 
 def account_view(session: Session, holder: Holder) -> dict[str, object]:

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from parcours.errors import Conflict, ParcoursError, ValidationFailed
-from serving.db.supporting_models import IdempotencyKey
+from parcours.store.supporting_models import IdempotencyKey
 
 KEY_TTL = dt.timedelta(hours=24)
 CLAIM_LEASE = dt.timedelta(minutes=5)

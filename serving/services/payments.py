@@ -24,9 +24,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from parcours.domain import rules
+from parcours.domain.ledger import LedgerError, acquire_write_lock, lock_accounts, provider_account, transfer
 from parcours.errors import Forbidden
-from serving.db.supporting_models import Enrolment, PaymentBatch, PaymentItem
-from serving.services import rules
+from parcours.store.supporting_models import Enrolment, PaymentBatch, PaymentItem
 from serving.services.actors import Actor
 from serving.services.enrolments import (
     file_account,
@@ -35,7 +36,6 @@ from serving.services.enrolments import (
     reservation,
     return_account,
 )
-from serving.services.ledger import LedgerError, acquire_write_lock, lock_accounts, provider_account, transfer
 
 REMITTANCE_COLUMNS = (
     "batch_id",

@@ -23,11 +23,11 @@ from features.catalogue import load_catalogue, training_texts
 from features.esco import load_taxonomy
 from features.pairs import CatalogueArrays, SkillSpace
 from parcours.settings import Settings
+from parcours.store.models import Holder, Training, TrainingSession
 from recommender.base import Recommender
 from recommender.content import ContentRecommender
 from recommender.learned import compose_reasons
 from recommender.served import LearnedRecommender, index_vector_search
-from serving.db.models import Holder, Training, TrainingSession
 from serving.services.enrolments import estimate_funding
 from serving.services.holders import holder_context, today
 
@@ -56,7 +56,7 @@ class RecommenderState:
 def catalogue_arrays(session: Session, vectors_for, *, on: dt.date) -> CatalogueArrays:  # type: ignore[no-untyped-def]
     """The open catalogue as the ranker's arrays, with popularity and completion records from every
     interaction before ``on``. ``vectors_for(frame)`` gives the rows' text vectors (index or embedding cache)."""
-    from training.dataset import load_interactions
+    from parcours.store.frames import load_interactions
 
     catalogue = load_catalogue(session, today=on)
     ids = catalogue["training_id"].tolist()
@@ -76,7 +76,7 @@ def load_recommender(factory: sessionmaker[Session], settings: Settings,
                      catalogue_search: Any = None) -> RecommenderState:
     """The champion over the open catalogue, or content similarity (degraded) when there is no usable champion.
     ``catalogue_search``: the loaded ``CatalogueSearch``, whose index gives vectors and the ANN source."""
-    from training.registry import load_champion
+    from recommender.bundle import load_champion
 
     with factory() as session:
         catalogue = load_catalogue(session)
@@ -103,8 +103,8 @@ def build_learned_recommender(session: Session, bundle, settings: Settings,  # t
                               index: Any = None) -> LearnedRecommender:
     """``bundle`` over today's open catalogue; ``index`` (a ``CatalogueIndex``) gives the vectors and the ANN
     candidate source, else vectors come from the embedding cache and the ANN source is exact search."""
-    from recommender.embedding_cache import encode_cached
-    from recommender.encoder import model_id
+    from features.embedding_cache import encode_cached
+    from features.encoder import model_id
 
 
     def vectors_for(frame: pd.DataFrame) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Crediting of CPF rights (purpose 1): annual credits from declared work time, corrective top-ups, opening
-balances from imported world files. Amounts come from ``serving.services.rules``; money moves only through the
+balances from imported world files. Amounts come from ``parcours.domain.rules``; money moves only through the
 ledger, each posting under a business reference that makes it happen at most once.
 """
 
@@ -11,12 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from serving.db.models import Holder
-from serving.db.supporting_models import WORK_STATUSES, Funder, WorkDeclaration
-from serving.services import rules
-from serving.services.actors import Actor
-from serving.services.ledger import (
+from parcours.domain import rules
+from parcours.domain.ledger import (
     CEC,
     CPF,
     CPF_CORRECTIVE,
@@ -28,6 +24,10 @@ from serving.services.ledger import (
     system_account,
     transfer,
 )
+from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from parcours.store.models import Holder
+from parcours.store.supporting_models import WORK_STATUSES, Funder, WorkDeclaration
+from serving.services.actors import Actor
 
 MAX_WORKED_HOURS = 8_784  # hours in a leap year
 

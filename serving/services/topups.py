@@ -15,11 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from serving.db.models import Holder, LedgerAccount, Training
-from serving.db.supporting_models import REGISTERED_FUNDER_KINDS, Enrolment, Funder, TopUp
-from serving.services.actors import Actor
-from serving.services.ledger import (
+from parcours.domain.ledger import (
     TOPUP,
     acquire_write_lock,
     balances_by_code,
@@ -28,6 +24,10 @@ from serving.services.ledger import (
     lock_accounts,
     transfer,
 )
+from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from parcours.store.models import Holder, LedgerAccount, Training
+from parcours.store.supporting_models import REGISTERED_FUNDER_KINDS, Enrolment, Funder, TopUp
+from serving.services.actors import Actor
 
 # A top-up may be added to a file only before the holder confirms it.
 TOPUP_OPEN_STATES = ("submitted", "accepted")

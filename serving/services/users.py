@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from parcours.errors import ValidationFailed
-from serving.db.engine import migrate, session_scope
-from serving.db.models import ROLES, Holder, User
+from parcours.store.engine import migrate, session_scope
+from parcours.store.models import ROLES, Holder, User
 from serving.security import hash_password
 
 USER_COLUMNS = ("username", "password", "role", "holder_id", "provider_id", "funder_id")

@@ -181,9 +181,9 @@ def _world_database(work_dir: Path) -> tuple[str, Path | None]:
     if db:
         return db, Path(truth) if truth else None
     from features.profile import recompute_profiles
-    from serving.db.engine import session_scope
-    from serving.db.models import Holder
-    from serving.importer import import_folder
+    from ingest.world_import import import_folder
+    from parcours.store.engine import session_scope
+    from parcours.store.models import Holder
     from training.datasets.world import generate_world
 
     folder = work_dir / f"world-{SCALE}-{SEED}-{AS_OF}"

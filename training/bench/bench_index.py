@@ -151,8 +151,8 @@ def load_into_db(trainings: pd.DataFrame, db_url: str) -> None:
     from sqlalchemy import insert
 
     from features.catalogue import content_hash
-    from serving.db.engine import get_engine, migrate
-    from serving.db.models import Provider, Training, TrainingSession
+    from parcours.store.engine import get_engine, migrate
+    from parcours.store.models import Provider, Training, TrainingSession
 
     migrate(db_url)
     frame = trainings.fillna("")
@@ -252,11 +252,11 @@ def _encode_cold(db_url: str, record_path: pathlib.Path, today: dt.date | None) 
     """
     from tqdm import tqdm
 
+    from features.embedding_cache import EmbeddingCache, encode_cached, text_sha256
+    from features.encoder import ParallelEncoder, bulk_model_id
     from parcours.settings import get_settings
-    from recommender.embedding_cache import EmbeddingCache, encode_cached, text_sha256
-    from recommender.encoder import ParallelEncoder, bulk_model_id
+    from parcours.store.engine import session_scope
     from recommender.indexing import load_index_catalogue
-    from serving.db.engine import session_scope
 
     settings = get_settings()
     workers = max(1, settings.embedding_bulk_workers)
@@ -290,7 +290,7 @@ def _timed(fn, repeat: int) -> np.ndarray:  # type: ignore[no-untyped-def]
 def bench_encoders(texts: list[str], queries: list[str]) -> dict[str, Any]:
     """Throughput of each backend on the same texts; agreement with PyTorch; query latency."""
     from parcours.settings import get_settings
-    from recommender import encoder
+    from features import encoder
 
     settings = get_settings()
     out: dict[str, Any] = {"texts": len(texts)}
@@ -419,8 +419,8 @@ def bench_filtered(index_dir: pathlib.Path, queries: list[str], today: dt.date) 
     """Per endpoint filter: how many trainings it allows, which path the vector search takes (exact over the
     allowed rows, or HNSW with a selector), its recall@10 against exact search over the allowed rows, and its
     time, for the search's real candidate count and real query vectors, on one FAISS thread."""
+    from features.encoder import encode_query
     from parcours.settings import get_settings
-    from recommender.encoder import encode_query
     from recommender.index import CatalogueIndex, faiss, recall_at_k
 
     faiss.omp_set_num_threads(1)
@@ -547,9 +547,9 @@ def bench_reindex(
     from sqlalchemy import select, update
 
     from features.catalogue import content_hash
+    from parcours.store.engine import session_scope
+    from parcours.store.models import Training
     from recommender.indexing import build_index
-    from serving.db.engine import session_scope
-    from serving.db.models import Training
 
     nonce = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     with session_scope(db_url) as session:
@@ -581,8 +581,8 @@ def bench_reindex(
 
 def run(out_dir: pathlib.Path, n: int = N_TRAININGS, encoder_sample: int = 1000) -> str:
     """Run the index benchmarks and return the markdown section (artefacts in ``out_dir``)."""
+    from parcours.store.engine import session_scope
     from recommender.indexing import load_index_catalogue
-    from serving.db.engine import session_scope
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

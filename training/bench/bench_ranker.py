@@ -54,9 +54,9 @@ def database_for(world: Path, work_dir: Path, seed: int, scale: str = SCALE) -> 
     from sqlalchemy import select
 
     from features.profile import recompute_profiles
-    from serving.db.engine import migrate, session_scope
-    from serving.db.models import Holder
-    from serving.importer import import_folder
+    from ingest.world_import import import_folder
+    from parcours.store.engine import migrate, session_scope
+    from parcours.store.models import Holder
 
     path = Path(work_dir) / f"ranker-{scale}-{seed}-{AS_OF.isoformat()}.db"
     marker = path.with_suffix(".ready.json")

@@ -83,10 +83,10 @@ def run(work_dir: pathlib.Path, holders: int = HOLDERS) -> str:
 
     from features.pairs import pair_features
     from parcours.settings import get_settings
+    from parcours.store.engine import session_scope
+    from parcours.store.models import Holder
     from recommender.candidates import generate_candidates
     from recommender.index import CatalogueIndex
-    from serving.db.engine import session_scope
-    from serving.db.models import Holder
     from serving.services.holders import holder_context
     from serving.services.recommendations import build_learned_recommender
 

@@ -2,7 +2,7 @@
 
 Steps (the first two take long and are reused when done):
 
-1. import the large world (``serving.importer.import_folder``) into a SQLite database under the work folder;
+1. import the large world (``ingest.world_import.import_folder``) into a SQLite database under the work folder;
 2. skills profiles of every holder by the bulk path (``features.profile.recompute_profiles``, one commit per
    chunk; an interrupted run resumes with the holders that have no stored profile yet);
 3. measured in a child process, so its peak resident memory is its own (``os.wait4``): ``training.pipeline
@@ -58,7 +58,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def ensure_imported(world: Path, folder: Path) -> tuple[str, dict[str, Any]]:
     """The database URL of the imported world, importing it first unless this world's import is recorded."""
-    from serving.importer import import_folder
+    from ingest.world_import import import_folder
 
     folder.mkdir(parents=True, exist_ok=True)
     database = folder / "large.db"
@@ -89,8 +89,8 @@ def ensure_profiles(url: str, folder: Path) -> dict[str, Any]:
     from sqlalchemy import select
 
     from features.profile import Matcher, recompute_profiles
-    from serving.db.engine import session_scope
-    from serving.db.models import Holder, HolderProfile
+    from parcours.store.engine import session_scope
+    from parcours.store.models import Holder, HolderProfile
 
     stamp_path = folder / "profiles.json"
     stamp = _read_json(stamp_path) or {"seconds": 0.0, "timings": {}, "holders": 0, "runs": 0}
@@ -118,9 +118,9 @@ def ensure_profiles(url: str, folder: Path) -> dict[str, Any]:
 def cache_coverage(url: str) -> tuple[int, int]:
     """(training texts, texts whose vectors are in the embedding cache)."""
     from features.catalogue import load_catalogue, training_texts
-    from recommender.embedding_cache import EmbeddingCache, text_sha256
-    from recommender.encoder import bulk_model_id
-    from serving.db.engine import session_scope
+    from features.embedding_cache import EmbeddingCache, text_sha256
+    from features.encoder import bulk_model_id
+    from parcours.store.engine import session_scope
 
     with session_scope(url) as session:
         texts = training_texts(load_catalogue(session, only_open=False))
@@ -136,11 +136,11 @@ def cached_vectors_only(record: dict[str, Any]) -> Iterator[None]:
     a text missing from it gets a zero vector (profile similarity 0) instead of being encoded, and
     ``record["missing_vectors"]`` / ``record["texts"]`` say how many. Benchmarks only: the encoding of a few
     thousand texts would otherwise land inside the timing of what is measured, which is not encoding."""
-    from recommender import embedding_cache
+    from features import embedding_cache
     from training import pipeline
 
     def from_cache(texts, *, settings=None, show_progress=False, **_ignored):  # type: ignore[no-untyped-def]
-        from recommender.encoder import bulk_model_id
+        from features.encoder import bulk_model_id
 
         hashes = [embedding_cache.text_sha256(t) for t in texts]
         with embedding_cache.EmbeddingCache.default(settings) as cache:
@@ -217,8 +217,8 @@ def stored_profiles(url: str) -> int:
     """Holders with a stored profile (a holder without any skill has one, with no embedding)."""
     from sqlalchemy import func, select
 
-    from serving.db.engine import session_scope
-    from serving.db.models import HolderProfile
+    from parcours.store.engine import session_scope
+    from parcours.store.models import HolderProfile
 
     with session_scope(url) as session:
         return int(session.scalar(select(func.count()).select_from(HolderProfile)) or 0)

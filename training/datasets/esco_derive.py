@@ -5,7 +5,7 @@ used in this occupation", each standardised per occupation (z-scores over all sk
 
 - **semantic**: cosine similarity between the embedding of the occupation's whole text (labels and definition)
   and the embedding of the skill's names (preferred label and first alternative labels) — the same cached
-  embeddings as the ESCO index (``recommender.esco_index``);
+  embeddings as the ESCO index (``features.esco_matcher``);
 - **lexical**: TF-IDF cosine between the occupation's label + definition and the skill's labels + definition
   (unigrams and bigrams, English stop words, terms in at most 5 % of the texts). It brings the tasks the
   definition names ("prepare tax returns" for accountants), where embeddings of short names are vague;
@@ -64,7 +64,7 @@ def occupation_skill_scores(
 def derive_occupation_skills(
     *, top_k: int = 25, out: Path = OCCUPATION_SKILLS_FILE, chunk: int = 256, show_progress: bool = True
 ) -> pd.DataFrame:
-    from recommender.esco_index import get_index
+    from features.esco_matcher import get_index
 
     taxonomy = load_taxonomy()
     skills = taxonomy.skills

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from features.esco import load_occupation_skills, load_taxonomy
-from serving.services.rules import flat_participation_cents
+from parcours.domain.rules import flat_participation_cents
 
 GENERATOR_VERSION = "1.0.0"
 

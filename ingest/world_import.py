@@ -42,11 +42,14 @@ from tqdm import tqdm
 
 from features.catalogue import content_hash
 from features.esco import Taxonomy, load_taxonomy
+from ingest.world_format import COLUMNS, EXPERIENCE, FILE_ORDER, HOLDERS, INTERACTIONS, MANIFEST, TRAININGS
+from parcours.domain.ledger import CEC, CPF
+from parcours.domain.opening_balances import BATCH, OpeningBalance, batched, set_opening_balances
 from parcours.errors import ParcoursError, ValidationFailed
 from parcours.settings import Settings, get_settings
-from serving.db.bulk import is_in, write_rows
-from serving.db.engine import get_engine, migrate, session_factory
-from serving.db.models import (
+from parcours.store.bulk import is_in, write_rows
+from parcours.store.engine import get_engine, migrate, session_factory
+from parcours.store.models import (
     EMPLOYMENT_STATUSES,
     EXPERIENCE_KINDS,
     INTERACTION_EVENTS,
@@ -59,46 +62,9 @@ from serving.db.models import (
     Training,
     TrainingSession,
 )
-from serving.services.ledger import CEC, CPF
-from serving.services.opening_balances import BATCH, OpeningBalance, batched, set_opening_balances
 
 Problem = dict[str, object]
 
-TRAININGS, HOLDERS = "trainings.csv", "holders.csv"
-EXPERIENCE, INTERACTIONS = "experience.csv", "interactions.csv"
-FILE_ORDER = (TRAININGS, HOLDERS, EXPERIENCE, INTERACTIONS)
-COLUMNS: dict[str, tuple[str, ...]] = {
-    TRAININGS: (
-        "training_id",
-        "title",
-        "description",
-        "certification_code",
-        "provider_id",
-        "provider_name",
-        "price_cents",
-        "hours",
-        "modality",
-        "region_code",
-        "skills",
-        "prerequisites",
-        "target_occupations",
-        "level",
-        "start_dates",
-    ),
-    HOLDERS: (
-        "holder_id",
-        "birth_year",
-        "region_code",
-        "employment_status",
-        "qualification_level",
-        "cpf_balance_cents",
-        "cec_balance_cents",
-        "preferred_modality",
-        "target_occupation",
-    ),
-    EXPERIENCE: ("holder_id", "kind", "label", "esco_uri", "start_date", "end_date"),
-    INTERACTIONS: ("holder_id", "training_id", "event", "timestamp"),
-}
 KEYS = {TRAININGS: "training_id", HOLDERS: "holder_id"}
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
     TRAININGS: (),
@@ -114,7 +80,7 @@ REFERENCES: dict[str, dict[str, tuple[InstrumentedAttribute[str], str, str]]] = 
         "training_id": (Training.training_id, TRAININGS, "training"),
     },
 }
-MANIFEST = "manifest.json"
+
 TRAININGS_TABLE, PROVIDERS_TABLE = cast(Table, Training.__table__), cast(Table, Provider.__table__)
 SESSIONS_TABLE, HOLDERS_TABLE = cast(Table, TrainingSession.__table__), cast(Table, Holder.__table__)
 EXPERIENCE_TABLE, INTERACTIONS_TABLE = cast(Table, Experience.__table__), cast(Table, Interaction.__table__)

@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from parcours.errors import Conflict, ParcoursError
-from serving.db.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from parcours.store.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 CPF = "cpf"
 CPF_CORRECTIVE = "cpf_corrective"

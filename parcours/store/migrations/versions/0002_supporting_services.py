@@ -1,6 +1,6 @@
 """supporting services: enrolment files, top-ups, CEC, payments, idempotency keys; ledger invariants in the database
 
-The ledger invariants of ``serving/services/ledger.py`` are also enforced here, by the database itself:
+The ledger invariants of ``parcours/domain/ledger.py`` are also enforced here, by the database itself:
 - ledger entries and transactions are append-only (UPDATE and DELETE are refused by triggers);
 - the entries of one transaction sum to zero and number at least two, checked at COMMIT: a deferred
   constraint trigger on PostgreSQL; on SQLite (no deferred triggers) a deferred foreign key from

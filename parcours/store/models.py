@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models of the Parcours database.
 
-Tables are created only through Alembic migrations (``serving/db/migrations``); these classes describe them for
+Tables are created only through Alembic migrations (``parcours/store/migrations``); these classes describe them for
 the ORM. Invariants that the database can hold itself are written as CHECK constraints here *and* checked in
 Python by the code that writes the rows (importer, ledger), so a bug on either side is caught by the other.
 
@@ -203,7 +203,7 @@ class User(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-# --- Rights ledger (purpose 1). Invariants: see serving/services/ledger.py. ---------------------------------
+# --- Rights ledger (purpose 1). Invariants: see parcours/domain/ledger.py. ---------------------------------
 
 
 class LedgerAccount(Base):
@@ -375,4 +375,4 @@ class HolderProfile(Base):
 
 
 # --- Supporting services (enrolment, top-ups, CEC, payments, idempotency): see supporting_models.py. ---------
-from serving.db.supporting_models import *  # noqa: E402, F401, F403
+from parcours.store.supporting_models import *  # noqa: E402, F401, F403

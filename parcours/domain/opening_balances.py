@@ -21,9 +21,9 @@ from typing import TypeVar, cast
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from serving.db.bulk import is_in, write_rows
-from serving.db.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from serving.services.ledger import LedgerError, holder_account_code, system_account
+from parcours.domain.ledger import LedgerError, holder_account_code, system_account
+from parcours.store.bulk import is_in, write_rows
+from parcours.store.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 T = TypeVar("T")
 ACCOUNTS_TABLE = cast(Table, LedgerAccount.__table__)

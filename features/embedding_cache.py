@@ -27,7 +27,7 @@ import numpy as np
 from parcours.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from recommender.encoder import ParallelEncoder
+    from features.encoder import ParallelEncoder
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -121,7 +121,7 @@ def encode_cached(
     (ONNX backend), or by ``encoder`` when the caller keeps one open across calls.
     Returns the vectors and stats: ``texts``, ``cached``, ``encoded``, ``encode_seconds``.
     """
-    from recommender.encoder import ParallelEncoder, bulk_model_id, encode, spread_over_workers
+    from features.encoder import ParallelEncoder, bulk_model_id, encode, spread_over_workers
 
     settings = settings or get_settings()
     vectors_id = bulk_model_id(settings, int8=int8)

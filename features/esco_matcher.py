@@ -2,7 +2,7 @@
 
 Two matchers, combined:
 
-- **semantic**: an exact FAISS ``IndexFlatIP`` over one embedding per concept (``recommender.encoder``),
+- **semantic**: an exact FAISS ``IndexFlatIP`` over one embedding per concept (``features.encoder``),
   built from the concept's *names* (preferred label + the first alternative labels), not its long
   definition: on the hand cases of ``tests/test_esco_index.py`` names match job titles better
   (docs/esco.md has the numbers). Embeddings are cached on disk under ``data_dir/cache``, keyed by the model
@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from features.encoder import encode, model_id
 from features.esco import DERIVED_DIR, Taxonomy, load_taxonomy, segment_labels
 from parcours.settings import Settings, get_settings
-from recommender.encoder import encode, model_id
 
 if TYPE_CHECKING:
     import faiss

@@ -1,7 +1,7 @@
 """Models of the supporting services (R6323-33 purposes 1–4, 6, 8): enrolment files and their history,
 messages, top-ups, work and CEC declarations, payment batches, idempotency keys.
 
-Imported at the end of ``serving/db/models.py`` so Alembic and the ORM see one metadata. Amounts of money live
+Imported at the end of ``parcours/store/models.py`` so Alembic and the ORM see one metadata. Amounts of money live
 in the ledger (``ledger_entries``), never here: these tables say *what* happened; the ledger says *how much*.
 Tables are created by migration ``0002_supporting_services``.
 """
@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from serving.db.models import Base, _in, utcnow
+from parcours.store.models import Base, _in, utcnow
 
 ENROLMENT_STATES = (
     "submitted",

@@ -1,11 +1,11 @@
-"""Alembic environment: the URL comes from the config set by ``serving.db.engine.alembic_config``."""
+"""Alembic environment: the URL comes from the config set by ``parcours.store.engine.alembic_config``."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from serving.db.models import Base
+from parcours.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata
