@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import JSON, Column, Date, DateTime, MetaData, Select, Table, any_, bindparam, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -154,6 +155,16 @@ def _postgres_copy(
     staged = Table(staging, MetaData(), *(Column(c, table.c[c].type) for c in columns))
     statement = insert(table).from_select(columns, select(*(staged.c[c] for c in columns)))
     session.execute(conflict.apply(statement))
+
+
+def dialect_insert(session: Session) -> Callable[[Any], postgresql.Insert] | Callable[[Any], sqlite.Insert]:
+    """The session's dialect's ``insert`` (PostgreSQL or SQLite), whose statements take ``on_conflict_do_*``."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"upserts support SQLite and PostgreSQL, not {dialect}")
 
 
 def is_in(session: Session, column: Any, values: Sequence[Any]) -> Any:

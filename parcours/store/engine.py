@@ -1,4 +1,4 @@
-"""Engine, sessions and migrations. ``migrate(url)`` runs ``alembic upgrade heads``; nothing else creates tables."""
+"""Engine, sessions and migrations. ``migrate(url)`` runs ``alembic upgrade head``; nothing else creates tables."""
 
 from __future__ import annotations
 
@@ -62,6 +62,10 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str) -> None:
-    """Bring the database at ``url`` to the latest schema (``alembic upgrade heads``)."""
+    """Bring the database at ``url`` to the latest schema (``alembic upgrade head``).
+
+    ``head``, not ``heads``: the history has one head (``tests/test_migrations.py`` checks it), and should a second
+    branch ever appear, alembic refuses ``head`` at once rather than silently applying an unmerged history.
+    """
     get_engine(url)  # creates the SQLite file's folder on a fresh machine
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")

@@ -1,4 +1,6 @@
-"""SQLAlchemy 2 models of the Parcours database.
+"""SQLAlchemy 2 models of the Parcours database: the foundation tables (catalogue, holders and their declarations,
+users, rights ledger, consents and audit, skills profile). The supporting services' tables are in
+``supporting_models.py``; both derive from ``parcours.store.base.Base``.
 
 Tables are created only through Alembic migrations (``parcours/store/migrations``); these classes describe them for
 the ORM. Invariants that the database can hold itself are written as CHECK constraints here *and* checked in
@@ -10,7 +12,6 @@ Money is always integer cents (``BigInteger``), never a float.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -24,20 +25,13 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from parcours.store.base import Base, sql_in, utcnow
 
 MODALITIES = ("onsite", "remote", "hybrid")
 EMPLOYMENT_STATUSES = ("employee", "job_seeker", "self_employed")
@@ -45,20 +39,6 @@ EXPERIENCE_KINDS = ("job", "diploma", "certification", "training", "volunteering
 EXPERIENCE_SOURCES = ("import", "declared", "verified")
 INTERACTION_EVENTS = ("view", "enrol", "complete", "cancel")
 ROLES = ("holder", "adviser", "provider", "funder", "analyst", "admin")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{v}'" for v in values)
-    return f"{column} IN ({quoted})"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
 
 
 class Provider(Base):
@@ -74,7 +54,7 @@ class Training(Base):
     __table_args__ = (
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("hours > 0", name="hours_positive"),
-        CheckConstraint(_in("modality", MODALITIES), name="modality_known"),
+        CheckConstraint(sql_in("modality", MODALITIES), name="modality_known"),
         CheckConstraint("level IS NULL OR (level BETWEEN 3 AND 8)", name="level_range"),
         Index("ix_trainings_provider_id", "provider_id"),
     )
@@ -117,12 +97,12 @@ class TrainingSession(Base):
 class Holder(Base):
     __tablename__ = "holders"
     __table_args__ = (
-        CheckConstraint(_in("employment_status", EMPLOYMENT_STATUSES), name="employment_status_known"),
+        CheckConstraint(sql_in("employment_status", EMPLOYMENT_STATUSES), name="employment_status_known"),
         CheckConstraint(
             "qualification_level IS NULL OR (qualification_level BETWEEN 3 AND 8)", name="qualification_range"
         ),
         CheckConstraint(
-            "preferred_modality IS NULL OR " + _in("preferred_modality", MODALITIES), name="modality_known"
+            "preferred_modality IS NULL OR " + sql_in("preferred_modality", MODALITIES), name="modality_known"
         ),
         CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
     )
@@ -144,8 +124,8 @@ class Experience(Base):
 
     __tablename__ = "experience"
     __table_args__ = (
-        CheckConstraint(_in("kind", EXPERIENCE_KINDS), name="kind_known"),
-        CheckConstraint(_in("source", EXPERIENCE_SOURCES), name="source_known"),
+        CheckConstraint(sql_in("kind", EXPERIENCE_KINDS), name="kind_known"),
+        CheckConstraint(sql_in("source", EXPERIENCE_SOURCES), name="source_known"),
         CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_ordered"),
         Index("ix_experience_holder_id", "holder_id"),
     )
@@ -164,7 +144,7 @@ class Experience(Base):
 class Interaction(Base):
     __tablename__ = "interactions"
     __table_args__ = (
-        CheckConstraint(_in("event", INTERACTION_EVENTS), name="event_known"),
+        CheckConstraint(sql_in("event", INTERACTION_EVENTS), name="event_known"),
         UniqueConstraint("holder_id", "training_id", "event", "occurred_at", name="uq_interactions_event"),
         Index("ix_interactions_holder_id", "holder_id"),
         Index("ix_interactions_training_id", "training_id"),
@@ -185,7 +165,7 @@ class User(Base):
 
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(_in("role", ROLES), name="role_known"),
+        CheckConstraint(sql_in("role", ROLES), name="role_known"),
         CheckConstraint("role <> 'holder' OR holder_id IS NOT NULL", name="holder_has_holder_id"),
         CheckConstraint("role <> 'provider' OR provider_id IS NOT NULL", name="provider_has_provider_id"),
         CheckConstraint("role <> 'funder' OR funder_id IS NOT NULL", name="funder_has_funder_id"),
@@ -320,7 +300,7 @@ class HolderSkill(Base):
 
     __tablename__ = "holder_skills"
     __table_args__ = (
-        CheckConstraint(_in("source", SKILL_SOURCES), name="source_known"),
+        CheckConstraint(sql_in("source", SKILL_SOURCES), name="source_known"),
         CheckConstraint("weight > 0 AND weight <= 1", name="weight_range"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
         Index("ix_holder_skills_holder_id", "holder_id"),
@@ -373,6 +353,3 @@ class HolderProfile(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-
-# --- Supporting services (enrolment, top-ups, CEC, payments, idempotency): see supporting_models.py. ---------
-from parcours.store.supporting_models import *  # noqa: E402, F401, F403

@@ -1,8 +1,9 @@
 """Models of the supporting services (R6323-33 purposes 1–4, 6, 8): enrolment files and their history,
 messages, top-ups, work and CEC declarations, payment batches, idempotency keys.
 
-Imported at the end of ``parcours/store/models.py`` so Alembic and the ORM see one metadata. Amounts of money live
-in the ledger (``ledger_entries``), never here: these tables say *what* happened; the ledger says *how much*.
+Shares ``parcours.store.base.Base`` (one metadata) with the foundation tables of ``models.py``; the whole schema
+is gathered by ``parcours.store.schema``. Amounts of money live in the ledger (``ledger_entries``), never here:
+these tables say *what* happened; the ledger says *how much*.
 Tables are created by migration ``0002_supporting_services``.
 """
 
@@ -28,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from parcours.store.models import Base, _in, utcnow
+from parcours.store.base import Base, sql_in, utcnow
 
 ENROLMENT_STATES = (
     "submitted",
@@ -61,29 +62,7 @@ WORK_STATUSES = ("employee", "self_employed")
 BATCH_STATES = ("running", "completed")
 IDEMPOTENCY_STATES = ("running", "done")
 
-_ACTIVE_SQL = _in("state", ACTIVE_ENROLMENT_STATES)
-
-__all__ = [
-    "ACTIVE_ENROLMENT_STATES",
-    "BATCH_STATES",
-    "CEC_ACTIVITIES",
-    "CEC_DECLARATION_STATES",
-    "ENROLMENT_STATES",
-    "FUNDER_KINDS",
-    "IDEMPOTENCY_STATES",
-    "REGISTERED_FUNDER_KINDS",
-    "Funder",
-    "WORK_STATUSES",
-    "CecDeclaration",
-    "Enrolment",
-    "EnrolmentEvent",
-    "EnrolmentMessage",
-    "IdempotencyKey",
-    "PaymentBatch",
-    "PaymentItem",
-    "TopUp",
-    "WorkDeclaration",
-]
+_ACTIVE_SQL = sql_in("state", ACTIVE_ENROLMENT_STATES)
 
 
 class Enrolment(Base):
@@ -91,7 +70,7 @@ class Enrolment(Base):
 
     __tablename__ = "enrolments"
     __table_args__ = (
-        CheckConstraint(_in("state", ENROLMENT_STATES), name="state_known"),
+        CheckConstraint(sql_in("state", ENROLMENT_STATES), name="state_known"),
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint(
             "completion_basis_points IS NULL OR completion_basis_points BETWEEN 0 AND 10000",
@@ -139,7 +118,7 @@ class EnrolmentEvent(Base):
 
     __tablename__ = "enrolment_events"
     __table_args__ = (
-        CheckConstraint(_in("to_state", ENROLMENT_STATES), name="to_state_known"),
+        CheckConstraint(sql_in("to_state", ENROLMENT_STATES), name="to_state_known"),
         Index("ix_enrolment_events_enrolment_id", "enrolment_id"),
     )
 
@@ -178,7 +157,7 @@ class Funder(Base):
     an operator and never taken from a request."""
 
     __tablename__ = "funders"
-    __table_args__ = (CheckConstraint(_in("kind", REGISTERED_FUNDER_KINDS), name="kind_known"),)
+    __table_args__ = (CheckConstraint(sql_in("kind", REGISTERED_FUNDER_KINDS), name="kind_known"),)
 
     funder_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -196,7 +175,7 @@ class TopUp(Base):
 
     __tablename__ = "topups"
     __table_args__ = (
-        CheckConstraint(_in("funder_kind", FUNDER_KINDS), name="funder_kind_known"),
+        CheckConstraint(sql_in("funder_kind", FUNDER_KINDS), name="funder_kind_known"),
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         Index("ix_topups_holder_id", "holder_id"),
         Index("ix_topups_enrolment_id", "enrolment_id"),
@@ -225,7 +204,7 @@ class WorkDeclaration(Base):
 
     __tablename__ = "work_declarations"
     __table_args__ = (
-        CheckConstraint(_in("status", WORK_STATUSES), name="status_known"),
+        CheckConstraint(sql_in("status", WORK_STATUSES), name="status_known"),
         CheckConstraint("worked_hours >= 0", name="hours_not_negative"),
         CheckConstraint("reference_hours > 0", name="reference_positive"),
         CheckConstraint("credited_cents >= 0", name="credit_not_negative"),
@@ -251,8 +230,8 @@ class CecDeclaration(Base):
 
     __tablename__ = "cec_declarations"
     __table_args__ = (
-        CheckConstraint(_in("activity_kind", CEC_ACTIVITIES), name="activity_known"),
-        CheckConstraint(_in("state", CEC_DECLARATION_STATES), name="state_known"),
+        CheckConstraint(sql_in("activity_kind", CEC_ACTIVITIES), name="activity_known"),
+        CheckConstraint(sql_in("state", CEC_DECLARATION_STATES), name="state_known"),
         CheckConstraint("hours IS NULL OR hours >= 0", name="hours_not_negative"),
         CheckConstraint("days IS NULL OR days >= 0", name="days_not_negative"),
         CheckConstraint("months IS NULL OR months >= 0", name="months_not_negative"),
@@ -288,7 +267,7 @@ class PaymentBatch(Base):
     """One run of the payment of providers. A crashed run stays ``running`` and is resumed by the next run."""
 
     __tablename__ = "payment_batches"
-    __table_args__ = (CheckConstraint(_in("state", BATCH_STATES), name="state_known"),)
+    __table_args__ = (CheckConstraint(sql_in("state", BATCH_STATES), name="state_known"),)
 
     batch_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_on: Mapped[dt.date] = mapped_column(Date)
@@ -325,7 +304,7 @@ class IdempotencyKey(Base):
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (
-        CheckConstraint(_in("state", IDEMPOTENCY_STATES), name="state_known"),
+        CheckConstraint(sql_in("state", IDEMPOTENCY_STATES), name="state_known"),
         UniqueConstraint("caller", "idempotency_key", name="uq_idempotency_keys_caller_key"),
         Index("ix_idempotency_keys_expires_at", "expires_at"),
     )
