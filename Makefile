@@ -41,9 +41,10 @@ demo: $(STAMP) ## Generate the demo world, import it, build profiles and the ind
 test: $(STAMP) ## Run the whole test suite (PostgreSQL too when PARCOURS_TEST_PG_URL is set)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and the one-way layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP) ## Run the benchmarks and rewrite docs/benchmarks.md
 	$(BIN)/python -m training.bench --out docs/benchmarks.md

@@ -222,16 +222,14 @@ class RowTable:
             return cls(arrays, [str(v) for v in data["regions"]], [str(v) for v in data["modalities"]])
 
 
-def recall_at_k(
-    exact_ids: np.ndarray, exact_scores: np.ndarray, found_scores: np.ndarray, k: int = 10
-) -> float:
-    """Share of the exact top-``k`` that a search found, counting ties at the ``k``-th score as found.
+def neighbour_recall_at_k(exact_scores: np.ndarray, found_scores: np.ndarray, k: int = 10) -> float:
+    """Recall of an approximate nearest-neighbour search against the exact one: the share of the exact
+    top-``k`` neighbours it found, counting ties at the ``k``-th score as found (not the recommendation metric
+    ``training.metrics.recall_at_k``).
 
     Catalogues hold near-duplicate texts, whose vectors tie; with ties the exact top-``k`` ids are one
-    arbitrary
-    choice among equals, so a result is right when its similarity reaches the exact ``k``-th similarity.
+    arbitrary choice among equals, so a result is right when its similarity reaches the exact ``k``-th one.
     """
-    del exact_ids
     threshold = exact_scores[:, k - 1 : k] - 1e-6
     hits = (found_scores[:, :k] >= threshold).sum(axis=1)
     return float(np.mean(np.minimum(hits, k) / k))
@@ -568,13 +566,13 @@ def tune_ef_search(
     picks = rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False)
     queries = np.ascontiguousarray(vectors[picks])
     flat = faiss.downcast_index(index.storage)
-    exact_scores, exact_ids = flat.search(queries, 10)
+    exact_scores, _ = flat.search(queries, 10)
     recall = 0.0
     for ef in EF_SEARCH_STEPS:
         params = faiss.SearchParametersHNSW()
         params.efSearch = ef
         found_scores, _ = index.search(queries, 10, params=params)
-        recall = recall_at_k(exact_ids, exact_scores, found_scores)
+        recall = neighbour_recall_at_k(exact_scores, found_scores)
         if recall >= target_recall:
             return ef, recall
     return EF_SEARCH_STEPS[-1], recall

@@ -289,8 +289,8 @@ def _timed(fn, repeat: int) -> np.ndarray:  # type: ignore[no-untyped-def]
 
 def bench_encoders(texts: list[str], queries: list[str]) -> dict[str, Any]:
     """Throughput of each backend on the same texts; agreement with PyTorch; query latency."""
-    from parcours.settings import get_settings
     from features import encoder
+    from parcours.settings import get_settings
 
     settings = get_settings()
     out: dict[str, Any] = {"texts": len(texts)}
@@ -335,7 +335,7 @@ def bench_encoders(texts: list[str], queries: list[str]) -> dict[str, Any]:
 
 def bench_ann(index_dir: pathlib.Path, queries: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Recall@10 of the stored index against exact search, and single-query times, both on one thread."""
-    from recommender.index import CatalogueIndex, faiss, recall_at_k
+    from recommender.index import CatalogueIndex, faiss, neighbour_recall_at_k
 
     faiss.omp_set_num_threads(1)
     index = CatalogueIndex.load(index_dir)
@@ -381,7 +381,7 @@ def bench_ann(index_dir: pathlib.Path, queries: int = 1000, seed: int = 0) -> di
         "rows": index.meta.rows,
         "live": len(live),
         "queries": len(picks),
-        "recall_at_10": recall_at_k(exact_ids, exact_scores, found_scores),
+        "recall_at_10": neighbour_recall_at_k(exact_scores, found_scores),
         "recall_at_10_strict_ids": strict,
         "exact_ms_mean": float(exact_ms.mean()),
         "ann_ms_mean": float(ann_ms.mean()),
@@ -421,7 +421,7 @@ def bench_filtered(index_dir: pathlib.Path, queries: list[str], today: dt.date) 
     time, for the search's real candidate count and real query vectors, on one FAISS thread."""
     from features.encoder import encode_query
     from parcours.settings import get_settings
-    from recommender.index import CatalogueIndex, faiss, recall_at_k
+    from recommender.index import CatalogueIndex, faiss, neighbour_recall_at_k
 
     faiss.omp_set_num_threads(1)
     settings = get_settings()
@@ -434,7 +434,7 @@ def bench_filtered(index_dir: pathlib.Path, queries: list[str], today: dt.date) 
         allowed = np.flatnonzero(mask)
         exact = faiss.IndexFlatIP(index.meta.dimension)
         exact.add(index.index.reconstruct_batch(allowed.astype(np.int64)))
-        exact_scores, exact_ids = exact.search(vectors, 10)
+        exact_scores, _ = exact.search(vectors, 10)
         found_scores = np.full((len(vectors), 10), -np.inf, dtype=np.float32)
         times = []
         for i, vector in enumerate(vectors):
@@ -448,7 +448,7 @@ def bench_filtered(index_dir: pathlib.Path, queries: list[str], today: dt.date) 
                 "filter": params,
                 "allowed": len(allowed),
                 "path": "exact" if index.scans_exactly(len(allowed)) else "hnsw",
-                "recall_at_10": recall_at_k(allowed[exact_ids], exact_scores, found_scores),
+                "recall_at_10": neighbour_recall_at_k(exact_scores, found_scores),
                 "p50_ms": float(np.percentile(ms, 50)),
                 "p99_ms": float(np.percentile(ms, 99)),
             }
