@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from ingest.world_import import import_folder, split_list
+from ingest.csv_reader import split_list
+from ingest.world_import import import_folder
 from parcours.cli import app
 from parcours.domain.ledger import holder_balances_cents
 from parcours.errors import ParcoursError, ValidationFailed
