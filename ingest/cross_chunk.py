@@ -8,8 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ingest.rules import ID_MAX, RowRule, Rule, blank, member
-from parcours.domain.opening_balances import BATCH, batched
-from parcours.store.bulk import is_in
+from parcours.store.bulk import BATCH, batched, is_in
 
 
 class UniqueKeys:

@@ -15,8 +15,8 @@ from ingest.csv_reader import split_list
 from ingest.run import ImportContext
 from ingest.world_format import EXPERIENCE, HOLDERS, INTERACTIONS, TRAININGS
 from parcours.domain.ledger import CEC, CPF
-from parcours.domain.opening_balances import BATCH, OpeningBalance, batched, set_opening_balances
-from parcours.store.bulk import is_in, write_rows
+from parcours.domain.opening_balances import OpeningBalance, set_opening_balances
+from parcours.store.bulk import BATCH, batched, is_in, write_rows
 from parcours.store.models import Experience, Holder, Interaction, Provider, Training, TrainingSession
 
 TRAININGS_TABLE, PROVIDERS_TABLE = cast(Table, Training.__table__), cast(Table, Provider.__table__)

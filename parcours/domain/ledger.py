@@ -37,10 +37,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import event, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from parcours.errors import Conflict, ParcoursError
+from parcours.store.bulk import dialect_insert
 from parcours.store.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 CPF = "cpf"
@@ -112,7 +112,7 @@ def get_or_create_account(
         "may_go_negative": may_go_negative,
         "created_at": dt.datetime.now(dt.UTC),
     }
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(insert(LedgerAccount).values(**values).on_conflict_do_nothing(index_elements=["code"]))
     account = session.scalars(select(LedgerAccount).where(LedgerAccount.code == code)).one()
     if account.kind != kind or account.may_go_negative != may_go_negative:

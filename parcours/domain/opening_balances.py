@@ -13,30 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import islice
-from typing import TypeVar, cast
+from typing import cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from parcours.domain.ledger import LedgerError, holder_account_code, system_account
-from parcours.store.bulk import is_in, write_rows
+from parcours.store.bulk import BATCH, batched, is_in, write_rows
 from parcours.store.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
-T = TypeVar("T")
 ACCOUNTS_TABLE = cast(Table, LedgerAccount.__table__)
 TRANSACTIONS_TABLE = cast(Table, LedgerTransaction.__table__)
 ENTRIES_TABLE = cast(Table, LedgerEntry.__table__)
-BATCH = 900  # ids per IN (...) list: below SQLite's historical limit of 999 bound parameters
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """``itertools.batched`` of Python 3.12, for 3.11."""
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from itertools import islice
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import JSON, Column, Date, DateTime, MetaData, Select, Table, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 OnConflict = Literal["update", "nothing", "error"]
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for DateTime on SQLite
@@ -155,6 +158,16 @@ def _postgres_copy(
     staged = Table(staging, MetaData(), *(Column(c, table.c[c].type) for c in columns))
     statement = insert(table).from_select(columns, select(*(staged.c[c] for c in columns)))
     session.execute(conflict.apply(statement))
+
+
+BATCH = 900  # ids per IN (...) list: below SQLite's historical limit of 999 bound parameters
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``itertools.batched`` of Python 3.12, for 3.11."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def dialect_insert(session: Session) -> Callable[[Any], postgresql.Insert] | Callable[[Any], sqlite.Insert]:

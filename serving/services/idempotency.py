@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from parcours.errors import Conflict, ParcoursError, ValidationFailed
+from parcours.store.bulk import dialect_insert
 from parcours.store.supporting_models import IdempotencyKey
 
 KEY_TTL = dt.timedelta(hours=24)
@@ -75,10 +75,6 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _claim(
     factory: sessionmaker[Session],
     *,
@@ -103,7 +99,7 @@ def _claim(
     for _attempt in range(3):
         with factory() as session:
             inserted = session.execute(
-                _insert(session)(IdempotencyKey)
+                dialect_insert(session)(IdempotencyKey)
                 .values(caller=caller, idempotency_key=key, created_at=now, **fresh)
                 .on_conflict_do_nothing(index_elements=["caller", "idempotency_key"])
                 .returning(IdempotencyKey.record_id)
