@@ -77,7 +77,9 @@ def world_generate(
     """
     import datetime as dt
 
-    from training.datasets.world import SCALES, first_of_month, generate_world
+    from training.datasets.world import generate_world
+    from training.datasets.world_params import SCALES
+    from training.datasets.world_time import first_of_month
 
     if scale not in SCALES:
         fail(f"--scale must be one of {', '.join(SCALES)}, not {scale!r}", 2)
@@ -233,7 +235,7 @@ def profile_recompute(
     """Recompute and store skills profiles (after an import, or a change of the ESCO tables or model)."""
     from sqlalchemy import select
 
-    from features.profile import recompute_profiles
+    from features.profile.recompute import recompute_profiles
     from parcours.store.engine import migrate, session_scope
     from parcours.store.models import Holder
 

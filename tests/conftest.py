@@ -119,7 +119,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     Shared by the ranker and serving tests; mark a module ``pytest.mark.xdist_group("tiny_world")`` so xdist
     runs it on the worker that built it. Tests must not change what other tests read (holders, interactions).
     """
-    from features.profile import recompute_profiles
+    from features.profile.recompute import recompute_profiles
     from ingest.world_import import import_folder
     from parcours.store.engine import session_scope
     from parcours.store.models import Holder

@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 from parcours.domain.ledger import InsufficientFunds, available_balances_cents, ledger_problems
 from parcours.store.models import LedgerAccount, LedgerEntry, LedgerTransaction, TrainingSession
 from parcours.store.supporting_models import Enrolment, TopUp
-from serving.services import enrolments as files
+from serving.services import enrolment_files as files
 from serving.services import topups
-from serving.services.enrolments import enrolment_view
+from serving.services.enrolment_views import enrolment_view
 from serving.services.idempotency import IdempotencyKeyInUse, execute_idempotent
 from tests.ledger_world import START, TODAY, add_funder, add_holder, add_training, funder, holder, provider
 from tests.test_enrolments_db import World

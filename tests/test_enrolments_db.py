@@ -16,9 +16,13 @@ from parcours.errors import Conflict, Forbidden, NotFound, ParcoursError, Valida
 from parcours.store.engine import session_factory
 from parcours.store.models import LedgerAccount, LedgerEntry
 from parcours.store.supporting_models import Enrolment, EnrolmentEvent, PaymentItem
-from serving.services import enrolments as files
+from serving.services import enrolment_files as files
+from serving.services import enrolment_messages as messages
+from serving.services import enrolment_views as views
 from serving.services import topups
 from serving.services.actors import Actor
+from serving.services.enrolment_funding import estimate_funding
+from serving.services.enrolment_states import TRANSITIONS
 from serving.services.payments import run_payment_batch
 from serving.services.rights import credit_corrective_topup
 from tests.ledger_world import (
@@ -94,7 +98,7 @@ class World:
 
     def view(self, enrolment_id: int, actor: Actor = ADMIN) -> dict:
         with self.factory() as session:
-            return files.enrolment_view(session, files.get_enrolment(session, enrolment_id, actor), actor)
+            return views.enrolment_view(session, views.get_enrolment(session, enrolment_id, actor), actor)
 
     def problems(self) -> list[str]:
         with self.factory() as session:
@@ -240,7 +244,7 @@ def test_illegal_transitions_are_refused_and_change_nothing(world):
     file_of = {state: world.to_state(f"H-{state}", state) for state in ALLOWED}
     checked = 0
     for state, allowed in ALLOWED.items():
-        for action in set(files.TRANSITIONS) - {"pay", "close"} - allowed:
+        for action in set(TRANSITIONS) - {"pay", "close"} - allowed:
             message = world.refused(Conflict, _action(action, file_of[state]))
             assert f"state {state}" in message
             checked += 1
@@ -464,7 +468,7 @@ def test_funding_order_and_top_ups_tied_to_one_file(world):
     with world.factory() as session:
         assert topups.eligible_topups_cents(session, "H1", "T1") == 70_000
         assert topups.eligible_topups_cents(session, "H1", "T2") == 0
-        quote = files.estimate_funding(session, "H1", "T1", TODAY)
+        quote = estimate_funding(session, "H1", "T1", TODAY)
     file_id = world.to_state("H1", "confirmed")
     funding = world.view(file_id)["funding"]
     assert funding["reserved_cents"] == {"topup:1": 20_000, "cpf": 100_000, "cpf_corrective": 30_000}
@@ -692,13 +696,13 @@ def test_who_sees_a_file(world):
     ]:
         with world.factory() as session:
             if sees:
-                view = files.enrolment_view(session, files.get_enrolment(session, file_id, actor), actor)
+                view = views.enrolment_view(session, views.get_enrolment(session, file_id, actor), actor)
                 assert ("holder_id" in view) is (actor.role != "funder")
             else:
                 with pytest.raises(Forbidden):
-                    files.get_enrolment(session, file_id, actor)
+                    views.get_enrolment(session, file_id, actor)
             listed = (
-                [e.enrolment_id for e in files.list_enrolments(session, actor)]
+                [e.enrolment_id for e in views.list_enrolments(session, actor)]
                 if actor.role != "adviser"
                 else []
             )
@@ -708,25 +712,25 @@ def test_who_sees_a_file(world):
 def test_messages_between_holder_and_provider(world):
     world.seed(lambda s: (add_holder(s, "H1"), add_holder(s, "H2")))
     file_id = world.create("H1")
-    world.run(lambda s: files.post_message(s, file_id, actor=holder("H1"), body="Is the session remote?"))
-    world.run(lambda s: files.post_message(s, file_id, actor=provider("P1"), body="Yes, fully remote."))
+    world.run(lambda s: messages.post_message(s, file_id, actor=holder("H1"), body="Is the session remote?"))
+    world.run(lambda s: messages.post_message(s, file_id, actor=provider("P1"), body="Yes, fully remote."))
     for actor, error in [
         (holder("H2"), Forbidden),
         (provider("P2"), Forbidden),
         (holder("H1"), ValidationFailed),
     ]:
         with pytest.raises(error), world.factory() as session:
-            files.post_message(
+            messages.post_message(
                 session, file_id, actor=actor, body="   " if error is ValidationFailed else "hi"
             )
     with world.factory() as session:
-        thread = files.list_messages(session, file_id, actor=provider("P1"))
+        thread = messages.list_messages(session, file_id, actor=provider("P1"))
         assert [(m["author_role"], m["body"]) for m in thread] == [
             ("holder", "Is the session remote?"),
             ("provider", "Yes, fully remote."),
         ]
         with pytest.raises(Forbidden):
-            files.list_messages(session, file_id, actor=holder("H2"))
+            messages.list_messages(session, file_id, actor=holder("H2"))
 
 
 def test_provider_may_propose_another_session(world):

@@ -35,7 +35,8 @@ from sqlalchemy.orm import sessionmaker
 from parcours.errors import ParcoursError
 from parcours.store.supporting_models import TopUp
 from serving.services import cec, topups
-from serving.services import enrolments as files
+from serving.services import enrolment_files as files
+from serving.services.enrolment_states import TRANSITIONS
 from serving.services.payments import run_payment_batch
 from serving.services.rights import WorkTime, credit_annual_rights, credit_corrective_topup
 from tests.ledger_world import ADMIN, add_funder, add_holder, add_training, funder, holder, provider
@@ -349,7 +350,7 @@ class SupportingServicesMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.files)
     @rule(
         i=file_index,
-        action=st.sampled_from(sorted(set(files.TRANSITIONS) - {"pay", "close"})),
+        action=st.sampled_from(sorted(set(TRANSITIONS) - {"pay", "close"})),
         who=st.sampled_from(["holder", "provider", "other holder", "other provider", "funder"]),
         offset=st.integers(-20, 20),
     )

@@ -16,17 +16,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from features.esco import OCCUPATION_PREFIX, load_taxonomy
-from features.profile import (
-    Declaration,
+from features.profile.aggregate import profile_from_declarations
+from features.profile.embedding import profile_embedding
+from features.profile.gap import skill_gap
+from features.profile.model import Declaration
+from features.profile.recompute import recompute_profile, recompute_profiles
+from features.profile.store import stored_profile
+from features.profile.weights import (
     duration_factor,
     noisy_or,
-    profile_embedding,
-    profile_from_declarations,
+    noisy_or_by_key,
+    noisy_or_by_name,
     recency_factor,
-    recompute_profile,
-    recompute_profiles,
-    skill_gap,
-    stored_profile,
 )
 from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from parcours.settings import Settings
@@ -96,11 +97,35 @@ def test_precision_recall_at_k(predicted, truth, k, precision, recall):
     assert precision_recall_at_k(predicted, truth, k) == pytest.approx((precision, recall))
 
 
-@pytest.mark.parametrize(
-    ("weights", "expected"), [([], 0.0), ([0.5], 0.5), ([0.5, 0.5], 0.75), ([1.0, 0.2], 1.0)]
-)
+NOISY_OR_CASES = [
+    ([], 0.0),
+    ([0.5], 0.5),
+    ([0.5, 0.5], 0.75),
+    ([1.0, 0.2], 1.0),
+    ([0.2, 0.1, 0.5], 0.64),
+    ([-0.3, 1.7], 1.0),  # weights are clamped to [0, 1]
+]
+
+
+@pytest.mark.parametrize(("weights", "expected"), NOISY_OR_CASES)
 def test_noisy_or(weights, expected):
     assert noisy_or(weights) == pytest.approx(expected)
+
+
+def test_noisy_or_by_key_gives_each_key_its_case():
+    """The vectorised noisy-or (profiles, stored weights, training datasets) on every case at once, keys
+    shuffled: each key gets exactly what the one-case call gives."""
+    keys = np.array([k for k, (weights, _) in enumerate(NOISY_OR_CASES) for _ in weights])
+    weights = np.array([w for weights, _ in NOISY_OR_CASES for w in weights])
+    order = np.random.default_rng(0).permutation(len(keys))
+    found, values = noisy_or_by_key(keys[order], weights[order])
+    assert found.tolist() == sorted(set(keys.tolist()))
+    for key, value in zip(found.tolist(), values.tolist(), strict=True):
+        assert value == pytest.approx(NOISY_OR_CASES[key][1])
+    found, values = noisy_or_by_key(keys, weights)
+    assert values.tolist() == [noisy_or(NOISY_OR_CASES[k][0]) for k in found.tolist()]
+    by_name = noisy_or_by_name(["b", "a", "b"], [0.5, 0.2, 0.5])
+    assert list(by_name) == ["b", "a"] and by_name == pytest.approx({"b": 0.75, "a": 0.2})
 
 
 def test_longer_and_more_recent_experience_weighs_more():

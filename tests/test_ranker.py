@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from features.pairs import FEATURE_NAMES
 from recommender.candidates import generate_candidates
 from recommender.learned import diversify, rank_candidates, reasons, score_candidates
-from recommender.ranker import TrainingRanker
+from recommender.ranker import PROBABILITY_FLOOR, TrainingRanker, fit_platt, platt_probability
 
 
 def test_ranker_estimator_contract() -> None:
@@ -54,6 +54,40 @@ def test_one_pass_probability_and_margin_equal_predict_proba_and_decision_functi
         assert ((probability >= 0) & (probability <= 1)).all() and len(np.unique(probability)) > 5
     with pytest.raises(ValueError, match="features"):
         ranker.probability_and_margin(X[:, :3])
+
+
+@pytest.mark.parametrize(("slope", "intercept"), [(1.0, 0.0), (2.0, -1.0), (0.5, 1.5)])
+def test_platt_scaling_recovers_a_logistic_relation(slope: float, intercept: float) -> None:
+    rng = np.random.default_rng(2)
+    margin = rng.normal(scale=2.0, size=20_000)
+    y = rng.random(20_000) < 1 / (1 + np.exp(-(slope * margin + intercept)))
+    fitted_slope, fitted_intercept = fit_platt(margin, y)
+    assert fitted_slope == pytest.approx(slope, abs=0.08) and fitted_intercept == pytest.approx(intercept, abs=0.08)
+
+
+def test_platt_targets_are_smoothed_so_a_separable_slice_gives_no_certainty() -> None:
+    """Perfectly separated calibration data (a few enrolments) must not give a vertical curve: Platt's targets
+    (N₊+1)/(N₊+2) and 1/(N₋+2) keep the slope finite, and probabilities stay within the floor."""
+    margin = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
+    calibration = fit_platt(margin, margin > 0)
+    probability = platt_probability(np.array([-100.0, 0.0, 100.0]), calibration)
+    assert calibration[0] < 10
+    assert probability[0] == PROBABILITY_FLOOR and probability[2] == 1 - PROBABILITY_FLOOR
+    assert 0.3 < probability[1] < 0.7
+
+
+def test_no_probability_is_exactly_zero_or_one_and_a_small_update_calibrates() -> None:
+    """A small incremental update (4 calibration rows of each class) refits the calibration without the
+    cross-validation folds isotonic calibration needed."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1000, 4)).astype(np.float32)  # noqa: N806
+    y = (3 * X[:, 0] + 0.1 * rng.normal(size=1000) > 0).astype(int)
+    ranker = TrainingRanker(max_iter=40).fit(X, y)
+    probability = ranker.predict_proba(X)[:, 1]
+    assert probability.min() >= PROBABILITY_FLOOR and probability.max() <= 1 - PROBABILITY_FLOOR
+    small_X, small_y = X[:50], np.r_[np.ones(25, dtype=int), np.zeros(25, dtype=int)]  # noqa: N806
+    ranker.update(small_X, small_y, extra_iter=5)
+    assert np.isfinite(ranker.calibration_).all()
 
 
 pytestmark = pytest.mark.xdist_group("tiny_world")

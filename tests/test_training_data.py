@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from features.pairs import COMPLETION_PRIOR_WEIGHT, SkillSpace
-from features.profile import recompute_profiles, stored_embedding, stored_profile
+from features.profile.recompute import recompute_profiles
+from features.profile.store import stored_embedding, stored_profile
 from parcours.store.engine import session_scope
 from parcours.store.models import Experience, Holder, Interaction, Training, TrainingSession
 from training.dataset import POSITIVE_EVENTS, WorldFrames, load_world_frames, profiles_before, time_split
@@ -218,7 +219,8 @@ def test_sorted_contains_agrees_with_isin_on_random_keys() -> None:
 def test_profiles_before_the_cut_forget_what_later_completions_taught(world_db: str, frames: WorldFrames) -> None:
     """The evaluation's profiles must not hold the skills of trainings completed in the held-out period."""
     from features.esco_matcher import get_index
-    from features.profile import aggregate, profile_embedding
+    from features.profile.aggregate import aggregate
+    from features.profile.embedding import profile_embedding
 
     done = frames.interactions[frames.interactions["event"] == "complete"]
     cut = pd.Timestamp(TODAY - dt.timedelta(days=120), tz="UTC")

@@ -16,52 +16,19 @@ import pytest
 from typer.testing import CliRunner
 
 from features.esco import load_taxonomy
+from ingest.world_format import COLUMNS, FILE_ORDER
 from parcours.cli import app
+from parcours.domain import rules
 from serving.services.users import read_users_csv, validate_user
-from training.datasets.world import (
-    IMPORT_FILES,
-    SCALES,
-    annual_credit_cents,
-    generate_world,
-    months_before,
-    skill_title_label,
-    truth_utility,
-)
+from training.datasets.world import generate_world
+from training.datasets.world_ledger import cec_credit_cents, cpf_credit_cents, legal_annual_hours
+from training.datasets.world_params import SCALES
+from training.datasets.world_text import skill_title_label
+from training.datasets.world_time import months_before
+from training.datasets.world_utility import truth_utility
 
 AS_OF = dt.date(2025, 11, 1)
 SEED = 7
-CONTRACT_COLUMNS = {
-    "trainings.csv": [
-        "training_id",
-        "title",
-        "description",
-        "certification_code",
-        "provider_id",
-        "provider_name",
-        "price_cents",
-        "hours",
-        "modality",
-        "region_code",
-        "skills",
-        "prerequisites",
-        "target_occupations",
-        "level",
-        "start_dates",
-    ],
-    "holders.csv": [
-        "holder_id",
-        "birth_year",
-        "region_code",
-        "employment_status",
-        "qualification_level",
-        "cpf_balance_cents",
-        "cec_balance_cents",
-        "preferred_modality",
-        "target_occupation",
-    ],
-    "experience.csv": ["holder_id", "kind", "label", "esco_uri", "start_date", "end_date"],
-    "interactions.csv": ["holder_id", "training_id", "event", "timestamp"],
-}
 INSEE_REGIONS = {
     "01",
     "02",
@@ -110,7 +77,7 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(world: P
     first, again, other = all_files(world), all_files(tmp_path / "again"), all_files(tmp_path / "other")
     assert "truth/holder_skills.csv" in first and "manifest.json" in first
     assert first == again
-    for name in IMPORT_FILES:
+    for name in FILE_ORDER:
         assert first[name] != other[name], name
 
 
@@ -143,9 +110,9 @@ def test_cli_generates_with_as_of_and_rejects_a_bad_date(tmp_path: Path) -> None
 
 
 def test_import_files_have_the_contract_columns_and_formats(world: Path) -> None:
-    for name, columns in CONTRACT_COLUMNS.items():
+    for name, columns in COLUMNS.items():
         with (world / name).open(encoding="utf-8", newline="") as handle:
-            assert next(csv.reader(handle)) == columns, name
+            assert next(csv.reader(handle)) == list(columns), name
     trainings, holders = read(world, "trainings.csv"), read(world, "holders.csv")
     experience, interactions = read(world, "experience.csv"), read(world, "interactions.csv")
     assert len(trainings) == SCALES["tiny"].n_trainings and len(holders) == SCALES["tiny"].n_holders
@@ -201,24 +168,48 @@ def test_job_labels_vary_and_some_uris_are_left_for_the_profile_builder(world: P
 
 
 @pytest.mark.parametrize(
-    ("year", "fraction", "status", "without_level3", "expected"),
+    ("year", "hours", "status", "low_qualification", "disability", "expected"),
     [
-        (2023, 1.0, "employee", False, (50_000, 500_000)),
-        (2023, 0.5, "employee", False, (50_000, 500_000)),
-        (2023, 0.3, "employee", False, (15_000, 500_000)),
-        (2023, 0.33333, "employee", False, (16_667, 500_000)),  # prorated, rounded up to the cent
-        (2023, 1.0, "employee", True, (80_000, 800_000)),
-        (2023, 0.25, "employee", True, (20_000, 800_000)),
-        (2023, 1.0, "self_employed", True, (50_000, 500_000)),
-        (2023, 0.0, "employee", False, (0, 0)),
-        (2017, 1.0, "employee", False, (36_000, 500_000)),  # 24 h × 15 €
-        (2017, 1.0, "employee", True, (72_000, 800_000)),  # 48 h × 15 €
+        (2023, 1607, "employee", False, False, (50_000, 500_000)),
+        (2023, 804, "employee", False, False, (50_000, 500_000)),  # at least half the legal 1,607 h
+        (2023, 803, "employee", False, False, (24_985, 500_000)),  # prorated, rounded up to the cent
+        (2023, 482, "employee", False, False, (14_997, 500_000)),
+        (2023, 1607, "employee", True, False, (80_000, 800_000)),
+        (2023, 402, "employee", True, False, (20_013, 800_000)),
+        (2023, 1607, "employee", False, True, (80_000, 800_000)),  # a recognised disability
+        (2023, 1607, "self_employed", True, False, (50_000, 500_000)),
+        (2023, 300, "self_employed", False, False, (50_000, 500_000)),  # the self-employed are not prorated
+        (2023, 1607, "self_employed", False, True, (80_000, 800_000)),
+        (2023, 0, "employee", False, False, (0, 500_000)),
+        (2017, 1607, "employee", False, False, (36_000, 500_000)),  # 24 h × 15 €
+        (2017, 1607, "employee", True, False, (72_000, 800_000)),  # 48 h × 15 €
+        (2017, 1607, "employee", False, True, (72_000, 800_000)),
+        (2017, 482, "employee", False, False, (10_798, 500_000)),
+        (2017, 300, "self_employed", False, False, (36_000, 500_000)),
     ],
 )
-def test_annual_credit_follows_the_rules(
-    year: int, fraction: float, status: str, without_level3: bool, expected: tuple[int, int]
+def test_cpf_credit_follows_the_rules(
+    year: int, hours: int, status: str, low_qualification: bool, disability: bool, expected: tuple[int, int]
 ) -> None:
-    assert annual_credit_cents(year, fraction, status, without_level3) == expected
+    credit = cpf_credit_cents(
+        year, status=status, worked_hours=hours, low_qualification=low_qualification, disability=disability
+    )
+    assert credit == expected
+
+
+@pytest.mark.parametrize("year", [2019, 2023, 2025])
+@pytest.mark.parametrize("status", ["employee", "self_employed"])
+def test_the_generator_credits_with_the_domain_rule_from_2019(year: int, status: str) -> None:
+    for hours in (0, 1, 400, 803, 804, 1607):
+        for low_qualification in (False, True):
+            for disability in (False, True):
+                flags = {"low_qualification": low_qualification, "disability": disability}
+                credit, ceiling = cpf_credit_cents(year, status=status, worked_hours=hours, **flags)
+                assert credit == rules.annual_credit_cents(year, status=status, worked_hours=hours, **flags)
+                assert ceiling == rules.credit_rate(year, status=status, **flags).ceiling_cents
+    # CEC: one eligible activity, the domain's amount; activity years before its tables take the rule of 2019.
+    one_activity = rules.cec_credit_cents(year, eligible_activities=1, cec_balance_cents=0)
+    assert cec_credit_cents(year) == cec_credit_cents(2017) == (one_activity, 72_000) == (24_000, 72_000)
 
 
 def test_balances_are_the_ledger_within_caps_and_follow_the_rules(world: Path) -> None:
@@ -255,8 +246,12 @@ def test_balances_are_the_ledger_within_caps_and_follow_the_rules(world: Path) -
         if holder_id not in years.groups:
             continue
         for row in years.get_group(holder_id).itertuples():
-            rule, ceiling = annual_credit_cents(
-                int(row.year), float(row.time_fraction), row.status, row.without_level3 == "True"
+            rule, ceiling = cpf_credit_cents(
+                int(row.year),
+                status=row.status,
+                worked_hours=int(row.worked_hours),
+                low_qualification=row.without_level3 == "True",
+                disability=row.disability == "True",
             )
             assert (rule, ceiling) == (int(row.credit_cents), int(row.ceiling_cents))
             if row.year in posted:
@@ -267,8 +262,10 @@ def test_balances_are_the_ledger_within_caps_and_follow_the_rules(world: Path) -
                 earlier = moves[(moves["date"] < row.posted_date) & cpf_rights]
                 held = int(earlier["amount_cents"].sum())
                 assert rule == 0 or held >= ceiling
-    # Someone worked under half time in a year.
-    assert (read(world, "truth/activity_years.csv")["time_fraction"].astype(float) < 0.5).any()
+    # Someone worked under half time in a year; a few holders have a recognised disability.
+    activity = read(world, "truth/activity_years.csv")
+    assert (activity["time_fraction"].astype(float) < 0.5).any()
+    assert 0 < activity.groupby("holder_id")["disability"].first().eq("True").mean() < 0.15
 
 
 def test_time_worked_is_recomputed_from_the_dated_jobs(world: Path) -> None:
@@ -282,6 +279,7 @@ def test_time_worked_is_recomputed_from_the_dated_jobs(world: Path) -> None:
             days = max(0, (min(end + dt.timedelta(days=1), y1) - max(start, y0)).days)
             total += days / (y1 - y0).days * float(job.time_fraction)
         assert math.isclose(min(total, 1.0), float(row.time_fraction), abs_tol=1e-4)
+        assert int(row.worked_hours) == round(float(row.time_fraction) * legal_annual_hours(int(row.year)))
 
 
 # --- Dates and sessions -------------------------------------------------------------------------------------
@@ -374,7 +372,7 @@ def test_truth_is_written_apart_and_does_not_leak_into_import_files(world: Path)
     assert list(read(world, "truth/holder_skills.csv").columns) == ["holder_id", "skill_uri", "proficiency"]
     quality = read(world, "truth/providers.csv")
     assert quality["quality"].astype(float).between(0, 1).all()
-    for name in (*IMPORT_FILES, "demo_users.csv"):
+    for name in (*FILE_ORDER, "demo_users.csv"):
         header = (world / name).read_text(encoding="utf-8").splitlines()[0]
         for secret in (
             "proficiency",

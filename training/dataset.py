@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Text, cast, func, literal, select
 from sqlalchemy.orm import Session
 
+from features.profile.weights import noisy_or_by_key
 from parcours.store.bulk import read_rows
 from parcours.store.frames import load_interactions, read_frame
 
@@ -67,13 +68,11 @@ class SkillEvidence:
 
     def weights(self, drop: np.ndarray | None = None) -> pd.DataFrame:
         """holder_id, skill_uri (both categorical), weight: the noisy-or of each (holder, skill)'s evidence rows
-        (as ``features.profile`` aggregates them), without the rows where ``drop`` is true."""
+        (``features.profile.weights.noisy_or_by_key``, as the profile aggregates them), without the rows where
+        ``drop`` is true."""
         keep = slice(None) if drop is None else ~drop
         n_skills = max(len(self.skill_uris), 1)
-        keys = self.holder[keep] * n_skills + self.skill[keep]
-        log_miss = np.log1p(-np.clip(self.weight[keep], 0.0, 0.999999))
-        unique, inverse = np.unique(keys, return_inverse=True)
-        weight = 1.0 - np.exp(np.bincount(inverse, weights=log_miss, minlength=len(unique)))
+        unique, weight = noisy_or_by_key(self.holder[keep] * n_skills + self.skill[keep], self.weight[keep])
         return pd.DataFrame({
             "holder_id": pd.Categorical.from_codes(unique // n_skills, categories=self.holder_ids),
             "skill_uri": pd.Categorical.from_codes(unique % n_skills, categories=self.skill_uris),
@@ -237,9 +236,9 @@ def profiles_before(frames: WorldFrames, cut: pd.Timestamp) -> WorldFrames:
     """``frames`` with each skills profile as it stood before ``cut``: without the evidence that trainings
     completed at or after the cut gave (held-out behaviour, which a model evaluated on that split must not
     see), and with the embeddings of the holders concerned recomputed from what remains
-    (``features.profile.profile_embedding``'s recipe). Other holders keep their stored profile."""
+    (``features.profile.embedding.profile_embedding``'s recipe). Other holders keep their stored profile."""
     from features.esco_matcher import get_index
-    from features.profile import top_skills, weighted_skill_vector
+    from features.profile.embedding import top_skills, weighted_skill_vector
 
     interactions = frames.interactions
     later = interactions[(interactions["event"] == "complete") & (interactions["occurred_at"] >= cut)]

@@ -171,8 +171,9 @@ def _metrics(lists: dict[str, list[list[int]]], relevant_sets: list[set[int]], e
 
 def _oracle(truth_dir: Path, catalogue: CatalogueArrays, holders: HolderArrays, evaluated: list[str],
             open_rows: np.ndarray, k: int) -> Ranker | None:
-    """Ranks by the world's noise-free utility (``training.datasets.world.truth_utility``), when truth exists."""
-    from training.datasets.world import truth_utility
+    """Ranks by the world's noise-free utility (``training.datasets.world_utility.truth_utility``), when truth
+    exists."""
+    from training.datasets.world_utility import truth_utility
 
     world_dir = truth_dir.parent if truth_dir.name == "truth" else truth_dir
     if not (world_dir / "truth").is_dir() or not evaluated:

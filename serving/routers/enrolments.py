@@ -26,7 +26,9 @@ from serving.routers.idempotent import (
     actor_of,
     run_idempotent,
 )
-from serving.services import enrolments as files
+from serving.services import enrolment_files as files
+from serving.services import enrolment_messages as messages
+from serving.services import enrolment_views as views
 
 router = APIRouter(prefix="/v1/enrolments", tags=["enrolments"])
 
@@ -63,7 +65,7 @@ class ServiceDoneBody(Strict):
 
 
 class MessageBody(Strict):
-    body: str = Field(min_length=1, max_length=files.MAX_MESSAGE_LENGTH)
+    body: str = Field(min_length=1, max_length=messages.MAX_MESSAGE_LENGTH)
 
 
 def _transition(
@@ -73,7 +75,7 @@ def _transition(
 
     def operation(session: Session) -> tuple[int, Any]:
         enrolment = act(session, actor)
-        return status, files.enrolment_view(session, enrolment, actor)
+        return status, views.enrolment_view(session, enrolment, actor)
 
     return run_idempotent(request, user, key, body, operation)
 
@@ -118,7 +120,7 @@ def list_files(
             [{"field": "state", "message": f"must be one of {', '.join(ENROLMENT_STATES)}"}]
         )
     actor = actor_of(user)
-    found = files.list_enrolments(session, actor, state=state, limit=limit, offset=offset)
+    found = views.list_enrolments(session, actor, state=state, limit=limit, offset=offset)
     return {
         "items": [
             {
@@ -137,7 +139,7 @@ def list_files(
 @router.get("/{enrolment_id}", summary="One file: state, deadlines, funding from the ledger, history")
 def read(enrolment_id: int, user: CurrentUser, session: SessionDep) -> dict[str, object]:
     actor = actor_of(user)
-    return files.enrolment_view(session, files.get_enrolment(session, enrolment_id, actor), actor)
+    return views.enrolment_view(session, views.get_enrolment(session, enrolment_id, actor), actor)
 
 
 @router.post(
@@ -317,11 +319,11 @@ def post_message(
     actor = actor_of(user)
 
     def operation(session: Session) -> tuple[int, Any]:
-        return 201, files.message_view(files.post_message(session, enrolment_id, actor=actor, body=body.body))
+        return 201, messages.message_view(messages.post_message(session, enrolment_id, actor=actor, body=body.body))
 
     return run_idempotent(request, user, idempotency_key, body, operation)
 
 
 @router.get("/{enrolment_id}/messages", summary="Messages of the file, oldest first")
 def read_messages(enrolment_id: int, user: CurrentUser, session: SessionDep) -> dict[str, object]:
-    return {"items": files.list_messages(session, enrolment_id, actor=actor_of(user))}
+    return {"items": messages.list_messages(session, enrolment_id, actor=actor_of(user))}

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from features.profile import ensure_profile, skill_gap
+from features.profile.gap import skill_gap
+from features.profile.recompute import ensure_profile
 from parcours.store.models import Experience
 from serving.deps import CurrentUser, SessionDep
 from serving.services.access import authorise_holder_read

@@ -24,7 +24,7 @@ from serving.routers.idempotent import (
 from serving.services import rights, topups
 from serving.services.access import authorise_holder_read
 from serving.services.accounts import cpa_view
-from serving.services.enrolments import estimate_funding
+from serving.services.enrolment_funding import estimate_funding
 
 router = APIRouter(tags=["rights"])
 

@@ -12,7 +12,7 @@ from parcours.domain import rules
 from parcours.domain.ledger import available_balances_cents
 from parcours.store.supporting_models import Enrolment, WorkDeclaration
 from serving.services.cec import holder_declarations
-from serving.services.enrolments import reservation
+from serving.services.enrolment_funding import reservation
 from serving.services.rights import declaration_view
 from serving.services.topups import holder_topups
 

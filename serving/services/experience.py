@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from features.esco import load_taxonomy
-from features.profile import recompute_profile
+from features.profile.recompute import recompute_profile
 from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from parcours.store.models import EXPERIENCE_KINDS, AuditLog, Experience, Holder, HolderSkillExclusion, User
 from serving.services.access import active_consent, authorise_holder_read
@@ -152,7 +152,7 @@ def delete_experience(session: Session, holder_id: str, experience_id: int) -> N
 
 def exclude_skill(session: Session, holder_id: str, skill_uri: str, actor: str) -> None:
     """Remove a declared skill from the profile (kept out of later recomputes); verified skills: 409."""
-    from features.profile import stored_profile
+    from features.profile.store import stored_profile
 
     skill = next((s for s in stored_profile(session, holder_id).skills if s.skill_uri == skill_uri), None)
     if skill is None:

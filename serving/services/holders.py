@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from features.esco import load_taxonomy
-from features.profile import stored_embedding
+from features.profile.store import stored_embedding
+from features.profile.weights import noisy_or_by_name
 from parcours.domain.ledger import available_balances_cents, holder_balances_cents
 from parcours.store.models import (
     Experience,
@@ -63,13 +63,11 @@ def profile_text(session: Session, holder: Holder) -> str:
 
 
 def stored_skill_weights(session: Session, holder_id: str) -> dict[str, float]:
-    """The stored profile's weight per skill: the noisy-or of its evidence rows (as ``features.profile`` does)."""
+    """The stored profile's weight per skill: the noisy-or of its evidence rows (``noisy_or_by_name``, the one
+    the profile and the training datasets use)."""
     rows = session.execute(select(HolderSkill.skill_uri, HolderSkill.weight)
                            .where(HolderSkill.holder_id == holder_id)).all()
-    log_miss: dict[str, float] = {}
-    for uri, weight in rows:
-        log_miss[uri] = log_miss.get(uri, 0.0) + math.log1p(-min(max(float(weight), 0.0), 0.999999))
-    return {uri: 1.0 - math.exp(value) for uri, value in log_miss.items()}
+    return noisy_or_by_name([uri for uri, _ in rows], [float(weight) for _, weight in rows])
 
 
 def current_occupation(session: Session, holder_id: str) -> str | None:

@@ -29,13 +29,8 @@ from parcours.domain.ledger import LedgerError, acquire_write_lock, lock_account
 from parcours.errors import Forbidden
 from parcours.store.supporting_models import Enrolment, PaymentBatch, PaymentItem
 from serving.services.actors import Actor
-from serving.services.enrolments import (
-    file_account,
-    lock_enrolment,
-    record_transition,
-    reservation,
-    return_account,
-)
+from serving.services.enrolment_funding import file_account, reservation, return_account
+from serving.services.enrolment_states import lock_enrolment, record_transition
 
 REMITTANCE_COLUMNS = (
     "batch_id",

@@ -28,7 +28,7 @@ from recommender.base import Recommender
 from recommender.content import ContentRecommender
 from recommender.learned import compose_reasons
 from recommender.served import LearnedRecommender, index_vector_search
-from serving.services.enrolments import estimate_funding
+from serving.services.enrolment_funding import estimate_funding
 from serving.services.holders import holder_context, today
 
 log = logging.getLogger(__name__)

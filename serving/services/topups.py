@@ -2,7 +2,7 @@
 
 A top-up is granted on a file that is not yet confirmed, or for a training the holder has no file for yet; its
 money moves at once from the funder's account to the ledger account ``topup:<id>`` and waits there. When the
-holder confirms the file, it is reserved with the holder's rights (``serving.services.enrolments``); what the
+holder confirms the file, it is reserved with the holder's rights (``serving.services.enrolment_funding``); what the
 file does not need goes back to the funder. Top-ups never count towards the rights ceiling: they are not in
 the holder's CPF account at all.
 """

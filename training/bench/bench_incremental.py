@@ -180,7 +180,7 @@ def _world_database(work_dir: Path) -> tuple[str, Path | None]:
     truth = os.environ.get("PARCOURS_BENCH_INCREMENTAL_TRUTH")
     if db:
         return db, Path(truth) if truth else None
-    from features.profile import recompute_profiles
+    from features.profile.recompute import recompute_profiles
     from ingest.world_import import import_folder
     from parcours.store.engine import session_scope
     from parcours.store.models import Holder

@@ -60,7 +60,10 @@ def profiles_for_world(
 ) -> tuple[dict[str, dict[str, list[str]]], float]:
     """Ranked skill URIs per method ("profile"; "declared": without completed trainings; "baseline") and
     holder, and the seconds per profile."""
-    from features.profile import Declaration, Matcher, occupation_skill_map, profile_from_declarations
+    from features.profile.aggregate import profile_from_declarations
+    from features.profile.evidence import occupation_skill_map
+    from features.profile.matching import Matcher
+    from features.profile.model import Declaration
 
     experience = _read(world / "experience.csv")
     experience = experience[experience["holder_id"].isin(set(holder_ids))]

@@ -53,7 +53,7 @@ def database_for(world: Path, work_dir: Path, seed: int, scale: str = SCALE) -> 
     step took (read back from the marker when the database is reused)."""
     from sqlalchemy import select
 
-    from features.profile import recompute_profiles
+    from features.profile.recompute import recompute_profiles
     from ingest.world_import import import_folder
     from parcours.store.engine import migrate, session_scope
     from parcours.store.models import Holder

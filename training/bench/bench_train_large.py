@@ -3,7 +3,7 @@
 Steps (the first two take long and are reused when done):
 
 1. import the large world (``ingest.world_import.import_folder``) into a SQLite database under the work folder;
-2. skills profiles of every holder by the bulk path (``features.profile.recompute_profiles``, one commit per
+2. skills profiles of every holder by the bulk path (``features.profile.recompute.recompute_profiles``, one commit per
    chunk; an interrupted run resumes with the holders that have no stored profile yet);
 3. measured in a child process, so its peak resident memory is its own (``os.wait4``): ``training.pipeline
    .prepare`` (load, training-text vectors from the embedding cache, time split, arrays) then ``fit_bundle``
@@ -88,7 +88,8 @@ def ensure_profiles(url: str, folder: Path) -> dict[str, Any]:
     """Stored profiles for every holder (bulk path), resuming where an interrupted run stopped."""
     from sqlalchemy import select
 
-    from features.profile import Matcher, recompute_profiles
+    from features.profile.matching import Matcher
+    from features.profile.recompute import recompute_profiles
     from parcours.store.engine import session_scope
     from parcours.store.models import Holder, HolderProfile
 
