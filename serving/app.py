@@ -17,8 +17,10 @@ from parcours.settings import Settings, get_settings
 from parcours.store.engine import migrate, session_factory
 from serving.routers import admin, auth, health, holders, trainings
 from serving.routers import cec as cec_router
+from serving.routers import consents as consents_router
 from serving.routers import enrolments as enrolments_router
 from serving.routers import payments as payments_router
+from serving.routers import preferences as preferences_router
 from serving.routers import profile as profile_router
 from serving.routers import rights as rights_router
 from serving.services.recommendations import RecommenderState, load_recommender
@@ -71,5 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cec_router.router)
     app.include_router(trainings.router)
     app.include_router(profile_router.router)
+    app.include_router(consents_router.router)
+    app.include_router(preferences_router.router)
     app.include_router(admin.router)
     return app

@@ -105,6 +105,9 @@ class Holder(Base):
             "preferred_modality IS NULL OR " + sql_in("preferred_modality", MODALITIES), name="modality_known"
         ),
         CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
+        CheckConstraint(
+            "max_out_of_pocket_cents IS NULL OR max_out_of_pocket_cents >= 0", name="out_of_pocket_not_negative"
+        ),
     )
 
     holder_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -114,6 +117,12 @@ class Holder(Base):
     qualification_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
     preferred_modality: Mapped[str | None] = mapped_column(String(10), nullable=True)
     target_occupation: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Preferences the holder sets (issue 14, migration 0006). When the target occupation was given as free text,
+    # the text and the score of the ESCO match chosen; NULL when it was given as an ESCO URI (or imported).
+    target_occupation_text: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    target_occupation_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    preferred_region_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    max_out_of_pocket_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Purpose 7: a holder may switch personalisation off and then gets neutral suggestions.
     personalisation_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,128 @@
+"""A holder's preferences: target occupation, modality, region, maximum out-of-pocket, personalisation (issue 14).
+
+There is no create: every holder has preferences (all empty, personalisation on) from the start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from serving.deps import CurrentUser, SessionDep
+from serving.services.preferences import MAX_OUT_OF_POCKET_CENTS, Preferences, read_preferences, update_preferences
+
+router = APIRouter(prefix="/v1/holders", tags=["preferences"])
+
+_ACCOUNTANT = "http://data.europa.eu/esco/occupation/eda0d957-3c3c-4139-b89a-a18bc9e18897"
+
+
+class PreferencesUpdate(BaseModel):
+    """The fields sent are set (null clears one); the fields left out keep their value."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "target_occupation": "accountant",
+                    "preferred_modality": "remote",
+                    "preferred_region_code": "84",
+                    "max_out_of_pocket_cents": 50_000,
+                    "personalisation_enabled": True,
+                },
+                {"personalisation_enabled": False},
+                {"target_occupation": _ACCOUNTANT, "preferred_region_code": None},
+            ]
+        },
+    )
+
+    target_occupation: str | None = Field(
+        default=None,
+        max_length=200,
+        description="An ESCO occupation URI, or free text matched to one (the answer says which, and how sure)",
+    )
+    preferred_modality: Literal["onsite", "remote", "hybrid"] | None = None
+    preferred_region_code: str | None = Field(
+        default=None, max_length=8, description="INSEE region code (2016 regions), e.g. '11' for Île-de-France"
+    )
+    max_out_of_pocket_cents: StrictInt | None = Field(
+        default=None, ge=0, le=MAX_OUT_OF_POCKET_CENTS,
+        description="The most the holder will pay themself for a training, in integer cents",
+    )
+    personalisation_enabled: StrictBool = Field(
+        default=True, description="false: neutral suggestions (the same for every holder) everywhere"
+    )
+
+
+class TargetOccupationPublic(BaseModel):
+    uri: str = Field(description="The ESCO occupation chosen")
+    label: str
+    score: float = Field(description="1 for a URI given; the match score for free text")
+    low_confidence: bool
+    matched_from: Literal["uri", "text"]
+    text: str | None = Field(description="The free text given, when the target was given as text")
+
+
+class PreferencesPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "holder_id": "H000001",
+                    "target_occupation": {
+                        "uri": _ACCOUNTANT,
+                        "label": "accountant",
+                        "score": 1.0,
+                        "low_confidence": False,
+                        "matched_from": "text",
+                        "text": "accountant",
+                    },
+                    "preferred_modality": "remote",
+                    "preferred_region_code": "84",
+                    "max_out_of_pocket_cents": 50_000,
+                    "personalisation_enabled": True,
+                    "updated_at": "2026-11-28T09:00:00Z",
+                }
+            ]
+        }
+    )
+
+    holder_id: str
+    target_occupation: TargetOccupationPublic | None
+    preferred_modality: str | None
+    preferred_region_code: str | None
+    max_out_of_pocket_cents: int | None
+    personalisation_enabled: bool
+    updated_at: dt.datetime | None
+
+
+def _public(view: Preferences) -> PreferencesPublic:
+    target = view.target_occupation
+    return PreferencesPublic(
+        **{**vars(view), "target_occupation": TargetOccupationPublic(**vars(target)) if target else None}
+    )
+
+
+@router.get(
+    "/{holder_id}/preferences",
+    response_model=PreferencesPublic,
+    summary="The holder's preferences (the holder, an admin, or an adviser with consent)",
+)
+def get_preferences(holder_id: str, user: CurrentUser, session: SessionDep) -> PreferencesPublic:
+    return _public(read_preferences(session, user, holder_id))
+
+
+@router.put(
+    "/{holder_id}/preferences",
+    response_model=PreferencesPublic,
+    summary="Change the holder's preferences; the next suggestions use them (the holder or an admin)",
+    responses={422: {"description": "a field is invalid; an unknown or unsure target occupation comes with "
+                                    "suggestions"}},
+)
+def put_preferences(
+    holder_id: str, body: PreferencesUpdate, user: CurrentUser, session: SessionDep
+) -> PreferencesPublic:
+    return _public(update_preferences(session, user, holder_id, body.model_dump(exclude_unset=True)))
