@@ -19,19 +19,25 @@ Feature (name → meaning):
 - ``region_match``: 1 in the holder's region or remote, else 0.
 - ``log_hours``, ``level_gap`` (training level − qualification level; 0 when either is unknown).
 - ``provider_completion``: completions / enrolments of the provider before the date, smoothed to the mean.
-- ``log_popularity``, ``log_region_popularity``: enrolments before the date, overall and in the holder's region.
+- ``log_relative_popularity``, ``log_relative_region_popularity``: enrolments before the date, overall and in
+  the holder's region, relative to the mean training's (``log(1 + count / mean)``): a ratio, so its scale does not
+  grow with the months of data behind it (the server computes it on more data than the model was fitted on).
+- ``cf_affinity``: item co-occurrence of the holder's past interactions with the training's
+  (``features.collaborative``, the holder left out of the counts): behaviour, not text.
 - ``is_job_seeker``: job seekers pay no flat participation and behave differently.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from features.collaborative import CoOccurrence, interest_matrix
 from features.esco import load_occupation_skills, load_taxonomy
 from parcours.domain.rules import flat_participation_cents
 
@@ -49,9 +55,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "log_hours",
     "level_gap",
     "provider_completion",
-    "log_popularity",
-    "log_region_popularity",
+    "log_relative_popularity",
+    "log_relative_region_popularity",
     "is_job_seeker",
+    "cf_affinity",
 )
 COMPLETION_PRIOR_WEIGHT = 5.0
 
@@ -123,6 +130,17 @@ class SkillSpace:
         return matrix
 
 
+def _mean_count(counts: np.ndarray) -> float:
+    """Mean count per training, at least 1/len so a world with no enrolment yet still divides."""
+    return float(max(counts.mean(), 1.0 / max(len(counts), 1))) if len(counts) else 1.0
+
+
+def _interest_by_holder(interactions: pd.DataFrame, training_position: dict[str, int]) -> sp.csr_matrix:
+    codes, holders = pd.factorize(interactions["holder_id"].astype(str))
+    return interest_matrix(interactions, {h: i for i, h in enumerate(holders)}, training_position, len(holders),
+                           len(training_position))
+
+
 @dataclass
 class CatalogueArrays:
     """The catalogue as aligned arrays, with activity statistics computed before ``as_of``."""
@@ -148,8 +166,11 @@ class CatalogueArrays:
     completion_overall: float  # completions / enrolments over every provider (the prior of the rate)
     popularity: np.ndarray
     region_popularity: dict[str, np.ndarray]
+    popularity_scale: float  # mean enrolments per training (the unit of the relative popularity features)
+    region_popularity_scale: dict[str, float]
     next_session_ordinal: np.ndarray  # first session on or after as_of (ordinal), 0 when none
     as_of: dt.date
+    cooccurrence: CoOccurrence | None = None
     _orders: CandidateOrders | None = field(default=None, repr=False, compare=False)
 
     def candidate_orders(self) -> CandidateOrders:
@@ -222,8 +243,22 @@ class CatalogueArrays:
             provider_enrolments=enrols[provider_codes].astype(np.float32),
             provider_completions=completes[provider_codes].astype(np.float32), completion_overall=overall,
             popularity=popularity, region_popularity=region_popularity,
+            popularity_scale=_mean_count(popularity),
+            region_popularity_scale={r: _mean_count(c) for r, c in region_popularity.items()},
             next_session_ordinal=next_session, as_of=as_of,
+            cooccurrence=CoOccurrence.build(_interest_by_holder(interactions, position)),
         )
+
+    def relative_popularity(self, counts: np.ndarray, region: str | None = None) -> np.ndarray:
+        """``log(1 + count / mean count)`` overall (``region`` None) or in a region."""
+        scale = self.popularity_scale if region is None else self.region_popularity_scale.get(region, 1.0)
+        return np.log1p(np.maximum(counts, 0) / scale).astype(np.float32)
+
+    def history_row(self, training_ids: Iterable[str]) -> sp.csr_matrix:
+        """One holder's interest row (1 × trainings) from the ids they interacted with."""
+        cols = np.unique([self.position[t] for t in training_ids if t in self.position]).astype(np.int64)
+        return sp.csr_matrix((np.ones(len(cols), np.float32), cols, np.array([0, len(cols)])),
+                             shape=(1, len(self.training_ids)))
 
     def open_mask(self, on: dt.date | None = None) -> np.ndarray:
         """Trainings with a session on or after ``on`` (default ``as_of``) that one can still enrol in."""
@@ -286,6 +321,8 @@ class HolderArrays:
     preferred_modality: np.ndarray  # −1 without preference
     qualification_level: np.ndarray  # float, nan when unknown
     is_job_seeker: np.ndarray
+    # Binary holders × trainings matrix of past interactions (``features.collaborative``), None when unknown.
+    history: sp.csr_matrix | None = None
 
     @classmethod
     def build(
@@ -409,11 +446,13 @@ def _holder_dot(holder_matrix: sp.csr_matrix, h: np.ndarray, right: sp.csr_matri
 def out_of_pocket_cents(
     price_cents: np.ndarray, cpf_cents: np.ndarray, cec_cents: np.ndarray, is_job_seeker: np.ndarray, on: dt.date
 ) -> np.ndarray:
-    """Vectorised ``rules.funding_plan`` without top-ups: rights first, then the flat participation."""
+    """Vectorised ``rules.file_funding`` without top-ups (rights first, then the flat participation), or the
+    price paid directly where that is cheaper (``rules.compare_with_direct_payment``)."""
     rights = np.minimum(price_cents, cpf_cents + cec_cents)
     participation = flat_participation_cents(on, employment_status="employee", cofinanced_by_employer_or_opco=False)
     uses_rights = rights > 0
-    return price_cents - rights + np.where(uses_rights & ~is_job_seeker, participation, 0)
+    with_rights = price_cents - rights + np.where(uses_rights & ~is_job_seeker, participation, 0)
+    return np.minimum(with_rights, price_cents)
 
 
 def pair_features(
@@ -464,10 +503,18 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
         counts = cat.region_popularity.get(str(regions[code]))
         if counts is not None:
             rows = holder_region == code
-            region_popularity[rows] = counts[t[rows]]
+            region_popularity[rows] = cat.relative_popularity(counts[t[rows]], str(regions[code]))
     return np.column_stack([
         similarity, gap_coverage, gap_closed, novelty, prerequisites_met, target_match.astype(np.float32),
         np.log1p(out_of_pocket / 100.0), ratio, modality_match, region_match.astype(np.float32),
-        np.log1p(cat.hours[t]), level_gap, cat.provider_completion[t], np.log1p(cat.popularity[t]),
-        np.log1p(region_popularity), hol.is_job_seeker[h].astype(np.float32),
+        np.log1p(cat.hours[t]), level_gap, cat.provider_completion[t], cat.relative_popularity(cat.popularity[t]),
+        region_popularity, hol.is_job_seeker[h].astype(np.float32), _cf_affinity(cat, hol, h, t),
     ]).astype(np.float32)
+
+
+def _cf_affinity(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndarray) -> np.ndarray:
+    if cat.cooccurrence is None or hol.history is None or len(h) == 0:
+        return np.zeros(len(h), dtype=np.float32)
+    if (h == h[0]).all():  # one holder's candidates (a request): the whole row in two vector-matrix products
+        return cat.cooccurrence.scores_for(hol.history[int(h[0])])[t]
+    return cat.cooccurrence.affinity(hol.history, h, t)

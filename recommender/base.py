@@ -31,6 +31,8 @@ class HolderContext:
     embedding: np.ndarray | None = field(default=None, compare=False)
     embedding_model: str | None = None  # the model that made ``embedding``; another model's vector is not used
     current_occupation: str | None = None
+    # Every training the holder interacted with (viewed, enrolled, completed, cancelled): the collaborative signal.
+    interacted_training_ids: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)

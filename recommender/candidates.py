@@ -1,8 +1,9 @@
 """Candidate generation: a few hundred trainings worth ranking, out of the whole open catalogue.
 
 Sources, de-duplicated: the nearest trainings to the profile embedding; the trainings that close most of the
-holder's skill gap (target occupation, or current job when none); trainings that target that occupation; and the
-most popular trainings in the holder's region. Closed trainings (no session ahead) and trainings the holder
+holder's skill gap (target occupation, or current job when none); trainings that target that occupation; the
+trainings most often taken with those the holder interacted with (item co-occurrence, ``features.collaborative``);
+and the most popular trainings in the holder's region. Closed trainings (no session ahead) and trainings the holder
 already enrolled in or completed are never candidates.
 """
 
@@ -72,6 +73,7 @@ def generate_candidates(
     n_gap: int = 100,
     n_target: int = 100,
     n_popular: int = 50,
+    n_collaborative: int = 100,
     personalised: bool = True,
 ) -> np.ndarray:
     """Catalogue rows of the candidates (unique, in source order). ``allowed`` already excludes what the holder
@@ -88,6 +90,9 @@ def generate_candidates(
         goal = int(holders.goal_occupation[holder_row])
         if goal >= 0:
             sources.append(_first_allowed(orders.by_occupation.get(goal, orders.empty), allowed, n_target))
+        if holders.history is not None and catalogue.cooccurrence is not None and holders.history[holder_row].nnz:
+            affinity = catalogue.cooccurrence.scores_for(holders.history[holder_row])
+            sources.append(_top(affinity, allowed, n_collaborative))
     region = str(holders.region[holder_row])
     sources.append(_first_allowed(orders.by_region.get(region, orders.popular), allowed, n_popular))
     sources.append(_first_allowed(orders.overall, allowed, n_popular))

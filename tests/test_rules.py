@@ -439,3 +439,27 @@ def test_funding_plan_keeps_its_contract():
     assert plan.out_of_pocket_cents == 20_000 + 10_223
     with pytest.raises(ValueError):
         rules.funding_plan(-1, cpf_balance_cents=0, cec_balance_cents=0, on=ON, employment_status="employee")
+
+
+# --- Using rights or paying directly ------------------------------------------------------------------------
+
+COMPARISON_DAY = dt.date(2025, 6, 1)  # participation 102.23 €
+
+
+@pytest.mark.parametrize(
+    ("price", "cpf", "status", "with_rights", "cheaper", "exceeds"),
+    [
+        (29_500, 8_772, "employee", 29_500 - 8_772 + 10_223, "direct", True),  # 87.72 € of rights, 295 €
+        (29_500, 30_000, "employee", 10_223, "rights", False),  # rights cover it: only the participation
+        (29_500, 8_772, "job_seeker", 29_500 - 8_772, "rights", False),  # job seekers pay no participation
+        (29_500, 0, "employee", 29_500, "rights", False),  # no rights: the same price either way
+        (10_000, 10_000, "employee", 10_223, "direct", True),  # participation 102.23 € > the 100 € of rights used
+        (20_000, 10_223, "employee", 20_000, "rights", False),  # a tie goes to rights (the file is kept)
+    ],
+)
+def test_rights_or_direct_payment(price, cpf, status, with_rights, cheaper, exceeds):
+    funding = rules.file_funding(price, cpf_rights_cents=cpf, on=COMPARISON_DAY, employment_status=status)
+    comparison = rules.compare_with_direct_payment(price, funding)
+    assert comparison.with_rights_cents == with_rights and comparison.direct_cents == price
+    assert comparison.cheaper == cheaper and comparison.participation_exceeds_rights is exceeds
+    assert comparison.cheaper_cents == min(with_rights, price)

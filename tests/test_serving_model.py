@@ -205,6 +205,8 @@ def test_one_holder_arrays_at_request_time_equal_the_bulk_arrays(tiny_world) -> 
             qualification_level=None if row["qualification_level"] is None or np.isnan(row["qualification_level"])
             else int(row["qualification_level"]),
             employment_status=row["employment_status"], space=space, dimension=catalogue.vectors.shape[1])
+        train = data.split.train
+        one.history = catalogue.history_row(train.loc[train["holder_id"] == holder_id, "training_id"])
         trainings = np.arange(len(catalogue.training_ids))
         h = bulk.position[holder_id]
         expected = pair_features(catalogue, bulk, np.full(len(trainings), h), trainings)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.collaborative import interest_matrix
 from features.pairs import (
     FEATURE_NAMES,
     CatalogueArrays,
@@ -58,6 +59,8 @@ def build_arrays(frames: WorldFrames, as_of: dt.date, interactions: pd.DataFrame
                                       space, as_of=as_of)
     holders = HolderArrays.build(frames.holders, frames.skill_weights, frames.embeddings, frames.current_occupation,
                                  frames.balances, space, vectors.shape[1])
+    holders.history = interest_matrix(interactions, holders.position, catalogue.position, len(holders.holder_ids),
+                                      len(catalogue.training_ids))
     return catalogue, holders
 
 
@@ -125,16 +128,16 @@ def leave_own_enrolments_out(X: np.ndarray, catalogue: CatalogueArrays, holders:
     would have at least its own enrolment and "no enrolment yet" would mean "never enrolled" with certainty;
     a training new to the catalogue would then score zero whatever its fit. At serving time the holder's own
     enrolments are not among the candidates, so the counts there are other holders' only, as here."""
-    popularity = FEATURE_NAMES.index("log_popularity")
-    region_popularity = FEATURE_NAMES.index("log_region_popularity")
+    popularity = FEATURE_NAMES.index("log_relative_popularity")
+    region_popularity = FEATURE_NAMES.index("log_relative_region_popularity")
     changed = np.flatnonzero(own > 0)
-    X[changed, popularity] = np.log1p(np.maximum(catalogue.popularity[training_rows[changed]] - own[changed], 0))
+    X[changed, popularity] = catalogue.relative_popularity(catalogue.popularity[training_rows[changed]] - own[changed])
     regions = holders.region[holder_rows[changed]]
     for region in np.unique(regions):
         rows = changed[regions == region]
         counts = catalogue.region_popularity.get(str(region))
         regional = counts[training_rows[rows]] if counts is not None else np.zeros(len(rows), np.float32)
-        X[rows, region_popularity] = np.log1p(np.maximum(regional - own[rows], 0))
+        X[rows, region_popularity] = catalogue.relative_popularity(regional - own[rows], str(region))
     return X
 
 

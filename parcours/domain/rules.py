@@ -241,6 +241,37 @@ def file_funding(
     return FileFunding(allocation, participation, remainder)
 
 
+@dataclass(frozen=True)
+class CostComparison:
+    """What a training costs the holder through a CPF file (rights and top-ups, plus the flat participation)
+    against paying the provider directly, and which is cheaper. ``participation_exceeds_rights``: the flat
+    participation is more than the rights the file would use, so spending rights costs the holder money."""
+
+    with_rights_cents: int
+    direct_cents: int
+    participation_exceeds_rights: bool
+
+    @property
+    def cheaper(self) -> str:
+        return "direct" if self.direct_cents < self.with_rights_cents else "rights"
+
+    @property
+    def cheaper_cents(self) -> int:
+        return min(self.direct_cents, self.with_rights_cents)
+
+
+def compare_with_direct_payment(price_cents: int, funding: FileFunding) -> CostComparison:
+    """Using rights (``funding``, from ``file_funding``) against paying the whole price directly, without a
+    file: no rights spent, no participation, and no top-up (top-ups are tied to a CPF file)."""
+    _cents("price", price_cents)
+    rights = funding.rights_cents
+    return CostComparison(
+        with_rights_cents=funding.out_of_pocket_cents,
+        direct_cents=price_cents,
+        participation_exceeds_rights=rights > 0 and funding.participation_cents > rights,
+    )
+
+
 # --- Annual crediting of CPF rights (L6323-11, L6323-11-1, L6323-27; R6323-1 and following) -----------------
 
 

@@ -83,8 +83,9 @@ def holder_context(session: Session, holder: Holder, *, personalised: bool | Non
     """What a recommender may know of ``holder`` now. ``personalised`` overrides the holder's stored choice
     only towards neutral: a request can ask for neutral suggestions, never personalise a holder who opted out."""
     balances = available_balances_cents(session, holder.holder_id)
-    taken = set(session.scalars(select(Interaction.training_id).where(
-        Interaction.holder_id == holder.holder_id, Interaction.event.in_(("enrol", "complete")))))
+    events = session.execute(select(Interaction.training_id, Interaction.event)
+                             .where(Interaction.holder_id == holder.holder_id)).all()
+    taken = {training_id for training_id, event in events if event in ("enrol", "complete")}
     personalise = bool(holder.personalisation_enabled) and personalised is not False
     embedding, embedding_model = stored_embedding(session, holder.holder_id) if personalise else (None, None)
     return HolderContext(
@@ -103,6 +104,7 @@ def holder_context(session: Session, holder: Holder, *, personalised: bool | Non
         embedding=embedding,
         embedding_model=embedding_model,
         current_occupation=current_occupation(session, holder.holder_id) if personalise else None,
+        interacted_training_ids=frozenset(t for t, _ in events) if personalise else frozenset(),
     )
 
 

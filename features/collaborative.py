@@ -1,0 +1,107 @@
+"""Collaborative signal: item-to-item co-occurrence of holders' interactions ("holders who looked at what you
+looked at took this"), learnt from behaviour rather than from the catalogue's text or skills.
+
+Two trainings co-occur when one holder interacted with both (viewed, enrolled or completed) before the as-of
+date. The similarity of trainings ``j`` and ``t`` is the cosine of their holder sets, ``C[j, t] / √(n_j n_t)``
+(Sarwar et al. 2001, "Item-based collaborative filtering recommendation algorithms", WWW; Deshpande & Karypis
+2004, "Item-based top-N recommendation algorithms", ACM TOIS 22(1)), with ``C`` the number of holders who
+interacted with both and ``n`` the number who interacted with each. A holder's affinity for ``t`` is the mean
+similarity of ``t`` to the trainings in the holder's history.
+
+The holder is always left out of the counts behind their own score: ``C`` and ``n`` without the holder's own
+interactions. A model fitted on a holder's pairs would otherwise read the label (the holder's own enrolment
+co-occurs with their own views), and the server computes the same quantity for the same reason, so training and
+serving agree by construction. Co-occurrences of a single holder are not kept (``min_count``): once that holder
+is left out they are zero anyway, and they are most of the matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+# Interactions that say a holder was interested in a training (views are most of them).
+INTEREST_EVENTS = ("view", "enrol", "complete", "cancel")
+
+
+def interest_matrix(interactions: pd.DataFrame, holder_position: dict[str, int], training_position: dict[str, int],
+                    n_holders: int, n_trainings: int) -> sp.csr_matrix:
+    """Binary holders × trainings matrix of who interacted with what (known holders and trainings only)."""
+    events = interactions[interactions["event"].isin(INTEREST_EVENTS)]
+    rows = events["holder_id"].map(holder_position).fillna(-1).to_numpy(np.int64)
+    cols = events["training_id"].map(training_position).fillna(-1).to_numpy(np.int64)
+    known = (rows >= 0) & (cols >= 0)
+    matrix = sp.csr_matrix((np.ones(int(known.sum()), dtype=np.float32), (rows[known], cols[known])),
+                           shape=(n_holders, n_trainings))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
+@dataclass
+class CoOccurrence:
+    """Co-occurrence counts between trainings (zero diagonal, counts below ``min_count`` dropped) and the number
+    of holders who interacted with each training."""
+
+    counts: sp.csr_matrix  # n × n, symmetric
+    holders_per_training: np.ndarray  # n
+
+    @classmethod
+    def build(cls, interest: sp.csr_matrix, *, min_count: int = 2) -> CoOccurrence:
+        interest = interest.tocsr().astype(np.float32)
+        counts = (interest.T @ interest).tocsr()
+        counts.setdiag(0)
+        counts.data[counts.data < min_count] = 0
+        counts.eliminate_zeros()
+        return cls(counts=counts, holders_per_training=np.asarray(interest.sum(axis=0)).ravel().astype(np.float32))
+
+    @classmethod
+    def empty(cls, n_trainings: int) -> CoOccurrence:
+        return cls(sp.csr_matrix((n_trainings, n_trainings), dtype=np.float32), np.zeros(n_trainings, np.float32))
+
+    def _history_weights(self) -> np.ndarray:
+        """1 / √(n_j − 1): a history item's count without the holder whose history it is."""
+        others = self.holders_per_training - 1.0
+        return np.divide(1.0, np.sqrt(others), out=np.zeros_like(others), where=others > 0)
+
+    def affinity(self, history: sp.csr_matrix, holder_rows: np.ndarray, training_rows: np.ndarray) -> np.ndarray:
+        """Mean cosine similarity of ``training_rows[i]`` to holder ``holder_rows[i]``'s history, the holder left
+        out of every count (``history``: the binary interest matrix the holders' rows come from)."""
+        holder_rows = np.asarray(holder_rows, dtype=np.int64)
+        training_rows = np.asarray(training_rows, dtype=np.int64)
+        if len(holder_rows) == 0:
+            return np.zeros(0, dtype=np.float32)
+        weights = self._history_weights()
+        mine = history[holder_rows]  # pairs × n
+        own = np.asarray(mine[np.arange(len(training_rows)), training_rows]).ravel() > 0  # t in the history
+        column = self.counts[training_rows]  # pairs × n: C[t, ·] = C[·, t]
+        weighted = mine.multiply(weights[np.newaxis, :]).tocsr()
+        numerator = np.asarray(weighted.multiply(column).sum(axis=1)).ravel()
+        # Where t is in the holder's history, the holder added one to every kept C[j, t] of their history.
+        present = weighted.multiply(column > 0)
+        numerator -= np.where(own, np.asarray(present.sum(axis=1)).ravel(), 0.0)
+        others_t = self.holders_per_training[training_rows] - own
+        size = np.asarray(mine.sum(axis=1)).ravel() - own
+        denominator = np.sqrt(np.maximum(others_t, 0.0)) * np.maximum(size, 1.0)
+        return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=others_t > 0).astype(np.float32)
+
+    def scores_for(self, history_row: sp.csr_matrix) -> np.ndarray:
+        """Every training's affinity for one holder (a 1 × n history row): what ``affinity`` gives for each
+        training, in two sparse vector-matrix products (a request scores the whole catalogue this way)."""
+        n = self.counts.shape[0]
+        row = history_row.tocsr()
+        if row.nnz == 0:
+            return np.zeros(n, dtype=np.float32)
+        own = np.zeros(n, dtype=bool)
+        own[row.indices] = True
+        weighted = row.multiply(self._history_weights()[np.newaxis, :]).tocsr()
+        numerator = np.asarray((weighted @ self.counts).todense()).ravel()
+        present = np.asarray((weighted @ (self.counts > 0).astype(np.float32)).todense()).ravel()
+        numerator -= np.where(own, present, 0.0)
+        others = self.holders_per_training - own
+        size = np.maximum(row.nnz - own, 1.0)
+        return np.divide(numerator, np.sqrt(np.maximum(others, 0.0)) * size, out=np.zeros(n),
+                         where=others > 0).astype(np.float32)
