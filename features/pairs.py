@@ -2,8 +2,8 @@
 
 Everything here is computed "as of" a date: popularity, provider completion rates and which trainings are
 open come from interactions and sessions before that date only, so an evaluation at a cut date never sees the
-future (WORLDS.md). The same code builds the training pairs of ``parcours train`` and scores the candidates of
-one request, so the served features are the fitted ones.
+future (the time split of ``training.dataset``). The same code builds the training pairs of ``parcours train``
+and scores the candidates of one request, so the served features are the fitted ones.
 
 Feature (name → meaning):
 - ``profile_similarity``: cosine of the holder's profile embedding and the training's text embedding.

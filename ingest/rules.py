@@ -1,5 +1,5 @@
 """Vectorised checks on the columns of a chunk: each ``Rule`` tests a whole column at once (True where a value
-is valid) and explains a bad value; a ``RowRule`` checks across the columns of a row. Formats in CONTRACT.md."""
+is valid) and explains a bad value; a ``RowRule`` checks across the columns of a row. Formats in docs/import.md."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ class FileRules:
 
 
 def build_rules(name: str, sets: EscoSets, references: dict[str, References]) -> FileRules:
-    """The validation rules of each file of the world folder (formats in CONTRACT.md)."""
+    """The validation rules of each file of the world folder (formats in docs/import.md and ingest/world_format.py)."""
     ident = [required(), max_length(ID_MAX), identifier()]
     if name == TRAININGS:
         keys, providers = UniqueKeys(), ProviderNames()

@@ -1,8 +1,8 @@
 """``parcours import DIR``: validate a world folder and load it into the database, all-or-nothing per file.
 
 The folder holds ``trainings.csv``, ``holders.csv``, ``experience.csv`` and ``interactions.csv`` (formats in
-CONTRACT.md) and optionally ``manifest.json`` whose ``as_of`` dates the opening balances. Files are handled in
-dependency order, each in its own transaction:
+docs/import.md and ``ingest.world_format``) and optionally ``manifest.json`` whose ``as_of`` dates the opening
+balances. Files are handled in dependency order, each in its own transaction:
 
 1. scan: size limit (``Settings.import_max_file_bytes``), sha256, UTF-8 (naming the line of a bad byte);
 2. read: the csv module in chunks of ``Settings.import_chunk_rows`` records, each record numbered by the line

@@ -1,4 +1,4 @@
-"""The supporting services over HTTP (CONTRACT.md): enrolment transitions, payment batches, top-ups, rights,
+"""The supporting services over HTTP (the API of the README): enrolment transitions, payment batches, top-ups, rights,
 CEC and the account views, with Idempotency-Key semantics (first answer replayed, 422 for another body, 409
 while running, 400 without a key) and bad input refused with a reason, leaving the ledger unchanged."""
 

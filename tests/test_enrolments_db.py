@@ -208,7 +208,7 @@ def test_full_path_is_dated_attributed_and_balanced(world):
     assert world.problems() == []
 
 
-# Which action each state allows (DOMAIN.md); every other pair must be refused with 409.
+# Which action each state allows (docs/domain.md); every other pair must be refused with 409.
 ALLOWED = {
     "submitted": {"accept", "refuse", "cancel"},
     "accepted": {"confirm", "cancel"},

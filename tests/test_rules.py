@@ -1,4 +1,4 @@
-"""Tables of cases for every pure rule of DOMAIN.md (parcours/domain/rules.py). The same rules are exercised
+"""Tables of cases for every pure rule of docs/domain.md (parcours/domain/rules.py). The same rules are exercised
 through the database, on SQLite and PostgreSQL, in tests/test_rights_db.py and tests/test_enrolments_db.py."""
 
 from __future__ import annotations

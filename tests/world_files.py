@@ -20,7 +20,7 @@ from pathlib import Path
 from features.esco import load_taxonomy
 from ingest.world_format import COLUMNS, EXPERIENCE, HOLDERS, INTERACTIONS, TRAININGS
 
-# The importer's column lists are the one definition of the world format (CONTRACT.md).
+# The importer's column lists are the one definition of the world format (ingest/world_format.py).
 TRAINING_COLUMNS = list(COLUMNS[TRAININGS])
 HOLDER_COLUMNS = list(COLUMNS[HOLDERS])
 EXPERIENCE_COLUMNS = list(COLUMNS[EXPERIENCE])

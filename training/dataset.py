@@ -1,6 +1,6 @@
 """Datasets for fitting and offline evaluation, with a time split that never leaks the future.
 
-The split (WORLDS.md, "hold out by time"): interactions strictly before ``cut`` are the training data; the
+The split holds out by time: interactions strictly before ``cut`` are the training data; the
 held-out positives are each holder's enrolments (and completions) at or after ``cut`` in trainings they had not
 enrolled in before. Everything a model or a baseline sees (popularity counts, exclusions, balances) is computed
 from data before the cut only.

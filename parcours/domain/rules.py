@@ -1,4 +1,4 @@
-"""Dated rules of the CPF scheme (DOMAIN.md). Pure functions over integer cents; each has a table of cases
+"""Dated rules of the CPF scheme (docs/domain.md). Pure functions over integer cents; each has a table of cases
 in ``tests/test_rules.py``. Amounts and deadlines change by decree, so each is a dated table: the value in
 force on a date is the last row whose start is on or before it. To follow a new decree, append a row — never
 edit one — so files and credits of the past are still computed with the rule of their day.

@@ -1,4 +1,4 @@
-"""Enrolment files (purposes 3 and 4): ``POST /v1/enrolments`` and one endpoint per transition of DOMAIN.md.
+"""Enrolment files (purposes 3 and 4): ``POST /v1/enrolments`` and one endpoint per transition of docs/domain.md.
 
 Every POST takes an ``Idempotency-Key``. Bodies forbid unknown fields, so no client field can set a state, a
 price or an amount: those come from the catalogue and the rules.

@@ -1,4 +1,4 @@
-"""Who may see what (DOMAIN.md): the access rules for holder data, and the audit log of every read.
+"""Who may see what (docs/domain.md): the access rules for holder data, and the audit log of every read.
 
 - A holder sees only their own data.
 - An adviser sees a holder's data only while that holder's consent is active.

@@ -1,4 +1,4 @@
-"""The state machine of an enrolment file (purposes 3 and 4, DOMAIN.md): which action goes from which state
+"""The state machine of an enrolment file (purposes 3 and 4, docs/domain.md): which action goes from which state
 to which, for whom; the lock on a file, the check of an action and its dated, attributed record.
 
     submitted ─accept─▶ accepted ─confirm─▶ confirmed ─entry─▶ in_training ─exit─▶ exited ─service-done─┐
