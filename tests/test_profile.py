@@ -54,7 +54,6 @@ from serving.services.experience import (
     exclude_skill,
 )
 from serving.services.users import UserSpec, upsert_users
-from training.bench.bench_profile import precision_recall_at_k
 
 TODAY = dt.date(2026, 11, 1)
 PASSWORD = "correct horse battery"
@@ -82,19 +81,6 @@ def accountant_job(years: float = 6.0, label: str = "accountant") -> ExperienceI
 
 # --- Pure functions -----------------------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    ("predicted", "truth", "k", "precision", "recall"),
-    [
-        (["a", "b", "c", "d"], {"a", "c", "x"}, 2, 0.5, 1 / 3),
-        (["a", "b", "c", "d"], {"a", "c", "x"}, 4, 0.5, 2 / 3),
-        ([], {"a"}, 3, 0.0, 0.0),
-        (["a", "a", "b"], {"a", "b"}, 2, 1.0, 1.0),  # a repeated prediction counts once
-        (["a"], set(), 1, 0.0, 0.0),
-    ],
-)
-def test_precision_recall_at_k(predicted, truth, k, precision, recall):
-    assert precision_recall_at_k(predicted, truth, k) == pytest.approx((precision, recall))
 
 
 NOISY_OR_CASES = [

@@ -12,30 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from training.metrics import precision_at_k, recall_at_k
+
 K = 20
 SCALE = "small"
 SEEDS = (1, 2)
 MAX_HOLDERS = 300
-
-
-def precision_recall_at_k(predicted: Sequence[str], truth: Iterable[str], k: int = K) -> tuple[float, float]:
-    """Precision@k = hits in the top k / k; recall@k = hits in the top k / number of true items.
-
-    A holder with no true item has recall 0 by convention here (and the benchmark skips such holders).
-    """
-    if k < 1:
-        raise ValueError("k must be at least 1")
-    truth_set = set(truth)
-    top = list(dict.fromkeys(predicted))[:k]
-    hits = sum(1 for item in top if item in truth_set)
-    return hits / k, (hits / len(truth_set) if truth_set else 0.0)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -141,9 +130,9 @@ def evaluate_world(world: Path, max_holders: int = MAX_HOLDERS, seed: int = 0) -
         "mean_true_skills": float(np.mean([len(truth_sets[h]) for h in holders])),
     }
     for name, ranks in ranks_by_method.items():
-        pr = np.array([precision_recall_at_k(ranks[h], truth_sets[h], K) for h in holders])
-        out[f"{name}_precision"] = float(pr[:, 0].mean())
-        out[f"{name}_recall"] = float(pr[:, 1].mean())
+        distinct = {h: list(dict.fromkeys(ranks[h])) for h in holders}  # a skill named twice counts once
+        out[f"{name}_precision"] = float(np.mean([precision_at_k(distinct[h], truth_sets[h], K) for h in holders]))
+        out[f"{name}_recall"] = float(np.mean([recall_at_k(distinct[h], truth_sets[h], K) for h in holders]))
         out[f"{name}_empty"] = float(np.mean([not ranks[h] for h in holders]))
     return out
 
