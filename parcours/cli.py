@@ -301,6 +301,27 @@ def evaluate_command(
         typer.echo(f"{metric:>22}  " + "  ".join(f"{name}={value:.4f}" for name, value in values.items()))
 
 
+stats_app = typer.Typer(help="Statistics of the scheme's use, small cells suppressed (purpose 5).",
+                        no_args_is_help=True)
+app.add_typer(stats_app, name="stats")
+
+
+@stats_app.command("report")
+def stats_report(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write index.html, charts, JSON and CSV into.")],
+    db: DbOption = None,
+) -> None:
+    """Write the statistics report (French HTML with PNG charts, plus JSON and CSV), small cells suppressed."""
+    from parcours.store.engine import migrate, session_scope
+    from serving.services.stats_report import write_report
+
+    url = db_url(db)
+    migrate(url)
+    with session_scope(url) as session:
+        summary = write_report(session, out)
+    typer.echo(summary)
+
+
 def main() -> None:
     app()
 

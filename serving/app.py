@@ -23,6 +23,7 @@ from serving.routers import payments as payments_router
 from serving.routers import preferences as preferences_router
 from serving.routers import profile as profile_router
 from serving.routers import rights as rights_router
+from serving.routers import statistics as statistics_router
 from serving.services.recommendations import RecommenderState, load_recommender
 
 STATUS_BY_ERROR: list[tuple[type[ParcoursError], int]] = [
@@ -75,5 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(profile_router.router)
     app.include_router(consents_router.router)
     app.include_router(preferences_router.router)
+    app.include_router(statistics_router.router)
     app.include_router(admin.router)
     return app

@@ -163,6 +163,30 @@ class Funder(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Who may fund what (parcours.domain.funding_rights): an employer's OPCO (the OPCO of its sector), a region
+    # funder's INSEE region code. Migration 0008.
+    opco_id: Mapped[str | None] = mapped_column(ForeignKey("funders.funder_id", ondelete="RESTRICT"), nullable=True)
+    region_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+
+
+class Employment(Base):
+    """A holder's employment at an employer (a funder of kind ``employer``): the link that lets the employer, and
+    the OPCO of its sector, top up the holder's files and owe corrective top-ups (docs/security.md). Migration
+    0008."""
+
+    __tablename__ = "employments"
+    __table_args__ = (
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_ordered"),
+        Index("ix_employments_holder_id", "holder_id"),
+        Index("ix_employments_employer_id", "employer_id"),
+    )
+
+    employment_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    holder_id: Mapped[str] = mapped_column(ForeignKey("holders.holder_id", ondelete="CASCADE"))
+    employer_id: Mapped[str] = mapped_column(ForeignKey("funders.funder_id", ondelete="RESTRICT"))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class TopUp(Base):
@@ -321,3 +345,26 @@ class IdempotencyKey(Base):
     response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response_body: Mapped[Any | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Impression(Base):
+    """One training shown to a holder in a recommendations answer (purpose 5: the recommender's own use).
+
+    Written once per answer, one row per item (``serving.services.statistics.log_impressions``); read only as
+    aggregates (``serving.services.statistics``): shown, followed by a view or an enrolment, enrolled."""
+
+    __tablename__ = "impressions"
+    __table_args__ = (
+        CheckConstraint("rank >= 1", name="rank_positive"),
+        Index("ix_impressions_holder_id_training_id", "holder_id", "training_id"),
+        Index("ix_impressions_shown_at", "shown_at"),
+    )
+
+    impression_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    holder_id: Mapped[str] = mapped_column(ForeignKey("holders.holder_id", ondelete="CASCADE"))
+    training_id: Mapped[str] = mapped_column(ForeignKey("trainings.training_id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str] = mapped_column(String(200))
+    shown_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -10,6 +10,7 @@ from serving.deps import CurrentUser, SessionDep
 from serving.services.access import authorise_holder_read
 from serving.services.holders import account_view
 from serving.services.recommendations import RecommenderState, recommendations_for
+from serving.services.statistics import log_impressions
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/holders", tags=["holders"])
@@ -55,6 +56,7 @@ def get_recommendations(
         return RecommendationsPublic(model_version="none", personalised=False, degraded=True, items=[])
     used_personalisation, items = recommendations_for(session, state.recommender, holder, k,
                                                       personalised=personalised)
+    log_impressions(session, holder.holder_id, [item.training_id for item in items], state.recommender.model_version)
     return RecommendationsPublic(
         model_version=state.recommender.model_version, personalised=used_personalisation, degraded=state.degraded,
         items=[RecommendationItem(**vars(item)) for item in items])
