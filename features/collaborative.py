@@ -65,7 +65,7 @@ class CoOccurrence:
     def _history_weights(self) -> np.ndarray:
         """1 / √(n_j − 1): a history item's count without the holder whose history it is."""
         others = self.holders_per_training - 1.0
-        return np.divide(1.0, np.sqrt(others), out=np.zeros_like(others), where=others > 0)
+        return np.divide(1.0, np.sqrt(np.maximum(others, 0.0)), out=np.zeros_like(others), where=others > 0)
 
     def affinity(self, history: sp.csr_matrix, holder_rows: np.ndarray, training_rows: np.ndarray) -> np.ndarray:
         """Mean cosine similarity of ``training_rows[i]`` to holder ``holder_rows[i]``'s history, the holder left

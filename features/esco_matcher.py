@@ -1,18 +1,22 @@
-"""Mapping free text (a job title, a diploma, a skill a holder names) to ESCO occupations and skills.
+"""Mapping free text (a job title, a diploma, a skill a holder names), in French or English, to ESCO occupations
+and skills.
 
-Two matchers, combined:
+Three matchers, combined per concept (measured on real French job titles and on English hand cases,
+docs/esco.md):
 
-- **semantic**: an exact FAISS ``IndexFlatIP`` over one embedding per concept (``features.encoder``),
-  built from the concept's *names* (preferred label + the first alternative labels), not its long
-  definition: on the hand cases of ``tests/test_esco_index.py`` names match job titles better
-  (docs/esco.md has the numbers). Embeddings are cached on disk under ``data_dir/cache``, keyed by the model
-  id and a hash of the texts, and built once with a progress bar;
-- **lexical**: rapidfuzz over every individual label (preferred and segmented alternatives), which catches
-  typos ("acountant") and exact alternative labels ("book-keeper") that embeddings can miss.
+- **semantic**: one embedding per concept (``features.encoder``, all-MiniLM-L6-v2): occupations by their whole
+  English text, skills by their English names. Embeddings are cached on disk under ``data_dir/cache``, keyed
+  by the model id and a hash of the texts, and built once with a progress bar;
+- **bilingual** (French labels, ``features.esco_fr``): a weighted sum of a character n-gram TF-IDF over every
+  label, English and French, normalised by ``features.french_text`` (best label per concept,
+  ``features.label_tfidf``) and of the cosine with one embedding of the concept's French names (its English
+  names when ESCO has no French label);
+- **fuzzy**: rapidfuzz over every individual label (English preferred and segmented alternatives, French ones),
+  which catches typos ("acountant") and flags them.
 
-A match's ``score`` is the better of the two (cosine similarity; lexical similarity rescaled to the same
-range). ``confidence`` is that score, and ``low_confidence`` flags it under ``LOW_CONFIDENCE_THRESHOLD``,
-calibrated on hand cases (known titles with and without typos vs. strings that are no job at all).
+A match's ``score`` is the best of the three. ``confidence`` is that score, and ``low_confidence`` flags it
+under ``LOW_CONFIDENCE_THRESHOLD`` (calibrated on hand cases: known titles with and without typos vs. strings
+that are no job at all) or when it rests on a near-miss spelling.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from rapidfuzz import fuzz, process
 
 from features.encoder import encode, model_id
 from features.esco import DERIVED_DIR, Taxonomy, load_taxonomy, segment_labels
+from features.esco_fr import load_french_labels
+from features.french_text import drop_gender_marks, normalise, strip_gender
+from features.label_tfidf import LabelTfidf
 from parcours.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -63,6 +70,11 @@ LEXICAL_FLOOR = 70.0
 ALTERNATIVE_LABEL_CAP = 0.9
 PREFERRED_LABEL_BONUS = 0.02  # of two equal lexical hits, the preferred label
 _NOISE = re.compile(r"\((?:part-time|self-employed|[^)]*\bh a year)\)|,\s*about \d+ h a year", re.I)
+# Bilingual score = BILINGUAL_LEXICAL_WEIGHT × TF-IDF cosine of the best label + the rest × cosine with the
+# concept's French names embedding: the best of 0.3 / 0.5 / 0.7 on the development half of melo-bel-fr
+# (MRR@10 0.555 / 0.549 / 0.540, docs/esco.md).
+BILINGUAL_LEXICAL_WEIGHT = 0.3
+Language = Literal["en", "fr"]
 
 
 @dataclass(frozen=True)
@@ -82,8 +94,8 @@ def names_text(label: str, alt_labels: str, max_words: int = NAMES_MAX_WORDS) ->
 
 
 def normalise_query(text: str) -> str:
-    """Drop what the holder adds around a title ("(part-time)", "(self-employed)") and squeeze spaces."""
-    return " ".join(_NOISE.sub(" ", str(text)).split())
+    """Drop what the holder adds around a title ("(part-time)", "(self-employed)", "(h/f)") and squeeze spaces."""
+    return " ".join(drop_gender_marks(_NOISE.sub(" ", str(text))).split())
 
 
 def _store_path(settings: Settings) -> Path:
@@ -157,7 +169,11 @@ def cached_embeddings(
 
 
 class EscoIndex:
-    """Exact nearest-neighbour search over ESCO concepts of one kind, plus a lexical fallback."""
+    """Search over ESCO concepts of one kind: semantic, bilingual (French and English labels) and fuzzy.
+
+    ``languages=("en",)`` gives the matcher as it was before the French labels (English concept embeddings and
+    rapidfuzz over English labels only): the benchmark's "before" row.
+    """
 
     def __init__(
         self,
@@ -166,12 +182,16 @@ class EscoIndex:
         taxonomy: Taxonomy | None = None,
         settings: Settings | None = None,
         variant: Literal["names", "text"] | None = None,
+        languages: tuple[Language, ...] = ("en", "fr"),
+        lexical_weight: float = BILINGUAL_LEXICAL_WEIGHT,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         self.kind = kind
         self.variant = variant or DEFAULT_VARIANT[kind]
         self.settings = settings or get_settings()
+        self.bilingual = "fr" in languages
+        self.lexical_weight = lexical_weight
         taxonomy = taxonomy or load_taxonomy()
         frame = taxonomy.skills if kind == "skill" else taxonomy.occupations
         self.uris = frame["uri"].tolist()
@@ -185,27 +205,65 @@ class EscoIndex:
         self.model_id = model_id(self.settings)
         self._faiss: faiss.IndexFlatIP | None = None
         self._vectors: np.ndarray | None = None
+        self._names_vectors: np.ndarray | None = None
+        self._tfidf: LabelTfidf | None = None
         self._row: dict[str, int] | None = None
-        # Lexical side: every label of every concept, lower-cased, pointing back to its concept.
+        french = load_french_labels(kind) if self.bilingual else None
+        # Every label of every concept: English (preferred + segmented alternatives), then French.
+        self.english_labels: list[list[str]] = []
+        self.french_labels: list[list[str]] = []
+        for label, alts in zip(frame["label"], frame["alt_labels"], strict=True):
+            self.english_labels.append(list(dict.fromkeys(segment_labels(label, alts, taxonomy.label_statistics))))
+        for uri in self.uris:
+            self.french_labels.append(french.labels(uri) if french is not None else [])
+        # What the bilingual matcher embeds: the French names, the English ones where ESCO has no French label.
+        self.names_texts = [
+            names_text(fr[0], " ".join(fr[1:])) if fr else names_text(lab, alt)
+            for fr, lab, alt in zip(self.french_labels, frame["label"], frame["alt_labels"], strict=True)
+        ]
+        # Fuzzy side: every label lower-cased, pointing back to its concept. English alternatives are cut by a
+        # heuristic (capped score); French ones are ESCO's own labels (scored like preferred labels).
         self.lexicon: list[str] = []
         self.lexicon_owner: list[int] = []
         self.lexicon_preferred: list[bool] = []
-        for i, (label, alts) in enumerate(zip(frame["label"], frame["alt_labels"], strict=True)):
-            for j, name in enumerate(dict.fromkeys(segment_labels(label, alts, taxonomy.label_statistics))):
+        for i, names in enumerate(self.english_labels):
+            for j, name in enumerate(names):
                 self.lexicon.append(name.lower())
                 self.lexicon_owner.append(i)
                 self.lexicon_preferred.append(j == 0)
-        # Exact matches are taken at once only on preferred labels (alternatives are cut heuristically).
+        for i, names in enumerate(self.french_labels):
+            for name in dict.fromkeys(n.lower() for n in names):
+                self.lexicon.append(name)
+                self.lexicon_owner.append(i)
+                self.lexicon_preferred.append(True)
+        # Exact matches are taken at once only on preferred labels (English alternatives are cut heuristically);
+        # a French preferred label "boucher/bouchère" is known by each of its halves too.
         self.exact: dict[str, int] = {}
         for i, label in enumerate(self.labels):
             self.exact.setdefault(label.lower(), i)
+        for i, names in enumerate(self.french_labels):
+            if names:
+                first = names[0].lower()
+                for form in (first, *first.split("/")):
+                    self.exact.setdefault(form.strip(), i)
+        # The same preferred labels once normalised ("Boulanger / Boulangère (H/F)" → "boulanger"), where the
+        # normalised form names one concept only.
+        owners: dict[str, set[int]] = {}
+        for label, i in self.exact.items():
+            owners.setdefault(normalise(label), set()).add(i)
+        self.exact_normalised = {key: next(iter(ids)) for key, ids in owners.items() if key and len(ids) == 1}
+
+    def exact_concept(self, query: str) -> int | None:
+        """The concept whose preferred label ``query`` is (as typed, or once normalised), None otherwise."""
+        found = self.exact.get(query.lower())
+        return found if found is not None else self.exact_normalised.get(normalise(query))
 
     def __len__(self) -> int:
         return len(self.uris)
 
     @property
     def index(self) -> faiss.IndexFlatIP:
-        """The FAISS index, built on first semantic use (exact and lexical matches do not need it)."""
+        """The FAISS index of the concept embeddings, built on first semantic use."""
         if self._faiss is None:
             import faiss
 
@@ -217,45 +275,67 @@ class EscoIndex:
             self._faiss = index
         return self._faiss
 
+    @property
+    def tfidf(self) -> LabelTfidf:
+        """Character n-gram TF-IDF over every label (English and French), built on first use (~2–8 s)."""
+        if self._tfidf is None:
+            self._tfidf = LabelTfidf(
+                [en + fr for en, fr in zip(self.english_labels, self.french_labels, strict=True)]
+            )
+        return self._tfidf
+
+    def names_vectors(self) -> np.ndarray:
+        """One embedding per concept of its French names (English where ESCO has no French label)."""
+        if self._names_vectors is None:
+            self._names_vectors = cached_embeddings(
+                self.names_texts, kind=self.kind, variant="names-fr", settings=self.settings
+            )
+        return self._names_vectors
+
     def match(self, text: str, k: int = 5) -> list[EscoMatch]:
         """The ``k`` best concepts for ``text``, best first; an empty or blank text gives no match.
 
-        Each candidate (semantic top hits and lexical top hits) gets both its cosine similarity and its
-        lexical score; its score is the better of the two. It is low-confidence when that score is under
-        the kind's threshold, or when it rests on a near-miss spelling of a known label (a typo: the
-        holder should confirm).
+        Every concept gets its semantic cosine, its bilingual score and its fuzzy score; its score is the best
+        of them. It is low-confidence when that score is under the kind's threshold, or when it rests on a
+        near-miss spelling of a known label (a typo: the holder should confirm).
         """
-        query = normalise_query(text)
-        if not query or k < 1:
-            return []
-        lowered = query.lower()
-        exact = self.exact.get(lowered)
-        if exact is not None and k == 1:  # a known label: no need to search
-            return [EscoMatch(self.uris[exact], self.labels[exact], 1.0, 1.0, False, "lexical")]
-        return self._match_vector(query, encode([query], settings=self.settings)[0], k)
+        return self.match_many([text], k)[0]
 
     def match_many(self, texts: list[str], k: int = 5) -> list[list[EscoMatch]]:
-        """``match`` for many texts, with one batched encoding (bulk profile recomputes, benchmarks)."""
+        """``match`` for many texts, with one batched encoding (bulk profile recomputes, benchmarks).
+
+        Batched: one encoding, one score matrix per matcher and one rapidfuzz score matrix per block of
+        queries; the scores of the kept candidates are then recomputed query by query, so a text gets the same
+        matches alone or in a batch.
+        """
         queries = [normalise_query(t) for t in texts]
-        results: list[list[EscoMatch] | None] = [None] * len(texts)
+        results: list[list[EscoMatch]] = [[] for _ in texts]
         pending: list[int] = []
         for n, query in enumerate(queries):
-            exact = self.exact.get(query.lower()) if query else None
+            exact = self.exact_concept(query) if query else None
             if not query or k < 1:
-                results[n] = []
-            elif exact is not None and k == 1:
+                continue
+            if exact is not None and k == 1:  # a known label: no need to search
                 results[n] = [EscoMatch(self.uris[exact], self.labels[exact], 1.0, 1.0, False, "lexical")]
             else:
                 pending.append(n)
-        if pending:
-            # Batched: one encoding, one FAISS search and one rapidfuzz score matrix per block of queries
-            # (a single-query search or ``process.extract`` costs several times more per query).
-            vectors = encode([queries[n] for n in pending], settings=self.settings)
-            _sims, ids = self.index.search(vectors, self._depth(k))
-            hits = self._lexical_hits_many([queries[n].lower() for n in pending], max(k, 10))
-            for row, n in enumerate(pending):
-                results[n] = self._rank(queries[n], vectors[row], k, ids[row], hits[row])
-        return [r or [] for r in results]
+        for start in range(0, len(pending), 256):
+            block = pending[start : start + 256]
+            vectors = encode([strip_gender(queries[n]) for n in block], settings=self.settings)
+            hits = self._lexical_hits_many([queries[n].lower() for n in block], max(k, 10))
+            lexical = self.tfidf.scores([queries[n] for n in block]) if self.bilingual else None
+            coarse = vectors @ self.vectors().T
+            if lexical is not None:
+                fused = self.lexical_weight * lexical + (1 - self.lexical_weight) * (vectors @ self.names_vectors().T)
+                coarse = np.maximum(coarse, fused)
+            depth = min(len(self.uris), 2 * self._depth(k))
+            for row, n in enumerate(block):
+                neighbours = np.argpartition(-coarse[row], depth - 1)[:depth] if depth < len(self.uris) else None
+                results[n] = self._rank(
+                    queries[n], vectors[row], k, neighbours, hits[row],
+                    lexical[row] if lexical is not None else None,
+                )
+        return results
 
     def _depth(self, k: int) -> int:
         """How many semantic neighbours become candidates."""
@@ -289,17 +369,20 @@ class EscoIndex:
                 found.append([(float(row[c]), int(c)) for c in best])
         return found
 
-    def _match_vector(self, query: str, vector: np.ndarray, k: int) -> list[EscoMatch]:
-        _sims, ids = self.index.search(vector[None, :], self._depth(k))
-        return self._rank(query, vector, k, ids[0], self._lexical_hits(query.lower(), max(k, 10)))
-
     def _rank(
-        self, query: str, vector: np.ndarray, k: int, neighbours: np.ndarray, hits: list[tuple[float, int]]
+        self,
+        query: str,
+        vector: np.ndarray,
+        k: int,
+        neighbours: np.ndarray | None,
+        hits: list[tuple[float, int]],
+        lexical: np.ndarray | None,
     ) -> list[EscoMatch]:
-        """The ``k`` best of the semantic neighbours and lexical hits of one query, scored both ways."""
-        exact = self.exact.get(query.lower())
-        candidates = {int(i) for i in neighbours if i >= 0}
-        lexical: dict[int, tuple[float, float]] = {}  # owner → (rescaled score, plain ratio)
+        """The ``k`` best of the candidates of one query (best semantic/bilingual concepts and fuzzy hits),
+        each scored by its own dot products (not the batch's), so the result does not depend on the batch."""
+        exact = self.exact_concept(query)
+        candidates = set(range(len(self.uris))) if neighbours is None else {int(i) for i in neighbours}
+        fuzzy: dict[int, tuple[float, float]] = {}  # owner → (rescaled score, plain ratio)
         for ratio, pos in hits:
             owner = self.lexicon_owner[pos]
             value = _lexical_score(float(ratio))
@@ -307,19 +390,28 @@ class EscoIndex:
                 value = min(1.0, value + PREFERRED_LABEL_BONUS)
             else:
                 value = min(value, ALTERNATIVE_LABEL_CAP)
-            if value > lexical.get(owner, (-1.0, 0.0))[0]:
-                lexical[owner] = (value, ratio)
+            if value > fuzzy.get(owner, (-1.0, 0.0))[0]:
+                fuzzy[owner] = (value, ratio)
             candidates.add(owner)
+        if exact is not None:
+            candidates.add(exact)
         vectors = self.vectors()
+        names = self.names_vectors() if lexical is not None else None
         threshold = LOW_CONFIDENCE_THRESHOLDS[self.kind]
         found: list[tuple[float, float, int, EscoMatch]] = []
         for i in candidates:
             semantic = float(vectors[i] @ vector)
-            lex, ratio = lexical.get(i, (0.0, 0.0))
+            lexical_part = semantic_part = 0.0
+            if lexical is not None and names is not None:
+                lexical_part = self.lexical_weight * float(lexical[i])
+                semantic_part = (1 - self.lexical_weight) * float(names[i] @ vector)
+            bilingual = lexical_part + semantic_part
+            lex, ratio = fuzzy.get(i, (0.0, 0.0))
             if i == exact:
                 lex, ratio = 1.0, 100.0
-            score = max(semantic, lex)
-            typo = lex > semantic and TYPO_RATIO <= ratio < 100.0
+            score = max(semantic, lex, bilingual)
+            typo = lex >= max(semantic, bilingual) and TYPO_RATIO <= ratio < 100.0
+            lexical_won = lex >= max(semantic, bilingual) or (bilingual > semantic and lexical_part >= semantic_part)
             found.append(
                 (
                     score,
@@ -331,7 +423,7 @@ class EscoIndex:
                         score=round(score, 4),
                         confidence=round(min(1.0, max(0.0, score)), 4),
                         low_confidence=score < threshold or typo,
-                        method="lexical" if lex > semantic else "semantic",
+                        method="lexical" if lexical_won and score > 0 else "semantic",
                     ),
                 )
             )
@@ -339,6 +431,7 @@ class EscoIndex:
         return [m for _, _, _, m in found[:k]]
 
     def vectors(self) -> np.ndarray:
+        """The concept embeddings (English text for occupations, English names for skills), row i = ``uris[i]``."""
         if self._vectors is None:
             self._vectors = self.index.reconstruct_n(0, self.index.ntotal)
         return self._vectors

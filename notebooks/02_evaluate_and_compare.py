@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -159,7 +159,7 @@ if model_over_oracle is not None:
 #
 # **Permutation importance**: the drop of average precision on these pairs when one feature is shuffled. Look
 # at: goal-related features (`gap_coverage`, `gap_closed`, `target_match`, `profile_similarity`) next to or
-# above the popularity ones (`log_popularity`, `log_region_popularity`) — the ranker uses the signal beyond
+# above the popularity ones (`log_relative_popularity`, `log_relative_region_popularity`) — the ranker uses the signal beyond
 # popularity; a feature near zero is dead weight on these pairs (few pairs on a tiny world: wide error bars).
 
 # %%
@@ -212,7 +212,7 @@ save(figure, "02_calibration.png")
 champion_ndcg = None
 if COMPARE_CHAMPION:
     from parcours.settings import get_settings
-    from training.evaluate import evaluate
+    from training.pipeline import evaluate_prepared
 
     from recommender.bundle import load_champion
 
@@ -225,8 +225,7 @@ if COMPARE_CHAMPION:
     if champion is None:
         print(f"no champion registered in {settings.resolved_mlflow_uri()}: nothing to compare")
     else:
-        champion_report = evaluate(champion, prepared.catalogue, prepared.holders, split, truth_dir=TRUTH,
-                                   max_holders=MAX_HOLDERS, seed=SEED)
+        champion_report = evaluate_prepared(champion, prepared, truth_dir=TRUTH, max_holders=MAX_HOLDERS, seed=SEED)
         champion_ndcg = champion_report["metrics"][f"ndcg@{K}"]["model"]
         comparison = pd.DataFrame({
             f"this run ({bundle.trained_until})": {m: report["metrics"][m]["model"] for m in ACCURACY + BEYOND},

@@ -1,5 +1,6 @@
-"""One recommender interface. Every recommender (content similarity, the learned ranker, popularity) answers
-``recommend(holder, k)`` the same way, so the server, the evaluation and the tests treat them alike.
+"""One recommender interface. Every recommender (the learned ranker, neutral suggestions, popularity, content
+similarity, the evaluation's oracle) answers ``recommend(holder, k)`` the same way, so the server, the evaluation
+and the tests treat them alike. ``recommender.context.context_from_rows`` builds the ``HolderContext`` for both.
 """
 
 from __future__ import annotations
@@ -56,4 +57,6 @@ class Recommender(abc.ABC):
 
     @abc.abstractmethod
     def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:
-        """The ``k`` best trainings for ``holder``, best first, never one in ``excluded_training_ids``."""
+        """At most ``k`` trainings for ``holder`` (none for ``k`` ≤ 0), best first with non-increasing scores,
+        each once, never one in ``excluded_training_ids`` nor one closed on the recommender's date, the same
+        list for the same input (``tests/test_recommender_contract.py`` checks every implementation)."""

@@ -1,7 +1,10 @@
 """Content-similarity recommender: TF-IDF over the training text against the holder's profile text.
 
 The simplest honest baseline: it knows what a holder declared and what a training teaches, nothing about
-other holders. It also serves as the fallback when no learned model is usable (``/health`` then says degraded).
+other holders. It also serves as the fallback when no learned model is usable (``/health`` then says degraded),
+fitted on the catalogue open at load time. The offline evaluation's "content" method is its counterpart over the
+catalogue arrays (``recommender.baselines.VectorContentRecommender``: the profile embedding against the trainings'
+text vectors, which the frames hold where the declared text is not).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class ContentRecommender(BaseEstimator, Recommender):
 
     def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:
         check_is_fitted(self, "matrix_")
+        if k <= 0:
+            return []
         text = holder.profile_text if holder.personalised else ""
         if text.strip():
             scores = (self.matrix_ @ self.vectorizer_.transform([text]).T).toarray().ravel()

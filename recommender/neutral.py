@@ -9,13 +9,19 @@ already taken), applied through ``allowed`` as for every list. The top is divers
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 import numpy as np
 
 from features.pairs import CatalogueArrays
+from recommender.base import HolderContext, Recommendation
+from recommender.baselines import ArraysRecommender
 from recommender.learned import diversify
 
 # Popularity only breaks near-ties of completion records: at most this much is added to a completion rate.
 POPULARITY_WEIGHT = 0.05
+NEUTRAL_REASON = "neutral suggestion: chosen on objective criteria (completion record, enrolments), not your profile"
 
 
 def neutral_scores(catalogue: CatalogueArrays) -> np.ndarray:
@@ -45,3 +51,23 @@ def neutral_rows(catalogue: CatalogueArrays, allowed: np.ndarray, k: int, *,
             if len(head) >= 20 * k:
                 break
     return diversify(head, catalogue, k)
+
+
+class NeutralRecommender(ArraysRecommender):
+    """What a holder who switched personalisation off gets: ``neutral_rows`` among what they can be proposed,
+    each item scored by the objective score it is ordered by (``neutral_scores``, scaled to [0, 1]) and saying why
+    it is there. The order is computed once per catalogue arrays, not per request."""
+
+    model_version = "neutral"
+
+    def __init__(self, catalogue: CatalogueArrays, *, today: Callable[[], dt.date] | None = None) -> None:
+        super().__init__(catalogue, today=today)
+        scores = neutral_scores(catalogue)
+        self.order = neutral_order(catalogue, scores)
+        self.scores = scores / (1.0 + POPULARITY_WEIGHT)
+
+    def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:
+        if k <= 0:
+            return []
+        rows = neutral_rows(self.catalogue, self.allowed(holder, self.today()), k, order=self.order)
+        return self.items(rows, self.scores[rows].tolist(), (NEUTRAL_REASON,))

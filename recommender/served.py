@@ -5,7 +5,7 @@ computed when the profile changed, never here), generates candidates (the catalo
 embedding, the skill gap, the target occupation, regional popularity), scores them with the same
 ``pair_features`` the model was fitted on, applies the business rules (only what the holder can enrol in,
 diversified) and explains each item. With personalisation off it answers the neutral list
-(``recommender.neutral``) instead: the same for every holder.
+(``recommender.neutral.NeutralRecommender``) instead: the same for every holder.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import numpy as np
 
 from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
 from recommender.base import HolderContext, Recommendation, Recommender
+from recommender.baselines import allowed_mask, non_increasing
 from recommender.candidates import VectorSearch, exact_vector_search, generate_candidates
 from recommender.learned import diversify, fit_reasons, rank_candidates, risk_of
-from recommender.neutral import neutral_order, neutral_rows
+from recommender.neutral import NeutralRecommender
 
-NEUTRAL_REASON = "neutral suggestion: chosen on objective criteria (completion record, enrolments), not your profile"
 SKILLS_EXPLAINED = 3
 
 
@@ -52,7 +52,8 @@ def index_vector_search(catalogue: CatalogueArrays, index) -> VectorSearch:  # t
 
 
 class LearnedRecommender(Recommender):
-    """The fitted ``RankerBundle`` over ``CatalogueArrays`` built at load time ("as of" the load day)."""
+    """The fitted ``RankerBundle`` over ``CatalogueArrays`` built at load time ("as of" the load day), or, in the
+    offline evaluation, as of its cut (``today=lambda: cut``): the one code path both measure."""
 
     degraded = False
 
@@ -71,14 +72,14 @@ class LearnedRecommender(Recommender):
         self.skill_uris = np.empty(len(space.skill_col), dtype=object)
         for uri, col in space.skill_col.items():
             self.skill_uris[col] = uri
-        self.neutral_order = neutral_order(catalogue)
+        self.neutral = NeutralRecommender(catalogue, today=today)
         single_threaded_openmp()
 
     def holder_arrays(self, holder: HolderContext) -> HolderArrays:
         embedding = holder.embedding
         if holder.embedding_model and self.vectors_model and holder.embedding_model != self.vectors_model:
             embedding = None  # another model's space: comparing it with the catalogue vectors means nothing
-        return HolderArrays.single(
+        arrays = HolderArrays.single(
             holder_id=holder.holder_id, skill_weights=dict(holder.skill_weights), embedding=embedding,
             goal_occupation=holder.target_occupation or holder.current_occupation,
             cpf_balance_cents=holder.cpf_balance_cents, cec_balance_cents=holder.cec_balance_cents,
@@ -86,29 +87,30 @@ class LearnedRecommender(Recommender):
             qualification_level=holder.qualification_level, employment_status=holder.employment_status,
             space=self.space, dimension=self.dimension,
         )
+        arrays.history = self.catalogue.history_row(holder.interacted_training_ids)
+        return arrays
 
     def allowed(self, holder: HolderContext, on: dt.date) -> np.ndarray:
         """Open on ``on`` and not already enrolled in or completed: what the holder can be proposed."""
-        allowed = self.catalogue.open_mask(on)
-        taken = [self.catalogue.position[t] for t in holder.excluded_training_ids if t in self.catalogue.position]
-        allowed[taken] = False
-        return allowed
+        return allowed_mask(self.catalogue, holder, on)
 
     def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:
+        if not holder.personalised:
+            return self.neutral.recommend(holder, k)
+        if k <= 0:
+            return []
         on = self.today()
         allowed = self.allowed(holder, on)
-        if not holder.personalised:
-            rows = neutral_rows(self.catalogue, allowed, k, order=self.neutral_order)
-            return [Recommendation(str(self.catalogue.training_ids[r]), float(self.catalogue.provider_completion[r]),
-                                   (NEUTRAL_REASON,)) for r in rows]
         holders = self.holder_arrays(holder)
         candidates = generate_candidates(self.catalogue, holders, 0, allowed, vector_search=self.vector_search)
         ranking = rank_candidates(self.bundle, self.catalogue, holders, 0, candidates, on=on)
         picked = diversify(ranking.rows.tolist(), self.catalogue, k)
         gap = holders.gap
         gap_weight = dict(zip(gap.indices.tolist(), gap.data.tolist(), strict=True))
+        items = ranking.items(picked)
         out: list[Recommendation] = []
-        for item in ranking.items(picked):
+        # Diversification can put an item below a less probable one: its score then reads as that one's.
+        for item, score in zip(items, non_increasing([item.score for item in items]), strict=True):
             row = item.row
             skills = self.catalogue.skills
             taught = skills.indices[skills.indptr[row]:skills.indptr[row + 1]]
@@ -116,7 +118,7 @@ class LearnedRecommender(Recommender):
             labels = tuple(self.skill_labels.get(self.skill_uris[c], self.skill_uris[c])
                            for c in closed[:SKILLS_EXPLAINED])
             out.append(Recommendation(
-                str(self.catalogue.training_ids[row]), item.score, tuple(fit_reasons(item)), labels,
+                str(self.catalogue.training_ids[row]), score, tuple(fit_reasons(item)), labels,
                 item.completion_probability, risk_of(item),
             ))
         return out

@@ -184,15 +184,17 @@ def test_popularity_features_of_training_pairs_leave_the_holders_own_enrolments_
     h, t, enrolled, _completed = training_pairs(catalogue, holders, split.train)
     X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
     own = own_enrolments(split.train, catalogue, holders, h, t)
-    popularity, regional = FEATURE_NAMES.index("log_popularity"), FEATURE_NAMES.index("log_region_popularity")
+    popularity = FEATURE_NAMES.index("log_relative_popularity")
+    regional = FEATURE_NAMES.index("log_relative_region_popularity")
+    scale = catalogue.popularity_scale  # the features are log(1 + count / mean count)
     positive = enrolled == 1
     # The leak: counted over the labels' own interactions, every positive's training has an enrolment.
     assert (own[positive] >= 1).all() and (own[~positive] == 0).all()
-    assert (np.expm1(X[positive, popularity]) >= 1 - 1e-4).all()
+    assert (np.expm1(X[positive, popularity]) * scale >= 1 - 1e-3).all()
     left_out = leave_own_enrolments_out(X.copy(), catalogue, holders, h, t, own)
     assert np.array_equal(left_out[~positive], X[~positive])  # other pairs untouched
-    assert np.expm1(left_out[positive, popularity]) == pytest.approx(catalogue.popularity[t[positive]] - own[positive],
-                                                                     abs=1e-3)
+    assert np.expm1(left_out[positive, popularity]) * scale == pytest.approx(
+        catalogue.popularity[t[positive]] - own[positive], abs=1e-3)
     assert (left_out[positive, popularity] == 0).any()  # trainings only this holder took: "nobody else yet"
     assert (left_out[positive, regional] <= X[positive, regional]).all()
     assert (left_out[positive, regional] < X[positive, regional]).any()
@@ -327,7 +329,7 @@ def test_a_training_added_after_the_cut_is_scored_from_content_and_provider_reco
 
     X = pair_features(churned, holders_after, np.full(len(new_rows), holder), new_rows)  # noqa: N806
     features = pd.DataFrame(X, columns=FEATURE_NAMES)
-    assert (features["log_popularity"] == 0).all() and (features["log_region_popularity"] == 0).all()
+    assert (features["log_relative_popularity"] == 0).all() and (features["log_relative_region_popularity"] == 0).all()
     # A new provider gets the overall completion rate before the cut; a known one keeps its own record.
     train = split.train[split.train["training_id"].isin(set(catalogue["training_id"]))]
     overall = (train["event"] == "complete").sum() / (train["event"] == "enrol").sum()

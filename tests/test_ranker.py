@@ -4,6 +4,7 @@ business rules (prerequisites flagged, prices shown, diversification) and determ
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,16 @@ def test_evaluation_reports_model_and_baselines_on_the_same_holders(prepared) ->
             exposure[label]["provider_gini"] / exposure["catalogue_gini"], abs=1e-5)
     # Neutral suggestions rank by the completion record first: no slot goes to a poor-record provider here.
     assert exposure["neutral"]["poor_provider_share"] <= exposure["personalised"]["poor_provider_share"]
+    # Concentration of the lists: the neutral list is the same for everyone, personalised lists are not.
+    concentration = report["concentration"]
+    assert set(concentration) == {"model", "neutral", "oracle"}
+    for method, values in concentration.items():
+        assert values["top_item_share"] == report["metrics"]["top_item_share"][method]
+        assert values["training_gini"] == report["metrics"]["training_gini"][method]
+        assert values["top_item"] in set(data.catalogue.training_ids.tolist())
+    assert concentration["neutral"]["top_item_share"] == 1.0
+    assert concentration["model"]["top_item_share"] < 1.0
+    assert concentration["model"]["training_gini"] < concentration["neutral"]["training_gini"]
     # Fixed model and data: identical results.
     _bundle_again, report_again = fit_and_evaluate(data, seed=0, truth_dir=folder)
     assert report_again == report
@@ -166,17 +177,65 @@ def test_business_rules_on_served_lists(prepared) -> None:  # type: ignore[no-un
     assert ranking.items([]) == []
 
 
-def test_evaluate_cli_prints_the_contract_json(prepared) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def private_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An MLflow store of the test's own (``PARCOURS_DATA_DIR``), the embedding cache shared."""
+    from parcours.settings import get_settings
+
+    monkeypatch.setenv("PARCOURS_CACHE_DIR", str(get_settings().resolved_cache_dir()))
+    monkeypatch.setenv("PARCOURS_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_evaluate_cli_prints_the_contract_json(prepared, private_store: Path) -> None:  # type: ignore[no-untyped-def]
     from parcours.cli import app
 
     _data, _folder, url = prepared
     result = CliRunner().invoke(app, ["evaluate", "--json", "--db", url])
     assert result.exit_code == 0, result.output
+    assert "no champion registered: evaluated a model fitted on the split" in result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["k"] == 10
     assert {"model", "neutral", "popularity", "content"} <= set(report["metrics"]["ndcg@10"])
-    assert {"ndcg@10", "recall@10", "mrr@10"} <= set(report["metrics"])
+    assert {"ndcg@10", "recall@10", "mrr@10", "top_item_share", "training_gini"} <= set(report["metrics"])
     assert {"catalogue_gini", "personalised", "neutral"} <= set(report["exposure"])
+    assert set(report["concentration"]) == {"model", "neutral"}  # the oracle needs --truth
+    for values in report["concentration"].values():
+        assert 0.0 < values["top_item_share"] <= 1.0 and 0.0 <= values["training_gini"] <= 1.0
+
+
+def test_train_and_evaluate_report_the_same_numbers_for_the_champion(prepared, private_store: Path) -> None:  # type: ignore[no-untyped-def]
+    """``parcours train`` evaluates the model it registers; ``parcours evaluate --json`` evaluates the champion
+    the server loads, through the same ``evaluate_prepared``: the same model on the same split, the same report
+    to the last digit (the one ``train`` logged to MLflow and the lines it printed)."""
+    import mlflow
+
+    from parcours.cli import app
+    from parcours.settings import get_settings
+
+    _data, folder, url = prepared
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--truth", str(folder), "--db", url])
+    assert trained.exit_code == 0, trained.output
+    assert "version 1 promoted to champion" in trained.output
+    evaluated = runner.invoke(app, ["evaluate", "--json", "--truth", str(folder), "--db", url])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "evaluated the champion parcours-ranker/1" in evaluated.output
+    report = json.loads(evaluated.output.strip().splitlines()[-1])
+    settings = get_settings()
+    client = mlflow.tracking.MlflowClient(tracking_uri=settings.resolved_mlflow_uri())
+    run_id = client.get_model_version_by_alias(settings.registered_model_name, "champion").run_id
+    logged = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation.json",
+                                                 dst_path=str(private_store / "artifacts"),
+                                                 tracking_uri=settings.resolved_mlflow_uri())
+    assert json.loads(Path(logged).read_text(encoding="utf-8")) == report
+    assert set(report["metrics"]["ndcg@10"]) == {"model", "neutral", "popularity", "content", "oracle"}
+    for metric in ("ndcg@10", "recall@10"):
+        line = next(line for line in trained.output.splitlines() if line.startswith(f"  {metric}: "))
+        printed = dict(pair.split("=") for pair in line.removeprefix(f"  {metric}: ").split(", "))
+        assert printed == {method: f"{value:.4f}" for method, value in report["metrics"][metric].items()}
 
 
 def test_evaluate_cli_refuses_an_empty_database(sqlite_url: str, tmp_path: Path) -> None:

@@ -65,6 +65,13 @@ def mrr_at_k(recommended: Sequence[Item], relevant: AbstractSet[Item], k: int) -
     return 0.0
 
 
+def success_at_k(recommended: Sequence[Item], relevant: AbstractSet[Item], k: int) -> float:
+    """1.0 when a relevant item is in the top ``k``, else 0.0 (success@k, hit rate; its mean over queries is the
+    share of queries answered in the top ``k``)."""
+    _check_k(k)
+    return 1.0 if any(item in relevant for item in recommended[:k]) else 0.0
+
+
 def catalogue_coverage(lists: Iterable[Sequence[Hashable]], catalogue_size: int, k: int) -> float:
     """Share of the catalogue that appears in at least one top-``k`` list."""
     _check_k(k)

@@ -29,9 +29,8 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from parcours.errors import NotFound  # noqa: E402
 from parcours.settings import Settings, get_settings  # noqa: E402
 from recommender.bundle import CHAMPION, BundleModel, load_champion  # noqa: E402
-from training.evaluate import evaluate  # noqa: E402
 from training.fit import update_bundle  # noqa: E402
-from training.pipeline import Prepared, fit_and_evaluate, prepare  # noqa: E402
+from training.pipeline import Prepared, evaluate_prepared, fit_and_evaluate, prepare  # noqa: E402
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "parcours-ranker"
@@ -77,14 +76,12 @@ def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, t
     client = _configure(settings)
     if parent is not None:
         bundle = update_bundle(parent, prepared.catalogue, prepared.holders, prepared.split, seed=seed)
-        report = evaluate(bundle, prepared.catalogue, prepared.holders, prepared.split, truth_dir=truth_dir,
-                          max_holders=2000, seed=seed)
+        report = evaluate_prepared(bundle, prepared, seed=seed, truth_dir=truth_dir)
     else:
         bundle, report = fit_and_evaluate(prepared, seed=seed, truth_dir=truth_dir)
     champion_ndcg = None
     if champion is not None:
-        champion_report = evaluate(champion, prepared.catalogue, prepared.holders, prepared.split, seed=seed,
-                                   max_holders=2000)
+        champion_report = evaluate_prepared(champion, prepared, seed=seed)
         champion_ndcg = champion_report["metrics"][f"ndcg@{report['k']}"]["model"]
     ndcg = report["metrics"][f"ndcg@{report['k']}"]["model"]
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as scratch:

@@ -21,6 +21,7 @@ from parcours.store.models import (
     LedgerTransaction,
 )
 from recommender.base import HolderContext
+from recommender.context import HOLDER_COLUMNS, context_from_rows, personalisation
 from serving.services.accounts import account_extras
 
 
@@ -85,26 +86,20 @@ def holder_context(session: Session, holder: Holder, *, personalised: bool | Non
     balances = available_balances_cents(session, holder.holder_id)
     events = session.execute(select(Interaction.training_id, Interaction.event)
                              .where(Interaction.holder_id == holder.holder_id)).all()
-    taken = {training_id for training_id, event in events if event in ("enrol", "complete")}
-    personalise = bool(holder.personalisation_enabled) and personalised is not False
+    # The profile is read only when it may be used (``context_from_rows`` withholds it otherwise).
+    personalise = personalisation(holder.personalisation_enabled, personalised)
     embedding, embedding_model = stored_embedding(session, holder.holder_id) if personalise else (None, None)
-    return HolderContext(
-        holder_id=holder.holder_id,
-        region_code=holder.region_code,
-        employment_status=holder.employment_status,
-        qualification_level=holder.qualification_level,
-        preferred_modality=holder.preferred_modality,
-        target_occupation=holder.target_occupation,
+    return context_from_rows(
+        {column: getattr(holder, column) for column in HOLDER_COLUMNS},
         cpf_balance_cents=balances.get("cpf", 0),
         cec_balance_cents=balances.get("cec", 0),
+        events=[(training_id, event) for training_id, event in events],
         profile_text=profile_text(session, holder),
-        excluded_training_ids=frozenset(taken),
-        personalised=personalise,
         skill_weights=stored_skill_weights(session, holder.holder_id) if personalise else {},
         embedding=embedding,
         embedding_model=embedding_model,
         current_occupation=current_occupation(session, holder.holder_id) if personalise else None,
-        interacted_training_ids=frozenset(t for t, _ in events) if personalise else frozenset(),
+        personalised=personalised,
     )
 
 

@@ -87,8 +87,8 @@ def run(work_dir: pathlib.Path, holders: int = HOLDERS) -> str:
     from parcours.store.models import Holder
     from recommender.candidates import generate_candidates
     from recommender.index import CatalogueIndex
+    from recommender.loading import build_learned_recommender
     from serving.services.holders import holder_context
-    from serving.services.recommendations import build_learned_recommender
 
     work_dir = pathlib.Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,65 @@
+"""Building the served recommender from the database: the open catalogue as the ranker's arrays "as of" a day,
+and the ``LearnedRecommender`` over them. The server calls it at start and on reload; benchmarks call it to time
+what is served."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from features.catalogue import load_catalogue, training_texts
+from features.esco import load_taxonomy
+from features.pairs import CatalogueArrays, SkillSpace
+from parcours.settings import Settings
+from parcours.store.models import Holder, TrainingSession
+from recommender.served import LearnedRecommender, index_vector_search
+
+
+def catalogue_arrays(session: Session, vectors_for, *, on: dt.date) -> CatalogueArrays:  # type: ignore[no-untyped-def]
+    """The open catalogue as the ranker's arrays, with popularity and completion records from every
+    interaction before ``on``. ``vectors_for(frame)`` gives the rows' text vectors (index or embedding cache)."""
+    from parcours.store.frames import load_interactions
+
+    catalogue = load_catalogue(session, today=on)
+    ids = catalogue["training_id"].tolist()
+    sessions = pd.DataFrame(
+        session.execute(select(TrainingSession.training_id, TrainingSession.start_date)
+                        .where(TrainingSession.start_date >= on)).all(),
+        columns=["training_id", "start_date"])
+    sessions = sessions[sessions["training_id"].isin(set(ids))]
+    interactions = load_interactions(session)
+    interactions = interactions[interactions["occurred_at"] < pd.Timestamp(on, tz="UTC")]
+    regions = dict(session.execute(select(Holder.holder_id, Holder.region_code)).all())
+    return CatalogueArrays.build(catalogue, sessions, vectors_for(catalogue), interactions, regions,
+                                 SkillSpace.load(), as_of=on)
+
+
+def build_learned_recommender(session: Session, bundle, settings: Settings,  # type: ignore[no-untyped-def]
+                              index: Any = None, *,
+                              today: Callable[[], dt.date] = dt.date.today) -> LearnedRecommender:
+    """``bundle`` over the catalogue open on ``today()``; ``index`` (a ``CatalogueIndex``) gives the vectors and
+    the ANN candidate source, else vectors come from the embedding cache and the ANN source is exact search."""
+    from features.embedding_cache import encode_cached
+    from features.encoder import model_id
+
+    def vectors_for(frame: pd.DataFrame) -> np.ndarray:
+        if index is not None:
+            rows = [index.row_of(t) for t in frame["training_id"]]
+            if all(r is not None for r in rows):
+                return np.asarray(index.index.reconstruct_batch(np.array(rows, dtype=np.int64)), dtype=np.float32)
+        vectors, _stats = encode_cached(training_texts(frame), settings=settings, show_progress=False)
+        return vectors
+
+    catalogue = catalogue_arrays(session, vectors_for, on=today())
+    taxonomy = load_taxonomy()
+    labels = dict(zip(taxonomy.skills.index, taxonomy.skills["label"].astype(str), strict=True))
+    search = index_vector_search(catalogue, index) if index is not None else None
+    vectors_model = index.meta.model_id if index is not None else model_id(settings)
+    return LearnedRecommender(bundle=bundle, catalogue=catalogue, space=SkillSpace.load(), skill_labels=labels,
+                              vectors_model=vectors_model, vector_search=search, today=today)

@@ -1,0 +1,135 @@
+"""ESCO in French: the shipped labels, French job titles → occupations, and `parcours esco match`."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.esco import OCCUPATION_PREFIX, SKILL_PREFIX, load_taxonomy
+from features.esco_fr import FILES, build_french_files, french_label, load_french_labels
+
+
+def test_shipped_files_are_small_and_attributed():
+    for path in FILES.values():
+        assert path.exists() and path.stat().st_size < 2_000_000, path
+    readme = (FILES["occupation"].parent / "README.md").read_text(encoding="utf-8")
+    assert "© European Union" in readme and "CC BY 4.0" in readme and "https://esco.ec.europa.eu" in readme
+
+
+def test_french_labels_cover_most_concepts():
+    taxonomy = load_taxonomy()
+    occupations, skills = load_french_labels("occupation"), load_french_labels("skill")
+    assert len(occupations) == 2942 and len(skills) == 13485
+    assert all(uri.startswith(OCCUPATION_PREFIX) for uri in occupations.preferred)
+    assert all(uri.startswith(SKILL_PREFIX) for uri in skills.preferred)
+    assert len(set(occupations.preferred) & set(taxonomy.occupations.index)) / len(taxonomy.occupations) > 0.9
+    assert len(set(skills.preferred) & set(taxonomy.skills.index)) / len(taxonomy.skills) > 0.9
+
+
+def test_a_concept_without_french_label_falls_back_to_english():
+    taxonomy = load_taxonomy()
+    french = load_french_labels("occupation")
+    missing = next(uri for uri in taxonomy.occupations.index if uri not in french.preferred)
+    english = taxonomy.occupation_label(missing)
+    assert french_label(missing, "occupation", english) == english
+    assert french.labels(missing) == []
+    accountant = taxonomy.occupations.index[taxonomy.occupations["label"] == "accountant"][0]
+    assert french_label(accountant, "occupation", "accountant") == "comptable"
+    assert "comptable" in french.labels(accountant)
+
+
+def test_build_keeps_only_the_used_columns_and_is_reproducible(tmp_path: Path):
+    source = tmp_path / "src"
+    source.mkdir()
+    occupations = pd.DataFrame({
+        "conceptType": ["Occupation", "Occupation"],
+        "conceptUri": [OCCUPATION_PREFIX + "b", OCCUPATION_PREFIX + "a"],
+        "preferredLabel": ["boucher/bouchère", "  comptable "],
+        "altLabels": ["bouchère\nboucher\nboucher\nboucher/bouchère", ""],
+        "description": ["", "long text"],
+    })
+    skills = pd.DataFrame({
+        "conceptUri": [SKILL_PREFIX + "s"], "preferredLabel": ["tenir la caisse"], "altLabels": ["encaisser"],
+    })
+    occupations.to_csv(source / "occupations_fr.csv", index=False)
+    skills.to_csv(source / "skills_fr.csv", index=False)
+    out = tmp_path / "out"
+    assert build_french_files(source, out) == {"occupation": 2, "skill": 1}
+    first = (out / "occupations_fr.csv.gz").read_bytes()
+    build_french_files(source, out)
+    assert (out / "occupations_fr.csv.gz").read_bytes() == first
+    text = gzip.decompress(first).decode()
+    assert text.splitlines() == ["id,label,alt_labels", "a,comptable,", "b,boucher/bouchère,bouchère|boucher"]
+
+
+def _occupation_fr(label: str) -> str:
+    french = load_french_labels("occupation")
+    return next(uri for uri, preferred in french.preferred.items() if preferred == label)
+
+
+FRENCH_TITLES = [
+    ("comptable", "comptable"),
+    ("Comptable (H/F)", "comptable"),
+    ("boulanger / boulangère", "boulanger/boulangère"),
+    ("aide-soignant(e)", "aide-soignant/aide-soignante"),
+    ("développeur web h/f", "développeur web/développeuse web"),
+    ("cariste", "cariste"),
+    ("Infirmière", "infirmier spécialiste/infirmière spécialiste"),  # no plain "infirmier" in ESCO
+    ("plombier chauffagiste", "plombier/plombière"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("text", "label"), FRENCH_TITLES)
+def test_french_job_titles_map_to_their_occupation(text, label):
+    from features.esco_matcher import match
+
+    found = match(text, "occupation", k=3)
+    assert found, text
+    assert _occupation_fr(label) in [m.uri for m in found], (text, [(m.label, m.score) for m in found])
+    assert not found[0].low_confidence
+
+
+@pytest.mark.slow
+def test_french_titles_batched_are_matched_as_one_by_one():
+    from features.esco_matcher import get_index
+
+    index = get_index("occupation")
+    texts = [t for t, _ in FRENCH_TITLES] + ["", "Conducteur de chariots élévateurs (h/f/x)", "xqzv kwpl"]
+    for k in (1, 5):
+        assert index.match_many(texts, k) == [index.match(t, k) for t in texts]
+
+
+@pytest.mark.slow
+def test_cli_esco_match_reads_lines_and_prints_json_lines():
+    from parcours.cli import app
+
+    result = CliRunner().invoke(app, ["esco", "match", "--k", "3"], input="comptable\n\n  \nbus driver\n")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["query"] for line in lines] == ["comptable", "bus driver"]
+    assert all(len(line["matches"]) == 3 for line in lines)
+    first = lines[0]["matches"][0]
+    assert set(first) == {"uri", "label", "score"}
+    assert first["label"] == "comptable" and first["score"] == 1.0
+    assert lines[1]["matches"][0]["label"] == "conducteur d’autobus/conductrice d’autobus"
+    scores = [m["score"] for m in lines[1]["matches"]]
+    assert scores == sorted(scores, reverse=True)
+
+    english = CliRunner().invoke(app, ["esco", "match", "--kind", "skill", "--k", "1", "--lang", "en"],
+                                 input="payroll\n")
+    assert english.exit_code == 0, english.output
+    skill = json.loads(english.stdout)["matches"][0]
+    assert skill["uri"].startswith(SKILL_PREFIX) and "payroll" in skill["label"]
+
+
+def test_cli_esco_match_refuses_an_unknown_kind():
+    from parcours.cli import app
+
+    result = CliRunner().invoke(app, ["esco", "match", "--kind", "training"], input="x\n")
+    assert result.exit_code == 2
