@@ -21,12 +21,21 @@ from parcours.store.models import Holder, TrainingSession
 from recommender.served import LearnedRecommender, index_vector_search
 
 
-def catalogue_arrays(session: Session, vectors_for, *, on: dt.date) -> CatalogueArrays:  # type: ignore[no-untyped-def]
-    """The open catalogue as the ranker's arrays, with popularity and completion records from every
-    interaction before ``on``. ``vectors_for(frame)`` gives the rows' text vectors (index or embedding cache)."""
+def catalogue_arrays(session: Session, vectors_for, *, on: dt.date,  # type: ignore[no-untyped-def]
+                     statistics_until: dt.date | None = None) -> CatalogueArrays:
+    """The catalogue open on ``on`` as the ranker's arrays, with popularity, completion records and
+    co-occurrences from the interactions before ``statistics_until`` (default ``on``). ``vectors_for(frame)``
+    gives the rows' text vectors (index or embedding cache).
+
+    The server passes the model's ``trained_until``: the behavioural statistics are then exactly those the model
+    was fitted on. Counted up to today instead, months of further enrolments pushed a few trainings past the
+    trees' thresholds and into most holders' lists (docs/benchmarks.md, "Served lists"); a newer model, or
+    ``parcours train --incremental``, brings the statistics forward."""
     from parcours.store.frames import load_interactions
 
-    catalogue = load_catalogue(session, today=on)
+    # Every training, closed ones included, as the fitted arrays have them: a provider's completion record and
+    # the mean popularity are counted over all its trainings; closed rows are never candidates (open mask).
+    catalogue = load_catalogue(session, today=on, only_open=False)
     ids = catalogue["training_id"].tolist()
     sessions = pd.DataFrame(
         session.execute(select(TrainingSession.training_id, TrainingSession.start_date)
@@ -34,10 +43,14 @@ def catalogue_arrays(session: Session, vectors_for, *, on: dt.date) -> Catalogue
         columns=["training_id", "start_date"])
     sessions = sessions[sessions["training_id"].isin(set(ids))]
     interactions = load_interactions(session)
-    interactions = interactions[interactions["occurred_at"] < pd.Timestamp(on, tz="UTC")]
+    until = min(on, statistics_until) if statistics_until is not None else on
+    interactions = interactions[interactions["occurred_at"] < pd.Timestamp(until, tz="UTC")]
     regions = dict(session.execute(select(Holder.holder_id, Holder.region_code)).all())
-    return CatalogueArrays.build(catalogue, sessions, vectors_for(catalogue), interactions, regions,
-                                 SkillSpace.load(), as_of=on)
+    open_now = catalogue["next_session"].notna().to_numpy()
+    open_vectors = vectors_for(catalogue[open_now].reset_index(drop=True))
+    vectors = np.zeros((len(catalogue), open_vectors.shape[1] if open_vectors.ndim == 2 else 0), dtype=np.float32)
+    vectors[open_now] = open_vectors  # closed rows keep a zero vector: no vector search or encoding for them
+    return CatalogueArrays.build(catalogue, sessions, vectors, interactions, regions, SkillSpace.load(), as_of=on)
 
 
 def build_learned_recommender(session: Session, bundle, settings: Settings,  # type: ignore[no-untyped-def]
@@ -56,7 +69,7 @@ def build_learned_recommender(session: Session, bundle, settings: Settings,  # t
         vectors, _stats = encode_cached(training_texts(frame), settings=settings, show_progress=False)
         return vectors
 
-    catalogue = catalogue_arrays(session, vectors_for, on=today())
+    catalogue = catalogue_arrays(session, vectors_for, on=today(), statistics_until=bundle.trained_until)
     taxonomy = load_taxonomy()
     labels = dict(zip(taxonomy.skills.index, taxonomy.skills["label"].astype(str), strict=True))
     search = index_vector_search(catalogue, index) if index is not None else None

@@ -212,3 +212,33 @@ def test_one_holder_arrays_at_request_time_equal_the_bulk_arrays(tiny_world) -> 
         expected = pair_features(catalogue, bulk, np.full(len(trainings), h), trainings)
         got = pair_features(catalogue, one, np.zeros(len(trainings), dtype=np.int64), trainings)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_served_statistics_are_those_the_model_was_fitted_on(tiny_world) -> None:  # type: ignore[no-untyped-def]
+    """Train/serve parity: served months after the cut, the popularity, provider completion records and
+    co-occurrences the served arrays hold are the fitted arrays' (counted before ``trained_until``), not
+    counts grown past the range the trees saw."""
+    import datetime as dt
+
+    from recommender.bundle import RankerBundle
+    from recommender.loading import build_learned_recommender
+    from training.pipeline import prepare
+
+    _folder, url = tiny_world
+    data = prepare(url, show_progress=False)
+    fitted = data.catalogue
+    bundle = RankerBundle(ranker=None, completion=None, feature_names=(), trained_until=data.split.cut_date,  # type: ignore[arg-type]
+                          params={})
+    later = data.split.cut_date + dt.timedelta(days=90)
+    with session_scope(url) as session:
+        served = build_learned_recommender(session, bundle, get_settings(), today=lambda: later).catalogue
+    rows = np.array([fitted.position[t] for t in served.training_ids])
+    assert len(rows) > 0 and served.as_of == later
+    np.testing.assert_array_equal(served.popularity, fitted.popularity[rows])
+    np.testing.assert_allclose(served.provider_completion, fitted.provider_completion[rows])
+    assert served.popularity_scale == pytest.approx(fitted.popularity_scale)
+    assert fitted.cooccurrence is not None and served.cooccurrence is not None
+    np.testing.assert_array_equal(served.cooccurrence.counts[rows][:, rows].toarray(),
+                                  fitted.cooccurrence.counts[rows][:, rows].toarray())
+    # The world has enrolments after the cut: counted up to the serving day, popularity would differ.
+    assert (data.frames.interactions["occurred_at"] >= data.split.cut).any()

@@ -155,11 +155,13 @@ class TimeSplit:
 
 
 def time_split(interactions: pd.DataFrame, *, cut: pd.Timestamp | None = None, holdout_days: int = 120) -> TimeSplit:
-    """Split at ``cut`` (default: ``holdout_days`` before the last interaction)."""
+    """Split at ``cut`` (default: midnight UTC of the day ``holdout_days`` before the last interaction, so that
+    "before the cut" and "before ``cut_date``", which a fitted model records as its ``trained_until``, are the
+    same interactions)."""
     if interactions.empty:
         raise ValueError("no interactions: import a world first")
     if cut is None:
-        cut = interactions["occurred_at"].max() - pd.Timedelta(days=holdout_days)
+        cut = (interactions["occurred_at"].max() - pd.Timedelta(days=holdout_days)).normalize()
     cut = pd.Timestamp(cut)
     if cut.tzinfo is None:
         cut = cut.tz_localize("UTC")
