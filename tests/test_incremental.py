@@ -261,7 +261,6 @@ def test_train_incremental_needs_a_champion(prepared, tmp_path: Path, monkeypatc
 def test_train_incremental_registers_a_child_version_under_the_promotion_rule(prepared, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from mlflow.tracking import MlflowClient
 
-    from training.fit import NotEnoughData
     from training.registry import CHAMPION, train_and_register
 
     _data, _folder, url = prepared
@@ -280,8 +279,12 @@ def test_train_incremental_registers_a_child_version_under_the_promotion_rule(pr
     promoted = "NOT promoted" not in second
     assert champion == ("2" if promoted else "1")
     if promoted:
-        with pytest.raises(NotEnoughData, match="no new interactions"):  # the champion is now up to date
-            train_and_register(url, holdout_days=120, incremental=True, settings=settings)
+        # The demo's flow: the champion was trained with the same 120-day window; the update moves its cut to
+        # half-way between the champion's cut and the last interaction instead of failing for want of data.
+        third = train_and_register(url, holdout_days=120, incremental=True, settings=settings)
+        assert "incremental update of parcours-ranker/2, trained until" in third
+        params = client.get_run(client.get_model_version(settings.registered_model_name, "3").run_id).data.params
+        assert params["trained_until"] > params["parent_trained_until"]
 
 
 def test_a_training_added_after_the_cut_is_scored_from_content_and_provider_record(prepared) -> None:  # type: ignore[no-untyped-def]

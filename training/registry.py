@@ -13,6 +13,7 @@ say ``incremental=True`` and name the parent version, and the same promotion rul
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import tempfile
@@ -24,12 +25,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from parcours.errors import NotFound  # noqa: E402
 from parcours.settings import Settings, get_settings  # noqa: E402
+from parcours.store.engine import session_scope  # noqa: E402
+from parcours.store.models import Interaction  # noqa: E402
 from recommender.bundle import CHAMPION, BundleModel, load_champion  # noqa: E402
-from training.fit import update_bundle  # noqa: E402
+from training.fit import NotEnoughData, update_bundle  # noqa: E402
 from training.pipeline import Prepared, evaluate_prepared, fit_and_evaluate, prepare  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,26 @@ def _plot(report: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def incremental_holdout_days(db_url: str, trained_until: dt.date, holdout_days: int) -> int:
+    """The held-out window of an incremental update: ``holdout_days`` when its cut falls after the champion's
+    ``trained_until``, else half the days from ``trained_until`` to the last interaction, so the update has new
+    interactions to learn from and later ones to be evaluated on (a champion trained with the default window,
+    as ``make demo`` does, would otherwise leave nothing between its cut and the same cut)."""
+    with session_scope(db_url) as session:
+        last = session.scalar(select(func.max(Interaction.occurred_at)))
+    if last is None:
+        return holdout_days
+    stamp = pd.Timestamp(last)  # SQLite gives naive UTC, PostgreSQL an aware datetime
+    last_day = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).date()
+    days_after = (last_day - trained_until).days
+    if days_after - holdout_days >= 1:
+        return holdout_days
+    if days_after < 2:
+        raise NotEnoughData(f"the champion is trained until {trained_until.isoformat()} and the last interaction "
+                            f"is of {last_day.isoformat()}: import newer interactions before --incremental")
+    return days_after // 2
+
+
 def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, truth_dir: Path | None = None,
                        force: bool = False, incremental: bool = False, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
@@ -72,6 +97,8 @@ def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, t
     if incremental and parent is None:
         raise NotFound(f"--incremental updates the champion of {settings.registered_model_name}, and there is no "
                        f"usable one at {settings.resolved_mlflow_uri()}: run a full `parcours train` first")
+    if parent is not None:
+        holdout_days = incremental_holdout_days(db_url, parent.trained_until, holdout_days)
     prepared: Prepared = prepare(db_url, holdout_days=holdout_days, settings=settings)
     client = _configure(settings)
     if parent is not None:
