@@ -18,6 +18,8 @@ from tqdm import tqdm
 from ingest.problems import FileRefused, Problem, problem, refused
 from ingest.world_format import COLUMNS, LIST_SEPARATOR
 
+DEFAULT_MAX_FIELD_CHARS = 16 * 1024 * 1024  # Settings.import_max_field_chars
+
 
 def scan_file(path: Path, name: str, max_bytes: int) -> tuple[str, int]:
     """sha256 and size of the file, after checking it exists, is not too big and is UTF-8 throughout."""
@@ -81,9 +83,21 @@ class Chunk:
     records: int
 
 
-def read_chunks(path: Path, name: str, chunk_rows: int, *, size: int, progress: bool | None) -> Iterator[Chunk]:
-    """Read the file in chunks; raise ``FileRefused`` on a bad header or CSV that cannot be parsed."""
+def read_chunks(
+    path: Path,
+    name: str,
+    chunk_rows: int,
+    *,
+    size: int,
+    progress: bool | None,
+    allow_unknown_columns: bool = False,
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+) -> Iterator[Chunk]:
+    """Read the file in chunks; raise ``FileRefused`` on a bad header, a column the format does not have (unless
+    ``allow_unknown_columns``), a field over ``max_field_chars`` (naming its row and column) or CSV that cannot be
+    parsed."""
     columns = COLUMNS[name]
+    _allow_fields_up_to(max_field_chars)
     with (
         path.open("rb") as raw,
         tqdm(
@@ -110,13 +124,24 @@ def read_chunks(path: Path, name: str, chunk_rows: int, *, size: int, progress: 
         header_line = reader.line_num
         duplicated = sorted({c for c in header if c and header.count(c) > 1})
         missing = [c for c in columns if c not in header]
-        if missing or duplicated:
+        unknown = [] if allow_unknown_columns else [c for c in dict.fromkeys(header) if c and c not in columns]
+        if missing or duplicated or unknown:
             raise FileRefused(
                 [
                     problem(name, header_line, c, f"missing column {c!r} (the header has: {', '.join(header)})")
                     for c in missing
                 ]
                 + [problem(name, header_line, c, f"column {c!r} appears more than once") for c in duplicated]
+                + [
+                    problem(
+                        name,
+                        header_line,
+                        c[:100],
+                        f"unknown column {c[:100]!r}: the format has {', '.join(columns)} "
+                        "(parcours import --allow-unknown-columns ignores extra columns)",
+                    )
+                    for c in unknown
+                ]
             )
         positions = [header.index(c) for c in columns]
         width = len(header)
@@ -144,8 +169,56 @@ def read_chunks(path: Path, name: str, chunk_rows: int, *, size: int, progress: 
                     yield Chunk(_frame(records, lines, columns, positions), problems, count)
                     lines, records, problems, count = [], [], [], 0
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                column = _oversized_column(path, last + 1, header, max_field_chars)
+                raise FileRefused(
+                    [
+                        problem(
+                            name,
+                            last + 1,
+                            column,
+                            f"is longer than {max_field_chars:,} characters, the longest field an import reads",
+                        )
+                    ]
+                ) from exc
             raise refused(name, last + 1, f"unreadable CSV from this line on: {exc}") from exc
         yield Chunk(_frame(records, lines, columns, positions), problems, count)
+
+
+def _allow_fields_up_to(max_field_chars: int) -> None:
+    """The csv module's field limit is one per process: raise it to ``max_field_chars`` (never lower it), so a
+    long field reaches the column's own length rule, which names file, row and field."""
+    if csv.field_size_limit() < max_field_chars:
+        csv.field_size_limit(max_field_chars)
+
+
+def _oversized_column(path: Path, line: int, header: list[str], limit: int) -> str | None:
+    """The column of the first field longer than ``limit`` in the record starting on physical ``line``, found by
+    scanning the characters (quotes understood) without holding the field."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for _ in range(line - 1):
+            handle.readline()
+        index, length, quoted, previous = 0, 0, False, ""
+        while block := handle.read(1 << 16):
+            for char in block:
+                if quoted:
+                    if char == '"':
+                        quoted = False
+                    else:
+                        length += 1
+                elif char == '"':
+                    length += previous == '"'  # a doubled quote inside a quoted field is one character
+                    quoted = True
+                elif char == ",":
+                    index, length = index + 1, 0
+                elif char == "\n":
+                    return None
+                else:
+                    length += 1
+                if length > limit:
+                    return header[index] if index < len(header) else None
+                previous = char
+    return None
 
 
 def _frame(records: list[list[str]], lines: list[int], columns: tuple[str, ...], positions: list[int]) -> pd.DataFrame:

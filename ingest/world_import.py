@@ -65,23 +65,41 @@ REFERENCES: dict[str, dict[str, tuple[InstrumentedAttribute[str], str, str]]] = 
 SQLITE_IMPORT_CACHE_KIB = 128 * 1024
 
 
-def import_folder(folder: Path, db_url: str, *, settings: Settings | None = None, progress: bool | None = None) -> str:
+def import_folder(
+    folder: Path,
+    db_url: str,
+    *,
+    settings: Settings | None = None,
+    progress: bool | None = None,
+    allow_unknown_columns: bool | None = None,
+) -> str:
     """Validate and load a world folder; returns a summary, raises ``ValidationFailed`` listing every problem.
 
     Files are imported in the order trainings, holders, experience, interactions, each in its own
     transaction: a file with any problem is not written at all, and files depending on it are not written
     either. Files already imported in the same run stay imported (the error message says which).
     """
-    report = run_import(Path(folder), db_url, settings=settings, progress=progress)
+    report = run_import(
+        Path(folder), db_url, settings=settings, progress=progress, allow_unknown_columns=allow_unknown_columns
+    )
     if report.problems:
         raise ValidationFailed(report.problems, report.failure_message())
     return report.summary()
 
 
 def run_import(
-    folder: Path, db_url: str, *, settings: Settings | None = None, progress: bool | None = None
+    folder: Path,
+    db_url: str,
+    *,
+    settings: Settings | None = None,
+    progress: bool | None = None,
+    allow_unknown_columns: bool | None = None,
 ) -> ImportReport:
+    """Import every file of the folder; ``allow_unknown_columns`` (default: the setting) ignores columns the
+    format does not have instead of refusing the file."""
     settings = settings or get_settings()
+    if allow_unknown_columns is not None:
+        settings = settings.model_copy(update={"import_allow_unknown_columns": allow_unknown_columns})
     if not folder.is_dir():
         raise ValidationFailed([problem(str(folder), None, None, "world folder not found")])
     as_of = read_as_of(folder)
@@ -152,7 +170,15 @@ def import_file(
         report.sha256, size = scan_file(path, name, settings.import_max_file_bytes)
         if not blocked:
             loader = LOADERS[name](session, context)
-        for chunk in read_chunks(path, name, settings.import_chunk_rows, size=size, progress=progress):
+        for chunk in read_chunks(
+            path,
+            name,
+            settings.import_chunk_rows,
+            size=size,
+            progress=progress,
+            allow_unknown_columns=settings.import_allow_unknown_columns,
+            max_field_chars=settings.import_max_field_chars,
+        ):
             report.rows += chunk.records
             problems = chunk.problems + validate_chunk(name, rules, schema, chunk.frame)
             report.add(sorted(problems, key=_row_of))

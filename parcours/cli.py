@@ -68,26 +68,34 @@ def world_generate(
         str | None,
         typer.Option("--as-of", help="Date the world ends (YYYY-MM-DD); default: first day of this month."),
     ] = None,
+    variant: Annotated[
+        str,
+        typer.Option("--variant", help="What drives choices (the world zoo, data/README.md): default, continuity, "
+                     "goal, price, weak_content or social."),
+    ] = "default",
     db: DbOption = None,
 ) -> None:
     """Generate a synthetic world in the import format (plus truth/ for evaluation only).
 
-    The world is a deterministic function of (seed, scale, as-of): interactions cover the 24 months before
-    as-of and sessions run up to 12 months after it.
+    The world is a deterministic function of (seed, scale, as-of, variant): interactions cover the 24 months
+    before as-of and sessions run up to 12 months after it.
     """
     import datetime as dt
 
     from training.datasets.world import generate_world
-    from training.datasets.world_params import SCALES
+    from training.datasets.world_params import SCALES, variant_problem
     from training.datasets.world_time import first_of_month
 
     if scale not in SCALES:
         fail(f"--scale must be one of {', '.join(SCALES)}, not {scale!r}", 2)
+    problem = variant_problem(SCALES[scale], variant)
+    if problem:
+        fail(f"--variant: {problem}", 2)
     try:
         as_of_date = dt.date.fromisoformat(as_of) if as_of else first_of_month(dt.date.today())
     except ValueError:
         fail(f"--as-of must be an ISO date (YYYY-MM-DD), not {as_of!r}", 2)
-    summary = generate_world(out, scale=scale, seed=seed, as_of=as_of_date)
+    summary = generate_world(out, scale=scale, seed=seed, as_of=as_of_date, variant=variant)
     typer.echo(summary)
 
 
@@ -103,16 +111,58 @@ def esco_derive(
     typer.echo(f"{len(frame)} occupation→skill links written")
 
 
+@esco_app.command("match")
+def esco_match(
+    kind: Annotated[str, typer.Option("--kind", help="What to match: occupation or skill.")] = "occupation",
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Matches per line, best first.")] = 10,
+    lang: Annotated[
+        str, typer.Option("--lang", help="Label language: fr (French preferred label, English when ESCO has "
+                                         "none) or en.")
+    ] = "fr",
+) -> None:
+    """Match free text (French or English), one label per line on stdin, to ESCO; one JSON line out per line.
+
+    Each output line is {"query": ..., "matches": [{"uri": ..., "label": ..., "score": ...}, ...]}, best
+    first: the matcher of the skills profile (features.esco_matcher). Empty lines are skipped.
+    Example: printf 'comptable\nboulanger / boulangère\n' | parcours esco match --k 3
+    """
+    import json
+
+    if kind not in ("occupation", "skill"):
+        fail(f"--kind must be occupation or skill, not {kind!r}", 2)
+    if lang not in ("fr", "en"):
+        fail(f"--lang must be fr or en, not {lang!r}", 2)
+    from features.esco_fr import french_label
+    from features.esco_matcher import match_many
+
+    lines = [line.strip() for line in sys.stdin if line.strip()]
+    for start in range(0, len(lines), 256):
+        chunk = lines[start : start + 256]
+        for query, found in zip(chunk, match_many(chunk, kind, k), strict=True):  # type: ignore[arg-type]
+            matches = [
+                {
+                    "uri": m.uri,
+                    "label": french_label(m.uri, kind, m.label) if lang == "fr" else m.label,  # type: ignore[arg-type]
+                    "score": m.score,
+                }
+                for m in found
+            ]
+            typer.echo(json.dumps({"query": query, "matches": matches}, ensure_ascii=False))
+
+
 @app.command("import")
 def import_world(
     folder: Annotated[Path, typer.Argument(help="World folder with trainings.csv, holders.csv, …")],
     db: DbOption = None,
+    allow_unknown_columns: Annotated[
+        bool, typer.Option("--allow-unknown-columns", help="Ignore columns the format lacks (default: refused).")
+    ] = False,
 ) -> None:
     """Validate and load a world folder; all-or-nothing per file, re-import of the same ids updates."""
     from ingest.world_import import import_folder
 
     try:
-        report = import_folder(folder, db_url(db))
+        report = import_folder(folder, db_url(db), allow_unknown_columns=allow_unknown_columns or None)
     except ValidationFailed as exc:
         report_validation(exc)
         raise typer.Exit(1) from exc
@@ -284,16 +334,21 @@ def evaluate_command(
     truth: Annotated[Path | None, typer.Option(help="World folder with truth/ (adds the oracle).")] = None,
     db: DbOption = None,
 ) -> None:
-    """Time-split offline evaluation: the model against popularity and content similarity, same holders."""
+    """Time-split offline evaluation: the model against popularity and content similarity, same holders.
+
+    The model is the registered champion (what the server answers with), evaluated exactly as `parcours train`
+    evaluated it; with no champion, one trained past this split's cut or on other features, a model is fitted on
+    the split."""
     import json
 
-    from training.pipeline import fit_and_evaluate, prepare
+    from training.pipeline import evaluate_champion, prepare
 
     try:
         prepared = prepare(db_url(db), holdout_days=holdout_days, show_progress=not as_json)
-        _bundle, report = fit_and_evaluate(prepared, seed=seed, truth_dir=truth)
+        evaluated, report = evaluate_champion(prepared, seed=seed, truth_dir=truth)
     except ParcoursError as exc:
         fail(str(exc))
+    typer.echo(evaluated, err=True)
     if as_json:
         typer.echo(json.dumps(report, sort_keys=True))
         return

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import secrets
+import stat
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,9 +63,21 @@ class Settings(BaseSettings):
     search_candidates: int = 100
     mlflow_tracking_uri: str = ""
     registered_model_name: str = "parcours-ranker"
-    jwt_secret: str = "change-me-in-production-parcours-demo-secret"
+    # Signing secret of the access tokens. Empty: a random secret generated at first start and kept in
+    # ``<data_dir>/jwt_secret`` (mode 0600); there is no built-in one (``resolved_jwt_secret``).
+    jwt_secret: str = ""
     jwt_algorithm: str = "HS256"
     jwt_ttl_minutes: int = 60
+    # Login: attempts per client address, failed attempts per username (``limits`` notation), concurrent argon2
+    # verifications (each takes ``argon2_memory_kib``) and how long a login waits for one before a 503.
+    login_rate_per_client: str = "30/minute"
+    login_failures_per_username: str = "10/15 minutes"
+    password_hash_concurrency: int = 2
+    password_hash_wait_seconds: float = 10.0
+    # Generous per-user limit on the recommendation and search routes (they encode and rank).
+    search_rate_per_user: str = "300/minute"
+    # Request bodies above this many bytes are refused (413) before they are read whole.
+    max_body_bytes: int = 1024 * 1024
     # argon2id cost (RFC 9106 second recommended option by default); tests lower it to stay fast.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -70,6 +86,11 @@ class Settings(BaseSettings):
     # `parcours import`: bigger files are refused before reading; rows are read in chunks of this many.
     import_max_file_bytes: int = 2 * 1024**3
     import_chunk_rows: int = 10_000
+    # A field longer than this is refused naming file, row and field (the columns' own limits are far lower).
+    import_max_field_chars: int = 16 * 1024 * 1024
+    # Columns a world file's header has beyond the format's are refused unless this is set (or the flag
+    # ``parcours import --allow-unknown-columns``); then they are ignored.
+    import_allow_unknown_columns: bool = False
     # Payment batches write one remittance CSV per provider here (default: data/remittances).
     remittance_dir: Path | None = None
 
@@ -88,10 +109,58 @@ class Settings(BaseSettings):
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or (self.data_dir / "cache")
 
+    def resolved_jwt_secret(self) -> str:
+        """``PARCOURS_JWT_SECRET``, or the secret kept in ``<data_dir>/jwt_secret`` (created at first use)."""
+        return _jwt_secret(self.jwt_secret, self.data_dir.resolve())
+
     def resolved_mlflow_uri(self) -> str:
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{self.data_dir / 'mlflow.db'}"
+
+
+MIN_SECRET_CHARS = 32
+SECRET_FILE = "jwt_secret"
+# sha256 of signing secrets that were public (the built-in default of earlier versions): refused if configured.
+PUBLIC_SECRET_SHA256 = frozenset({"522de014be33a540c1e407a5b0d3e8b4df21d0b73dda1cf72da42cdb79580875"})
+
+
+class InsecureSecret(ValueError):
+    """The configured signing secret is public or too short, or the secret file is readable by others."""
+
+
+@lru_cache(maxsize=16)
+def _jwt_secret(configured: str, data_dir: Path) -> str:
+    if configured:
+        if hashlib.sha256(configured.encode()).hexdigest() in PUBLIC_SECRET_SHA256:
+            raise InsecureSecret("PARCOURS_JWT_SECRET is a published default: set a secret of your own")
+        if len(configured) < MIN_SECRET_CHARS:
+            raise InsecureSecret(f"PARCOURS_JWT_SECRET must have at least {MIN_SECRET_CHARS} characters")
+        return configured
+    path = data_dir / SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Written aside, then linked into place: two processes starting at once agree on one secret, and
+        # nobody ever reads a half-written file.
+        temporary = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise InsecureSecret(f"{path} is readable by others (mode {mode:o}): chmod 600 it, or remove it to get "
+                             "a new secret (every token then ends)")
+    secret = path.read_text().strip()
+    if len(secret) < MIN_SECRET_CHARS:
+        raise InsecureSecret(f"{path} holds a secret shorter than {MIN_SECRET_CHARS} characters")
+    return secret
 
 
 @lru_cache(maxsize=1)

@@ -17,7 +17,6 @@ import numpy as np
 from features.pairs import FEATURE_NAMES, CatalogueArrays, HolderArrays, pair_features
 
 MAX_PER_PROVIDER = 2
-RISKY_COMPLETION = 0.5
 
 
 @dataclass(frozen=True)
@@ -98,52 +97,83 @@ def diversify(rows: list[int], catalogue: CatalogueArrays, k: int) -> list[int]:
     return (picked + skipped)[:k]
 
 
+# Reasons are said to holders, who are French (labels of the API stay English).
+SIMILAR_PROFILE = 0.5  # cosine above which a training reads as close to what the holder does
+SHARED_BEHAVIOUR = 0.05  # co-occurrence affinity above which holders like this one took it
+# Abandonment is flagged only well below the catalogue's typical completion rate, never in absolute terms: a
+# short remote course is not "risky" because the scheme's completion rate is below one half.
+RISK_RATIO = 0.6
+
+
 def fit_reasons(item: RankedItem) -> list[str]:
-    """Why it fits, in plain words (the skills it closes and the cost are said apart, see ``compose_reasons``)."""
+    """Why it fits this holder, in plain French (the skills it closes and the cost are said apart, see
+    ``compose_reasons``). Never empty: without a stronger reason it says how close it is to the profile."""
     f = item.features
     said: list[str] = []
-    if f["profile_similarity"] > 0.5:
-        said.append("close to what you already do")
     if f["target_match"] > 0:
-        said.append("prepares for your target occupation")
+        said.append("prépare à votre métier cible")
+    if f["profile_similarity"] > SIMILAR_PROFILE:
+        said.append("proche de ce que vous faites déjà")
+    if f.get("cf_affinity", 0.0) > SHARED_BEHAVIOUR:
+        said.append("suivie par des personnes au parcours proche du vôtre")
+    if 0 < f["skill_novelty"] < 1:
+        said.append("prolonge des compétences que vous avez déjà")
+    if not said:
+        said.append(f"proximité avec votre profil : {max(0, round(100 * f['profile_similarity']))} %")
     if f["modality_match"] == 1.0:
-        said.append("in your preferred modality")
+        said.append("dans la modalité que vous préférez")
     if f["region_match"] == 1.0:
-        said.append("available in your region or remote")
+        said.append("disponible dans votre région ou à distance")
     return said
 
 
-def risk_of(item: RankedItem) -> str | None:
-    """Why abandonment is likely (unmet prerequisites, or a low predicted completion), or ``None``."""
+def risk_of(item: RankedItem, typical_completion: float) -> str | None:
+    """Why abandonment is likely, or ``None``: unmet prerequisites, or a predicted completion well below the
+    catalogue's typical rate (``RISK_RATIO`` of it), said with both figures."""
     if item.features["prerequisites_met"] < 1.0:
-        return "prerequisites you may not have"
-    if item.completion_probability is not None and item.completion_probability < RISKY_COMPLETION:
-        return "its length and format"
+        return "des prérequis que vous n'avez peut-être pas"
+    p = item.completion_probability
+    if p is not None and typical_completion > 0 and p < RISK_RATIO * typical_completion:
+        return (f"achèvement estimé à {round(100 * p)} %, contre {round(100 * typical_completion)} % "
+                "en moyenne dans le catalogue")
     return None
 
 
-def cost_reason(out_of_pocket_cents: int) -> str:
+def euros(cents: int) -> str:
+    """French amount: 1 234,56 €."""
+    whole, part = divmod(int(cents), 100)
+    return f"{whole:,}".replace(",", "\u202f") + f",{part:02d} €"
+
+
+def cost_reason(out_of_pocket_cents: int, *, direct_is_cheaper: bool = False, with_rights_cents: int | None = None,
+                participation_exceeds_rights: bool = False) -> str:
+    if direct_is_cheaper and with_rights_cents is not None:
+        why = " : la participation forfaitaire dépasse les droits utilisés" if participation_exceeds_rights else ""
+        return (f"payer directement ({euros(out_of_pocket_cents)}) coûte moins cher que mobiliser vos droits "
+                f"({euros(with_rights_cents)}){why}")
     if out_of_pocket_cents == 0:
-        return "fully covered by your rights"
-    return f"costs you {out_of_pocket_cents / 100:.2f} € after your rights"
+        return "entièrement financée par vos droits"
+    return f"vous coûte {euros(out_of_pocket_cents)} après vos droits"
 
 
 def compose_reasons(skills_closed: Sequence[str], out_of_pocket_cents: int, fit: Sequence[str],
-                    completion_probability: float | None, risk: str | None) -> list[str]:
-    """The reasons shown with an item: skills it closes, what it costs, why it fits, and the completion risk."""
+                    completion_probability: float | None, risk: str | None, **cost: Any) -> list[str]:
+    """The reasons shown with an item: skills it closes, what it costs (``cost``: the comparison with paying
+    directly, see ``cost_reason``), why it fits, and the completion estimate and risk."""
     said: list[str] = []
     if skills_closed:
-        said.append("closes skills of your goal: " + ", ".join(skills_closed[:3]))
-    said.append(cost_reason(out_of_pocket_cents))
+        said.append("apporte des compétences de votre objectif : " + ", ".join(skills_closed[:3]))
+    said.append(cost_reason(out_of_pocket_cents, **cost))
     said.extend(fit)
     if completion_probability is not None:
-        said.append(f"predicted completion {round(100 * completion_probability)} %")
+        said.append(f"achèvement estimé : {round(100 * completion_probability)} %")
     if risk is not None:
-        said.append(f"risk of abandonment: {risk}" if completion_probability is not None else f"warning: {risk}")
+        said.append(f"risque d'abandon : {risk}")
     return said
 
 
-def reasons(item: RankedItem, skill_labels: list[str], out_of_pocket_cents: int) -> list[str]:
+def reasons(item: RankedItem, skill_labels: list[str], out_of_pocket_cents: int,
+            typical_completion: float) -> list[str]:
     """Plain-language reasons: skills it closes, what it costs, why it fits, and the completion risk."""
     return compose_reasons(skill_labels, out_of_pocket_cents, fit_reasons(item), item.completion_probability,
-                           risk_of(item))
+                           risk_of(item, typical_completion))

@@ -21,7 +21,8 @@ from recommender.learned import diversify
 
 # Popularity only breaks near-ties of completion records: at most this much is added to a completion rate.
 POPULARITY_WEIGHT = 0.05
-NEUTRAL_REASON = "neutral suggestion: chosen on objective criteria (completion record, enrolments), not your profile"
+NEUTRAL_REASON = ("suggestion neutre : choisie sur des critères objectifs (taux d'achèvement, inscriptions), "
+                  "pas sur votre profil")
 
 
 def neutral_scores(catalogue: CatalogueArrays) -> np.ndarray:

@@ -119,7 +119,7 @@ class LearnedRecommender(Recommender):
                            for c in closed[:SKILLS_EXPLAINED])
             out.append(Recommendation(
                 str(self.catalogue.training_ids[row]), score, tuple(fit_reasons(item)), labels,
-                item.completion_probability, risk_of(item),
+                item.completion_probability, risk_of(item, self.catalogue.completion_overall),
             ))
         return out
 

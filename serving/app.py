@@ -9,21 +9,29 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from limits import storage
+from sqlalchemy.exc import DataError
 
 from parcours import __version__
 from parcours.errors import Conflict, Forbidden, IndexMismatch, NotFound, ParcoursError, ValidationFailed
 from parcours.settings import Settings, get_settings
 from parcours.store.engine import migrate, session_factory
+from serving.middleware import BodyLimit, SecurityHeaders, out_of_range, validation_error
 from serving.routers import admin, auth, health, holders, trainings
+from serving.routers import adviser_page as adviser_page_router
 from serving.routers import cec as cec_router
 from serving.routers import consents as consents_router
 from serving.routers import enrolments as enrolments_router
+from serving.routers import occupations as occupations_router
+from serving.routers import paths as paths_router
 from serving.routers import payments as payments_router
 from serving.routers import preferences as preferences_router
 from serving.routers import profile as profile_router
 from serving.routers import rights as rights_router
 from serving.routers import statistics as statistics_router
+from serving.security import LoginGuard, RateLimit
 from serving.services.recommendations import RecommenderState, load_recommender
 
 STATUS_BY_ERROR: list[tuple[type[ParcoursError], int]] = [
@@ -54,6 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.session_factory = session_factory(db_url)
+    # Security (docs/security.md): the signing secret resolved now, so a public or missing-and-unwritable one
+    # stops the start; the login guard and the search limit; the body cap, short 422s and security headers.
+    settings.resolved_jwt_secret()
+    app.state.login_guard = LoginGuard(settings)
+    app.state.search_limit = RateLimit.parse(settings.search_rate_per_user, "searches", storage.MemoryStorage())
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(OverflowError, out_of_range)
+    app.add_exception_handler(DataError, out_of_range)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.state.recommender = RecommenderState(None, "starting")
     app.state.catalogue_search = None
 
@@ -77,5 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consents_router.router)
     app.include_router(preferences_router.router)
     app.include_router(statistics_router.router)
+    app.include_router(paths_router.router)
+    app.include_router(occupations_router.router)
+    app.include_router(adviser_page_router.router)
+    app.mount("/static", adviser_page_router.static_files(), name="static")
     app.include_router(admin.router)
     return app

@@ -1,4 +1,5 @@
-"""Typed FastAPI dependencies: ``SettingsDep``, ``SessionDep``, ``CurrentUser``."""
+"""Typed FastAPI dependencies: ``SettingsDep``, ``SessionDep``, ``CurrentUser``, the id path types (``DbId``,
+``HolderIdPath``) and the per-user rate limit of the search and recommendation routes (``search_rate_limit``)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,23 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parcours.settings import Settings
 from parcours.store.models import User
-from serving.security import decode_access_token
+from serving.security import RateLimit, RateLimited, decode_access_token, token_matches
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token")
+
+# Ids of the database's INTEGER key columns (32 bits on PostgreSQL): a path id outside 1..MAX_DB_ID is refused
+# (422) before any query, so it never reaches the database as an out-of-range value (a 500 before).
+MAX_DB_ID = 2**31 - 1
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="A positive id (at most 2^31 - 1)")]
+# Holder ids are strings of at most the column's 64 characters.
+HolderIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The holder's id")]
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -49,6 +56,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_current_user(session: SessionDep, settings: SettingsDep, token: Annotated[str, Depends(oauth2_scheme)]) -> User:
+    """The signed-in user: a valid token whose user id, username and version still match an active user."""
     unauthorised = HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED,
         detail="invalid or expired token",
@@ -58,8 +66,9 @@ def get_current_user(session: SessionDep, settings: SettingsDep, token: Annotate
         claims = decode_access_token(token, settings)
     except jwt.PyJWTError as exc:
         raise unauthorised from exc
-    user = session.scalars(select(User).where(User.username == claims["sub"])).one_or_none()
-    if user is None or not user.is_active:
+    user_id = int(str(claims["sub"]))
+    user = session.get(User, user_id) if user_id <= MAX_DB_ID else None
+    if not token_matches(claims, user) or user is None or not user.is_active:
         raise unauthorised
     return user
 
@@ -74,3 +83,21 @@ def require_role(*roles: str):  # type: ignore[no-untyped-def]
         return user
 
     return Depends(check)
+
+
+def too_many(exc: RateLimited) -> HTTPException:
+    return HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
+def search_rate_limit(request: Request, user: CurrentUser) -> None:
+    """A generous per-user limit on the routes that encode and rank (429 with ``Retry-After`` beyond it)."""
+    limit: RateLimit | None = getattr(request.app.state, "search_limit", None)
+    if limit is None:
+        return
+    try:
+        limit.hit("user", str(user.user_id))
+    except RateLimited as exc:
+        raise too_many(exc) from exc
+
+
+SearchRateLimit = Depends(search_rate_limit)

@@ -17,10 +17,10 @@ from parcours.store.models import User
 from parcours.store.supporting_models import Enrolment, IdempotencyKey
 from serving.app import create_app
 from serving.routers.idempotent import business_date
-from serving.security import create_access_token
 from serving.services.idempotency import execute_idempotent, purge_expired_keys, request_fingerprint
 from tests.ledger_world import START, TODAY, add_funder, add_holder, add_training
 from tests.test_enrolments_db import World, ledger_snapshot
+from tests.tokens import token_for
 
 USERS = [
     ("h1", "holder", "H1", None, None),
@@ -40,10 +40,13 @@ class Api:
         self.app.dependency_overrides[business_date] = lambda: self.today
         self.client = TestClient(self.app)  # no lifespan: the database is migrated by the fixture
         self.world = World(db_url)
+        self.db_url = db_url
+        self.tokens: dict[str, str] = {}
 
     def headers(self, username: str, key: str | None = "auto") -> dict[str, str]:
-        role = next(u[1] for u in USERS if u[0] == username)
-        headers = {"Authorization": f"Bearer {create_access_token(username, role, self.settings)}"}
+        if username not in self.tokens:
+            self.tokens[username] = token_for(self.db_url, username, self.settings)
+        headers = {"Authorization": f"Bearer {self.tokens[username]}"}
         if key == "auto":
             key = str(uuid.uuid4())
         if key is not None:
@@ -282,7 +285,7 @@ def test_bad_input_is_refused_with_a_reason_and_changes_nothing(api):
         ("p1", f"/v1/enrolments/{submitted}/service-done", {}, 422),
         ("p1", f"/v1/enrolments/{submitted}/service-done", {"completion_rate": 50}, 409),
         ("h1", f"/v1/enrolments/{submitted}/accept", None, 403),
-        ("p2", f"/v1/enrolments/{submitted}/accept", None, 403),
+        ("p2", f"/v1/enrolments/{submitted}/accept", None, 404),  # another provider's file: as if missing
         ("h1", f"/v1/enrolments/{submitted}/confirm", {"max_out_of_pocket_cents": -1}, 422),
         ("h1", "/v1/payments/batches", None, 403),
         (
@@ -367,7 +370,7 @@ def test_rights_topups_cec_and_cpa_over_http(api):
     )
     assert declared.status_code == 201, declared.text
     declaration_id = declared.json()["declaration_id"]
-    assert api.post("p1", f"/v1/cec/declarations/{declaration_id}/validate").status_code == 403
+    assert api.post("p1", f"/v1/cec/declarations/{declaration_id}/validate").status_code == 403  # not an organisation
     assert api.post("opco", f"/v1/cec/declarations/{declaration_id}/validate").json()["state"] == "validated"
     run = api.post("root", "/v1/cec/credits", {"activity_year": 2024})
     assert run.json()["credited_cents"] == {"H2": 24_000}
@@ -390,7 +393,7 @@ def test_funder_sees_only_files_it_cofinances(api):
     assert api.post("opco", "/v1/topups", {"enrolment_id": file_id, "amount_cents": 1_000}).status_code == 201
     seen = api.get("opco", f"/v1/enrolments/{file_id}")
     assert seen.status_code == 200 and "holder_id" not in seen.json()
-    assert api.get("opco", f"/v1/enrolments/{other}").status_code == 403
+    assert api.get("opco", f"/v1/enrolments/{other}").status_code == 404  # not co-financed: as if missing
     assert [i["enrolment_id"] for i in api.get("opco", "/v1/enrolments").json()["items"]] == [file_id]
     assert api.get("opco", f"/v1/enrolments/{file_id}/messages").status_code == 403
     assert api.get("h1", "/v1/enrolments/99999").status_code == 404

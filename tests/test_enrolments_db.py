@@ -253,20 +253,20 @@ def test_illegal_transitions_are_refused_and_change_nothing(world):
 
 
 @pytest.mark.parametrize(
-    ("actor", "action"),
+    ("actor", "action", "error"),
     [
-        (holder("H1"), "accept"),  # the provider accepts
-        (provider("P2"), "accept"),  # another provider
-        (holder("H2"), "confirm"),  # another holder
-        (provider("P1"), "confirm"),  # the holder confirms
-        (funder("OPCO1"), "confirm"),
-        (ADMIN, "confirm"),
-        (holder("H1"), "entry"),
-        (provider("P2"), "cancel"),
-        (Actor("adv", "adviser"), "cancel"),
+        (holder("H1"), "accept", Forbidden),  # the provider accepts
+        (provider("P2"), "accept", NotFound),  # another provider: the file is not theirs to see
+        (holder("H2"), "confirm", NotFound),  # another holder
+        (provider("P1"), "confirm", Forbidden),  # the holder confirms
+        (funder("OPCO1"), "confirm", NotFound),  # a funder that co-finances nothing here
+        (ADMIN, "confirm", Forbidden),
+        (holder("H1"), "entry", Forbidden),
+        (provider("P2"), "cancel", NotFound),
+        (Actor("adv", "adviser"), "cancel", NotFound),  # no consent
     ],
 )
-def test_only_the_right_actor_acts(world, actor, action):
+def test_only_the_right_actor_acts(world, actor, action, error):
     world.seed(lambda s: (add_holder(s, "H1", cpf_cents=200_000), add_holder(s, "H2", cpf_cents=200_000)))
     file_id = world.to_state(
         "H1",
@@ -278,7 +278,7 @@ def test_only_the_right_actor_acts(world, actor, action):
         "entry": lambda s: files.declare_entry(s, file_id, actor=actor, on=START),
         "cancel": lambda s: files.cancel(s, file_id, actor=actor, on=TODAY),
     }
-    world.refused(Forbidden, calls[action])
+    world.refused(error, calls[action])
 
 
 def test_opening_a_file(world):
@@ -627,7 +627,7 @@ def test_top_up_rules(world):
             ),
         ),
         (
-            Forbidden,
+            NotFound,  # another holder's file: as if missing
             lambda s: topups.grant_topup(
                 s, actor=holder("H2"), amount_cents=10, on=TODAY, enrolment_id=submitted
             ),
@@ -664,8 +664,8 @@ def test_top_up_rules(world):
             s, actor=funder("OPCO1"), amount_cents=7_000, on=TODAY, holder_id="H2", training_id="T2"
         )
     )
-    world.refused(
-        Forbidden, lambda s: topups.revoke_topup(s, actor=funder("REG1"), topup_id=offer.topup_id, on=TODAY)
+    world.refused(  # another funder's top-up: as if missing
+        NotFound, lambda s: topups.revoke_topup(s, actor=funder("REG1"), topup_id=offer.topup_id, on=TODAY)
     )
     world.run(lambda s: topups.revoke_topup(s, actor=funder("OPCO1"), topup_id=offer.topup_id, on=TODAY))
     world.refused(
@@ -699,7 +699,7 @@ def test_who_sees_a_file(world):
                 view = views.enrolment_view(session, views.get_enrolment(session, file_id, actor), actor)
                 assert ("holder_id" in view) is (actor.role != "funder")
             else:
-                with pytest.raises(Forbidden):
+                with pytest.raises(NotFound, match=f"^enrolment {file_id} not found$"):  # as if missing
                     views.get_enrolment(session, file_id, actor)
             listed = (
                 [e.enrolment_id for e in views.list_enrolments(session, actor)]
@@ -715,8 +715,8 @@ def test_messages_between_holder_and_provider(world):
     world.run(lambda s: messages.post_message(s, file_id, actor=holder("H1"), body="Is the session remote?"))
     world.run(lambda s: messages.post_message(s, file_id, actor=provider("P1"), body="Yes, fully remote."))
     for actor, error in [
-        (holder("H2"), Forbidden),
-        (provider("P2"), Forbidden),
+        (holder("H2"), NotFound),  # someone else's file: as if missing
+        (provider("P2"), NotFound),
         (holder("H1"), ValidationFailed),
     ]:
         with pytest.raises(error), world.factory() as session:
@@ -729,7 +729,7 @@ def test_messages_between_holder_and_provider(world):
             ("holder", "Is the session remote?"),
             ("provider", "Yes, fully remote."),
         ]
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound):
             messages.list_messages(session, file_id, actor=holder("H2"))
 
 

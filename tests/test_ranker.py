@@ -160,11 +160,11 @@ def test_business_rules_on_served_lists(prepared) -> None:  # type: ignore[no-un
     assert len(set(codes)) == len(codes)  # never two sessions of the same certification
     by_row = {item.row: item for item in ranked}
     for row in top:
-        said = reasons(by_row[row], [], int(catalogue.price_cents[row]))
-        assert any("€" in r or "covered" in r for r in said)  # the cost is always shown
+        said = reasons(by_row[row], [], int(catalogue.price_cents[row]), catalogue.completion_overall)
+        assert any("€" in r or "financée" in r for r in said)  # the cost is always shown
     unmet = [item for item in ranked if item.features["prerequisites_met"] < 1.0]
     for item in unmet[:5]:
-        assert any("prerequisites" in r for r in reasons(item, [], 0))
+        assert any("prérequis" in r for r in reasons(item, [], 0, catalogue.completion_overall))
     # What a request builds: the ranking, then items for the ten shown only (completion model included);
     # the same values as scoring every candidate.
     ranking = rank_candidates(bundle, catalogue, holders, broke, candidates, on=data.split.cut_date)
@@ -261,3 +261,25 @@ def test_one_holder_fast_path_gives_the_general_features(prepared) -> None:  # t
         mixed_holders = np.concatenate([np.full(len(trainings), holder), [other]])
         mixed = pair_features(catalogue, holders, mixed_holders, np.concatenate([trainings, trainings[:1]]))
         np.testing.assert_allclose(alone, mixed[: len(trainings)], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("cents", "said"), [(0, "0,00 €"), (10_223, "102,23 €"), (123_456, "1\u202f234,56 €"), (100_000_000, "1\u202f000\u202f000,00 €")])
+def test_amounts_are_said_the_french_way(cents: int, said: str) -> None:
+    from recommender.learned import euros
+
+    assert euros(cents) == said
+
+
+def test_abandonment_is_flagged_only_well_below_the_typical_rate() -> None:
+    from recommender.learned import RISK_RATIO, RankedItem, fit_reasons, risk_of
+
+    features = dict.fromkeys(FEATURE_NAMES, 0.0) | {"prerequisites_met": 1.0}
+    typical = 0.5
+    for p, flagged in [(0.45, False), (RISK_RATIO * typical + 0.01, False), (RISK_RATIO * typical - 0.01, True)]:
+        risk = risk_of(RankedItem(0, 0.5, p, features), typical)
+        assert (risk is not None) is flagged
+        if flagged:
+            assert "29 %" in risk and "50 %" in risk  # both figures are said
+    assert "prérequis" in risk_of(RankedItem(0, 0.5, 0.9, features | {"prerequisites_met": 0.5}), typical)
+    assert fit_reasons(RankedItem(0, 0.5, None, features))  # never without a reason about the holder

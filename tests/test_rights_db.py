@@ -263,9 +263,9 @@ def test_cec_declarations_validation_and_yearly_credit(world):
     ]:
         _validate(world, declaration_id, org)
     _validate(world, e1, "SDIS", ok=False)
-    # only the organisation decides, once
+    # only the organisation decides, once; to another organisation the declaration does not exist
     world.refused(
-        Forbidden,
+        NotFound,
         lambda s: cec.decide_declaration(s, a1, actor=funder("ASSO2"), on=D(2025, 4, 1), validate=True),
     )
     world.refused(

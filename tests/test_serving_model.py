@@ -15,6 +15,7 @@ from sqlalchemy import select, text, update
 from parcours.settings import Settings, get_settings
 from parcours.store.engine import session_scope
 from parcours.store.models import Holder, Interaction
+from recommender.learned import euros
 from serving.app import create_app
 from serving.services.users import UserSpec, upsert_users
 
@@ -91,11 +92,18 @@ def test_personalised_items_are_open_untaken_priced_explained_and_deterministic(
         assert 0.0 <= item["score"] <= 1.0
         assert 0.0 <= item["completion_probability"] <= 1.0
         assert 0 <= item["out_of_pocket_cents"] <= item["price_cents"] + 20_000
-        cost = "fully covered by your rights" if item["out_of_pocket_cents"] == 0 else \
-            f"costs you {item['out_of_pocket_cents'] / 100:.2f} € after your rights"
-        assert cost in item["reasons"]  # the cost said is the cost of the real funding plan
+        assert item["out_of_pocket_cents"] == min(item["with_rights_cents"], item["direct_cents"])
+        assert item["cheaper"] == ("direct" if item["direct_cents"] < item["with_rights_cents"] else "rights")
+        if item["cheaper"] == "direct":
+            cost = f"payer directement ({euros(item['direct_cents'])}) coûte moins cher"
+        elif item["out_of_pocket_cents"] == 0:
+            cost = "entièrement financée par vos droits"
+        else:
+            cost = f"vous coûte {euros(item['out_of_pocket_cents'])} après vos droits"
+        assert any(r.startswith(cost) for r in item["reasons"])  # the cost said is the real funding plan's
+        assert len(item["reasons"]) >= 3  # skills or cost, and at least one reason about this holder
         if item["skills_closed"]:
-            assert item["reasons"][0].startswith("closes skills of your goal: ")
+            assert item["reasons"][0].startswith("apporte des compétences de votre objectif : ")
     assert recommendations(client, holder_id) == body  # a fixed model gives the same list
 
 
@@ -104,7 +112,7 @@ def test_neutral_suggestions_are_the_same_for_everyone(client, trained) -> None:
     neutral = [recommendations(client, h, personalised="false") for h in holders]
     personalised = [recommendations(client, h) for h in holders]
     assert all(body["personalised"] is False for body in neutral)
-    assert all(any("neutral suggestion" in r for r in item["reasons"]) for body in neutral for item in body["items"])
+    assert all(any("suggestion neutre" in r for r in item["reasons"]) for body in neutral for item in body["items"])
     assert all(item["completion_probability"] is None for body in neutral for item in body["items"])
     lists = [[item["training_id"] for item in body["items"]] for body in neutral]
     # Only each holder's own exclusions (already taken) can differ: shared items keep one order.
@@ -126,7 +134,7 @@ def test_a_holder_who_opted_out_cannot_be_personalised_by_the_request(client, tr
     try:
         body = recommendations(client, holder_id, personalised="true")
         assert body["personalised"] is False
-        assert all(any("neutral suggestion" in r for r in item["reasons"]) for item in body["items"])
+        assert all(any("suggestion neutre" in r for r in item["reasons"]) for item in body["items"])
     finally:
         with session_scope(url) as session:
             session.execute(update(Holder).where(Holder.holder_id == holder_id).values(personalisation_enabled=True))

@@ -19,13 +19,13 @@ from parcours.store.models import Holder, Interaction, Training, User
 from parcours.store.supporting_models import Impression
 from recommender.base import HolderContext, Recommendation, Recommender
 from serving.app import create_app
-from serving.security import create_access_token
 from serving.services import enrolment_files as files
 from serving.services import topups
 from serving.services.recommendations import RecommenderState
 from serving.services.statistics import BY, INDICATORS, log_impressions, neutralise
 from tests.ledger_world import START, TODAY, add_funder, add_holder, add_training, funder, holder, provider
 from tests.test_enrolments_db import World
+from tests.tokens import token_for
 
 FORMULA = "=HYPERLINK(\"http://x\")"
 REGION_A = [f"HOLDER-{i:02d}" for i in range(1, 16)]  # 15 holders, region 11, T1
@@ -45,8 +45,7 @@ class Api:
         self.world = World(db_url)
 
     def get(self, username: str, path: str, **params):
-        role = dict(USERS)[username]
-        token = create_access_token(username, role, self.settings)
+        token = token_for(self.world.url, username, self.settings)
         return self.client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
 
 

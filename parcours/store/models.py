@@ -12,6 +12,7 @@ Money is always integer cents (``BigInteger``), never a float.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +29,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -190,6 +193,26 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Carried by every access token and compared at each request (docs/security.md): a random start, so that a
+    # user re-created under an old name (even with a reused row id) never matches older tokens, and bumped by
+    # any change of password, role, status or the ids the user acts for (``_bump_token_version``). Migration 0008.
+    token_version: Mapped[int] = mapped_column(Integer, default=lambda: new_token_version())
+
+
+TOKEN_VERSION_MAX = 2**31 - 1
+# A change to any of these ends every token issued before it.
+TOKEN_FIELDS = ("password_hash", "role", "is_active", "holder_id", "provider_id", "funder_id")
+
+
+def new_token_version() -> int:
+    return secrets.randbelow(TOKEN_VERSION_MAX - 1) + 1
+
+
+@event.listens_for(User, "before_update")
+def _bump_token_version(_mapper: object, _connection: object, user: User) -> None:
+    state = inspect(user)
+    if any(state.attrs[name].history.has_changes() for name in TOKEN_FIELDS):
+        user.token_version = user.token_version % TOKEN_VERSION_MAX + 1
 
 
 # --- Rights ledger (purpose 1). Invariants: see parcours/domain/ledger.py. ---------------------------------

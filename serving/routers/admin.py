@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from typing import Any
 
-from serving.deps import require_role
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from serving.deps import CurrentUser, require_role
+from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHeader, run_idempotent
 from serving.services.recommendations import load_recommender
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -19,11 +22,18 @@ class RecommenderStatePublic(BaseModel):
 
 
 @router.post("/model/reload", response_model=RecommenderStatePublic, dependencies=[require_role("admin")],
-             summary="Load the current champion (or fall back to content similarity) without a restart")
-async def reload_model(request: Request) -> RecommenderStatePublic:
+             responses=IDEMPOTENCY_RESPONSES,
+             summary="Load the current champion (or fall back to content similarity) without a restart; with an "
+                     "Idempotency-Key, a replay answers the first reload's result without reloading again")
+def reload_model(
+    request: Request, user: CurrentUser, idempotency_key: IdempotencyKeyHeader = None
+) -> Response:
     app = request.app
-    # Built aside, then swapped in one assignment: requests in flight keep the recommender they started with.
-    state = await run_in_threadpool(load_recommender, app.state.session_factory, app.state.settings,
-                                    app.state.catalogue_search)
-    app.state.recommender = state
-    return RecommenderStatePublic(**state.as_dict())
+
+    def operation(_session: Session) -> tuple[int, Any]:
+        # Built aside, then swapped in one assignment: requests in flight keep the recommender they started with.
+        state = load_recommender(app.state.session_factory, app.state.settings, app.state.catalogue_search)
+        app.state.recommender = state
+        return 200, RecommenderStatePublic(**state.as_dict()).model_dump()
+
+    return run_idempotent(request, user, idempotency_key, None, operation, required=False)

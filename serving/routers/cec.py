@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import Field, StrictInt
 from sqlalchemy.orm import Session
 
 from parcours.store.supporting_models import CEC_ACTIVITIES
-from serving.deps import CurrentUser, SessionDep, require_role
+from serving.deps import CurrentUser, DbId, HolderIdPath, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
     IdempotencyKeyHeader,
@@ -28,7 +28,7 @@ router = APIRouter(tags=["cec"])
 
 class DeclarationBody(Strict):
     activity_kind: str = Field(description=f"One of {', '.join(CEC_ACTIVITIES)}")
-    activity_year: StrictInt
+    activity_year: StrictInt = Field(ge=1900, le=9999)
     organisation_id: str = Field(min_length=1, max_length=64)
     hours: StrictInt | None = Field(
         None, ge=0, le=10_000, description="Association volunteering: hours there"
@@ -38,7 +38,7 @@ class DeclarationBody(Strict):
 
 
 class CreditRunBody(Strict):
-    activity_year: StrictInt
+    activity_year: StrictInt = Field(ge=1900, le=9999)
 
 
 @router.post(
@@ -48,13 +48,13 @@ class CreditRunBody(Strict):
     summary="The holder declares a volunteer or civic activity of a past year",
 )
 def declare(
-    holder_id: str,
+    holder_id: HolderIdPath,
     body: DeclarationBody,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     actor = actor_of(user)
 
     def operation(session: Session) -> tuple[int, Any]:
@@ -67,14 +67,14 @@ def declare(
 
 
 @router.get("/v1/holders/{holder_id}/cec/declarations", summary="The holder's CEC declarations")
-def list_declarations(holder_id: str, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+def list_declarations(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> dict[str, object]:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/cec/declarations")
     return {"items": cec.holder_declarations(session, holder_id)}
 
 
 def _decide(
     declaration_id: int, request: Request, user: CurrentUser, today: Any, key: str | None, validate: bool
-) -> JSONResponse:
+) -> Response:
     actor = actor_of(user)
 
     def operation(session: Session) -> tuple[int, Any]:
@@ -91,12 +91,12 @@ def _decide(
     summary="The organisation validates a declaration (role funder with the organisation's id, or admin)",
 )
 def validate(
-    declaration_id: int,
+    declaration_id: DbId,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _decide(declaration_id, request, user, today, idempotency_key, True)
 
 
@@ -106,12 +106,12 @@ def validate(
     summary="The organisation rejects a declaration",
 )
 def reject(
-    declaration_id: int,
+    declaration_id: DbId,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _decide(declaration_id, request, user, today, idempotency_key, False)
 
 
@@ -128,7 +128,7 @@ def credit_year(
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     def operation(session: Session) -> tuple[int, Any]:
         credited = cec.credit_cec_year(
             session, activity_year=body.activity_year, on=today, actor=user.username

@@ -11,13 +11,13 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy.orm import Session
 
 from parcours.errors import ValidationFailed
 from parcours.store.supporting_models import ENROLMENT_STATES
-from serving.deps import CurrentUser, SessionDep
+from serving.deps import MAX_DB_ID, CurrentUser, DbId, SessionDep
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
     IdempotencyKeyHeader,
@@ -70,7 +70,7 @@ class MessageBody(Strict):
 
 def _transition(
     request: Request, user: CurrentUser, key: str | None, body: BaseModel | None, act: Any, status: int = 200
-) -> JSONResponse:
+) -> Response:
     actor = actor_of(user)
 
     def operation(session: Session) -> tuple[int, Any]:
@@ -89,7 +89,7 @@ def create(
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _transition(
         request,
         user,
@@ -111,9 +111,9 @@ def create(
 def list_files(
     user: CurrentUser,
     session: SessionDep,
-    state: Annotated[str | None, Query(description="Filter on a state")] = None,
+    state: Annotated[str | None, Query(max_length=32, description="Filter on a state")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_ID)] = 0,
 ) -> dict[str, object]:
     if state is not None and state not in ENROLMENT_STATES:
         raise ValidationFailed(
@@ -137,7 +137,7 @@ def list_files(
 
 
 @router.get("/{enrolment_id}", summary="One file: state, deadlines, funding from the ledger, history")
-def read(enrolment_id: int, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+def read(enrolment_id: DbId, user: CurrentUser, session: SessionDep) -> dict[str, object]:
     actor = actor_of(user)
     return views.enrolment_view(session, views.get_enrolment(session, enrolment_id, actor), actor)
 
@@ -148,13 +148,13 @@ def read(enrolment_id: int, user: CurrentUser, session: SessionDep) -> dict[str,
     summary="The provider accepts (optionally proposing another session)",
 )
 def accept(
-    enrolment_id: int,
+    enrolment_id: DbId,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     body: AcceptBody | None = None,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _transition(
         request,
         user,
@@ -168,13 +168,13 @@ def accept(
 
 @router.post("/{enrolment_id}/refuse", responses=IDEMPOTENCY_RESPONSES, summary="The provider refuses")
 def refuse(
-    enrolment_id: int,
+    enrolment_id: DbId,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     body: ReasonBody | None = None,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _transition(
         request,
         user,
@@ -190,13 +190,13 @@ def refuse(
     summary="The holder confirms: rights and top-ups are reserved, the participation is paid",
 )
 def confirm(
-    enrolment_id: int,
+    enrolment_id: DbId,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     body: ConfirmBody | None = None,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _transition(
         request,
         user,
@@ -218,13 +218,13 @@ def confirm(
     summary="The holder or the provider cancels before the start; every reserved cent goes back",
 )
 def cancel(
-    enrolment_id: int,
+    enrolment_id: DbId,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     body: ReasonBody | None = None,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _transition(
         request,
         user,
@@ -240,12 +240,12 @@ def cancel(
     summary="The provider declares the entry (within 3 working days of the start)",
 )
 def entry(
-    enrolment_id: int,
+    enrolment_id: DbId,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _transition(
         request,
         user,
@@ -261,13 +261,13 @@ def entry(
     summary="The provider declares the exit (within 3 working days of it)",
 )
 def exit_(
-    enrolment_id: int,
+    enrolment_id: DbId,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     body: ExitBody | None = None,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _transition(
         request,
         user,
@@ -285,13 +285,13 @@ def exit_(
     summary="The provider declares the service done with a completion rate (no-show: 0 from confirmed)",
 )
 def service_done(
-    enrolment_id: int,
+    enrolment_id: DbId,
     body: ServiceDoneBody,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     return _transition(
         request,
         user,
@@ -310,12 +310,12 @@ def service_done(
     summary="A message between the holder and the provider of the file",
 )
 def post_message(
-    enrolment_id: int,
+    enrolment_id: DbId,
     body: MessageBody,
     request: Request,
     user: CurrentUser,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     actor = actor_of(user)
 
     def operation(session: Session) -> tuple[int, Any]:
@@ -325,5 +325,5 @@ def post_message(
 
 
 @router.get("/{enrolment_id}/messages", summary="Messages of the file, oldest first")
-def read_messages(enrolment_id: int, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+def read_messages(enrolment_id: DbId, user: CurrentUser, session: SessionDep) -> dict[str, object]:
     return {"items": messages.list_messages(session, enrolment_id, actor=actor_of(user))}

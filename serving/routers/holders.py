@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from serving.deps import CurrentUser, SessionDep
+from serving.deps import CurrentUser, HolderIdPath, SearchRateLimit, SessionDep
 from serving.services.access import authorise_holder_read
 from serving.services.holders import account_view
 from serving.services.recommendations import RecommenderState, recommendations_for
@@ -21,11 +21,18 @@ class RecommendationItem(BaseModel):
     title: str
     score: float = Field(description="Calibrated probability of enrolment (learned model) or similarity")
     price_cents: int
-    out_of_pocket_cents: int = Field(description="What the holder pays after CPF, CEC, top-ups and participation")
+    out_of_pocket_cents: int = Field(description="What the holder pays: the cheaper of using rights (CPF, CEC, "
+                                     "top-ups, flat participation) and paying the provider directly")
     reasons: list[str]
     skills_closed: list[str] = Field(default_factory=list, description="Missing skills of the goal it teaches")
     completion_probability: float | None = None
     risk: str | None = Field(default=None, description="Why abandonment is likely, when it is")
+    with_rights_cents: int = Field(description="Out of pocket when the file uses the holder's rights")
+    direct_cents: int = Field(description="The price paid directly, without a CPF file")
+    cheaper: str = Field(description="rights or direct: which of the two the holder should choose",
+                         examples=["rights"])
+    participation_exceeds_rights: bool = Field(
+        description="The flat participation is more than the rights the file would use")
 
 
 class RecommendationsPublic(BaseModel):
@@ -36,15 +43,15 @@ class RecommendationsPublic(BaseModel):
 
 
 @router.get("/{holder_id}/account", summary="Balances after reservations, top-ups and ledger history")
-def get_account(holder_id: str, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+def get_account(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> dict[str, object]:
     holder = authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/account")
     return account_view(session, holder)
 
 
-@router.get("/{holder_id}/recommendations", response_model=RecommendationsPublic,
+@router.get("/{holder_id}/recommendations", response_model=RecommendationsPublic, dependencies=[SearchRateLimit],
             summary="Personalised training suggestions with their cost to the holder")
 def get_recommendations(
-    holder_id: str, user: CurrentUser, session: SessionDep, request: Request,
+    holder_id: HolderIdPath, user: CurrentUser, session: SessionDep, request: Request,
     k: Annotated[int, Query(ge=1, le=100, description="How many items")] = 10,
     personalised: Annotated[bool | None, Query(
         description="false: neutral suggestions for this request (a holder who switched personalisation off "

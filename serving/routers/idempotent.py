@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -54,19 +55,37 @@ def actor_of(user: User) -> Actor:
     return Actor.from_user(user)
 
 
-def body_of(model: BaseModel | None) -> dict[str, Any]:
-    return {} if model is None else model.model_dump(mode="json")
+def body_of(model: BaseModel | dict[str, Any] | None) -> dict[str, Any]:
+    """The canonical body of a request for its fingerprint: no body, ``{}`` and a body that only repeats the
+    defaults (``{"session_start": null}``) are one request. A dict is taken as it is (already canonical)."""
+    if model is None:
+        return {}
+    if isinstance(model, dict):
+        return model
+    return model.model_dump(mode="json", exclude_defaults=True)
 
 
 def run_idempotent(
     request: Request,
     user: User,
     key: str | None,
-    body: BaseModel | None,
+    body: BaseModel | dict[str, Any] | None,
     operation: Callable[[Session], tuple[int, Any]],
-) -> JSONResponse:
+    *,
+    required: bool = True,
+) -> Response:
     """Execute ``operation`` once per (user, key); a replay returns the stored answer
-    (``Idempotent-Replayed``)."""
+    (``Idempotent-Replayed``). ``required=False``: a request without a key simply runs (the routes that took none
+    before); with one, it is honoured like everywhere else."""
+    if key is None and not required:
+        with request.app.state.session_factory() as session:
+            try:
+                status, answer = operation(session)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        return _response(status, answer, replayed=False)
     try:
         result = execute_idempotent(
             request.app.state.session_factory,
@@ -84,5 +103,11 @@ def run_idempotent(
         if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
             raise Conflict("concurrent transactions collided, nothing was done; retry") from exc
         raise
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return JSONResponse(status_code=result.status_code, content=result.body, headers=headers)
+    return _response(result.status_code, result.body, replayed=result.replayed)
+
+
+def _response(status: int, body: Any, *, replayed: bool) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if status == 204:
+        return Response(status_code=204, headers=headers)
+    return JSONResponse(status_code=status, content=jsonable_encoder(body), headers=headers)

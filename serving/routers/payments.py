@@ -3,14 +3,14 @@ returns the files paid, the amounts per provider and one remittance CSV per prov
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
 from parcours.errors import Forbidden, NotFound
-from serving.deps import CurrentUser, SessionDep, require_role
+from serving.deps import CurrentUser, DbId, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
     IdempotencyKeyHeader,
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"])
 )
 def create_batch(
     request: Request, user: CurrentUser, today: TodayDep, idempotency_key: IdempotencyKeyHeader = None
-) -> JSONResponse:
+) -> Response:
     settings = request.app.state.settings
     actor = actor_of(user)
 
@@ -48,7 +48,7 @@ def create_batch(
 
 
 @router.get("/batches/{batch_id}", dependencies=[require_role("admin")], summary="One payment batch")
-def read_batch(batch_id: int, session: SessionDep) -> dict[str, object]:
+def read_batch(batch_id: DbId, session: SessionDep) -> dict[str, object]:
     batch = get_batch(session, batch_id)
     if batch is None:
         raise NotFound(f"payment batch {batch_id} not found")
@@ -61,7 +61,10 @@ def read_batch(batch_id: int, session: SessionDep) -> dict[str, object]:
     summary="The remittance CSV of one provider in a batch (the provider itself or an admin)",
 )
 def read_remittance(
-    batch_id: int, provider_id: str, user: CurrentUser, session: SessionDep
+    batch_id: DbId,
+    provider_id: Annotated[str, Path(min_length=1, max_length=64)],
+    user: CurrentUser,
+    session: SessionDep,
 ) -> PlainTextResponse:
     if not (user.role == "admin" or (user.role == "provider" and user.provider_id == provider_id)):
         raise Forbidden("a remittance is read by its provider or an administrator")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from features.profile.gap import skill_gap
 from features.profile.recompute import ensure_profile
 from parcours.store.models import Experience
-from serving.deps import CurrentUser, SessionDep
+from serving.deps import CurrentUser, DbId, HolderIdPath, SessionDep
+from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHeader, run_idempotent
 from serving.services.access import authorise_holder_read
 from serving.services.experience import (
     ExperienceInput,
@@ -112,7 +114,7 @@ def _public(row: Experience) -> ExperiencePublic:
     response_model=list[ExperiencePublic],
     summary="The holder's declared experience (jobs, diplomas, certifications, trainings, …)",
 )
-def get_experience(holder_id: str, user: CurrentUser, session: SessionDep) -> list[ExperiencePublic]:
+def get_experience(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> list[ExperiencePublic]:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/experience")
     return [_public(r) for r in list_experience(session, holder_id)]
 
@@ -121,46 +123,73 @@ def get_experience(holder_id: str, user: CurrentUser, session: SessionDep) -> li
     "/{holder_id}/experience",
     response_model=ExperiencePublic,
     status_code=201,
-    summary="Declare an experience; the skills profile is recomputed",
+    responses=IDEMPOTENCY_RESPONSES,
+    summary="Declare an experience; the skills profile is recomputed (an Idempotency-Key, when sent, is honoured)",
 )
 def post_experience(
-    holder_id: str, body: ExperienceCreate, user: CurrentUser, session: SessionDep
-) -> ExperiencePublic:
-    authorise_holder_write(session, user, holder_id, "declare", f"/holders/{holder_id}/experience")
-    row = add_experience(
-        session,
-        holder_id,
-        ExperienceInput(body.kind, body.label, body.start_date, body.end_date, body.esco_uri),
-    )
-    return _public(row)
+    holder_id: HolderIdPath,
+    body: ExperienceCreate,
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    def operation(session: Session) -> tuple[int, Any]:
+        authorise_holder_write(session, user, holder_id, "declare", f"/holders/{holder_id}/experience")
+        row = add_experience(
+            session,
+            holder_id,
+            ExperienceInput(body.kind, body.label, body.start_date, body.end_date, body.esco_uri),
+        )
+        return 201, _public(row).model_dump(mode="json")
+
+    return run_idempotent(request, user, idempotency_key, body, operation, required=False)
 
 
 @router.patch(
     "/{holder_id}/experience/{experience_id}",
     response_model=ExperiencePublic,
+    responses=IDEMPOTENCY_RESPONSES,
     summary="Edit a declared experience (verified ones: 409); the profile is recomputed",
 )
 def patch_experience(
-    holder_id: str, experience_id: int, body: ExperiencePatch, user: CurrentUser, session: SessionDep
-) -> ExperiencePublic:
-    authorise_holder_write(
-        session, user, holder_id, "edit", f"/holders/{holder_id}/experience/{experience_id}"
-    )
-    row = edit_experience(session, holder_id, experience_id, body.model_dump(exclude_unset=True))
-    return _public(row)
+    holder_id: HolderIdPath,
+    experience_id: DbId,
+    body: ExperiencePatch,
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    def operation(session: Session) -> tuple[int, Any]:
+        authorise_holder_write(session, user, holder_id, "edit", f"/holders/{holder_id}/experience/{experience_id}")
+        row = edit_experience(session, holder_id, experience_id, body.model_dump(exclude_unset=True))
+        return 200, _public(row).model_dump(mode="json")
+
+    # The fields sent, not the defaults: {"end_date": null} clears the end date, {} changes nothing.
+    sent = body.model_dump(mode="json", exclude_unset=True)
+    return run_idempotent(request, user, idempotency_key, sent, operation, required=False)
 
 
 @router.delete(
     "/{holder_id}/experience/{experience_id}",
     status_code=204,
+    responses=IDEMPOTENCY_RESPONSES,
     summary="Delete a declared experience (verified ones: 409); its skills leave the profile",
 )
-def remove_experience(holder_id: str, experience_id: int, user: CurrentUser, session: SessionDep) -> Response:
-    authorise_holder_write(
-        session, user, holder_id, "delete", f"/holders/{holder_id}/experience/{experience_id}"
-    )
-    delete_experience(session, holder_id, experience_id)
-    return Response(status_code=204)
+def remove_experience(
+    holder_id: HolderIdPath,
+    experience_id: DbId,
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    def operation(session: Session) -> tuple[int, Any]:
+        authorise_holder_write(
+            session, user, holder_id, "delete", f"/holders/{holder_id}/experience/{experience_id}"
+        )
+        delete_experience(session, holder_id, experience_id)
+        return 204, None
+
+    return run_idempotent(request, user, idempotency_key, None, operation, required=False)
 
 
 @router.get(
@@ -169,7 +198,7 @@ def remove_experience(holder_id: str, experience_id: int, user: CurrentUser, ses
     summary="The skills profile with the provenance of every skill (why it is there)",
 )
 def get_skills(
-    holder_id: str,
+    holder_id: HolderIdPath,
     user: CurrentUser,
     session: SessionDep,
     k: Annotated[int, Query(ge=1, le=1000, description="At most this many skills")] = 100,
@@ -205,17 +234,22 @@ def get_skills(
 @router.delete(
     "/{holder_id}/skills",
     status_code=204,
+    responses=IDEMPOTENCY_RESPONSES,
     summary="Remove a declared skill from the profile (verified skills: 409)",
 )
 def remove_skill(
-    holder_id: str,
+    holder_id: HolderIdPath,
+    request: Request,
     user: CurrentUser,
-    session: SessionDep,
-    uri: Annotated[str, Query(description="ESCO skill URI to remove")],
+    uri: Annotated[str, Query(max_length=300, description="ESCO skill URI to remove")],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    authorise_holder_write(session, user, holder_id, "remove-skill", f"/holders/{holder_id}/skills")
-    exclude_skill(session, holder_id, uri, user.username)
-    return Response(status_code=204)
+    def operation(session: Session) -> tuple[int, Any]:
+        authorise_holder_write(session, user, holder_id, "remove-skill", f"/holders/{holder_id}/skills")
+        exclude_skill(session, holder_id, uri, user.username)
+        return 204, None
+
+    return run_idempotent(request, user, idempotency_key, {"uri": uri}, operation, required=False)
 
 
 @router.get(
@@ -224,10 +258,10 @@ def remove_skill(
     summary="Skills of a target occupation the holder lacks, weighted by importance",
 )
 def get_skill_gap(
-    holder_id: str,
+    holder_id: HolderIdPath,
     user: CurrentUser,
     session: SessionDep,
-    target: Annotated[str, Query(description="ESCO occupation URI or free text")],
+    target: Annotated[str, Query(max_length=500, description="ESCO occupation URI or free text")],
     k: Annotated[int, Query(ge=1, le=200)] = 25,
 ) -> SkillGapPublic:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/skill-gap")

@@ -7,12 +7,12 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import Field, StrictBool, StrictInt
 from sqlalchemy.orm import Session
 
 from parcours.store.supporting_models import REGISTERED_FUNDER_KINDS, WORK_STATUSES
-from serving.deps import CurrentUser, SessionDep, require_role
+from serving.deps import MAX_DB_ID, CurrentUser, DbId, HolderIdPath, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
     IdempotencyKeyHeader,
@@ -33,11 +33,23 @@ class FunderBody(Strict):
     funder_id: str = Field(min_length=1, max_length=64)
     kind: str = Field(description=f"One of {', '.join(REGISTERED_FUNDER_KINDS)}")
     name: str = Field("", max_length=300)
+    opco_id: str | None = Field(None, min_length=1, max_length=64,
+                                description="An employer: the OPCO of its sector (who may fund what)")
+    region_code: str | None = Field(None, min_length=1, max_length=8,
+                                    description="A region funder: its INSEE region code (it funds its residents)")
+
+
+class EmploymentBody(Strict):
+    employer_id: str = Field(min_length=1, max_length=64, description="A registered funder of kind employer")
+    start_date: dt.date
+    end_date: dt.date | None = Field(None, description="Last day (inclusive); empty while it lasts")
 
 
 class TopUpBody(Strict):
     amount_cents: StrictInt = Field(gt=0, le=topups.MAX_TOPUP_CENTS)
-    enrolment_id: StrictInt | None = Field(None, description="The file topped up (before its confirmation)")
+    enrolment_id: StrictInt | None = Field(
+        None, ge=1, le=MAX_DB_ID, description="The file topped up (before its confirmation)"
+    )
     holder_id: str | None = Field(
         None, max_length=64, description="With training_id, when there is no file yet"
     )
@@ -65,7 +77,7 @@ class AnnualCreditsBody(Strict):
 
 class CorrectiveBody(Strict):
     holder_id: str = Field(min_length=1, max_length=64)
-    staff_count: StrictInt = Field(ge=0)
+    staff_count: StrictInt = Field(ge=0, le=10_000_000)
     review_due_on: dt.date
     employer_id: str | None = Field(None, max_length=64, description="Only for an administrator")
 
@@ -79,12 +91,43 @@ class CorrectiveBody(Strict):
 )
 def register_funder(
     body: FunderBody, request: Request, user: CurrentUser, idempotency_key: IdempotencyKeyHeader = None
-) -> JSONResponse:
+) -> Response:
     def operation(session: Session) -> tuple[int, Any]:
-        funder = topups.register_funder(session, funder_id=body.funder_id, kind=body.kind, name=body.name)
-        return 201, {"funder_id": funder.funder_id, "kind": funder.kind, "name": funder.name}
+        funder = topups.register_funder(session, funder_id=body.funder_id, kind=body.kind, name=body.name,
+                                        opco_id=body.opco_id, region_code=body.region_code)
+        return 201, topups.funder_view(funder)
 
     return run_idempotent(request, user, idempotency_key, body, operation)
+
+
+@router.post(
+    "/v1/holders/{holder_id}/employments",
+    status_code=201,
+    responses=IDEMPOTENCY_RESPONSES,
+    dependencies=[require_role("admin")],
+    summary="Record that the holder works for an employer (the link employer and OPCO top-ups need)",
+)
+def record_employment(
+    holder_id: HolderIdPath,
+    body: EmploymentBody,
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    def operation(session: Session) -> tuple[int, Any]:
+        employment = topups.record_employment(
+            session, holder_id=holder_id, employer_id=body.employer_id, start_date=body.start_date,
+            end_date=body.end_date,
+        )
+        return 201, topups.employment_view(employment)
+
+    return run_idempotent(request, user, idempotency_key, body, operation)
+
+
+@router.get("/v1/holders/{holder_id}/employments", summary="The holder's employments (who may fund their files)")
+def holder_employments(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+    authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/employments")
+    return {"items": topups.holder_employments(session, holder_id)}
 
 
 @router.post(
@@ -99,7 +142,7 @@ def grant_topup(
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     actor = actor_of(user)
 
     def operation(session: Session) -> tuple[int, Any]:
@@ -125,12 +168,12 @@ def grant_topup(
     summary="The funder withdraws a top-up no confirmed file has reserved",
 )
 def revoke_topup(
-    topup_id: int,
+    topup_id: DbId,
     request: Request,
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     actor = actor_of(user)
 
     def operation(session: Session) -> tuple[int, Any]:
@@ -152,7 +195,7 @@ def annual_credits(
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     def operation(session: Session) -> tuple[int, Any]:
         works = [rights.WorkTime(**w.model_dump()) for w in body.declarations]
         done = rights.credit_annual_rights_many(session, works, posted_on=today, actor=user.username)
@@ -176,7 +219,7 @@ def corrective_topup(
     user: CurrentUser,
     today: TodayDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     actor = actor_of(user)
 
     def operation(session: Session) -> tuple[int, Any]:
@@ -196,7 +239,7 @@ def corrective_topup(
 
 @router.get("/v1/holders/{holder_id}/topups", summary="The holder's top-ups, and those a training could use")
 def holder_topups(
-    holder_id: str,
+    holder_id: HolderIdPath,
     user: CurrentUser,
     session: SessionDep,
     today: TodayDep,
@@ -221,6 +264,6 @@ def holder_topups(
 
 
 @router.get("/v1/holders/{holder_id}/cpa", summary="Personal activity account: every account of the holder")
-def read_cpa(holder_id: str, user: CurrentUser, session: SessionDep, today: TodayDep) -> dict[str, object]:
+def read_cpa(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep, today: TodayDep) -> dict[str, object]:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/cpa")
     return cpa_view(session, holder_id, on=today)

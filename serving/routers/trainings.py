@@ -21,7 +21,7 @@ from parcours.errors import IndexMismatch, NotFound, ValidationFailed
 from parcours.settings import Settings
 from parcours.store.models import Provider, Training
 from recommender.index import SearchFilter
-from serving.deps import CurrentUser, SessionDep
+from serving.deps import CurrentUser, SearchRateLimit, SessionDep
 from serving.services.catalogue import TrainingHit, checked_hits
 from serving.services.holders import today
 
@@ -95,7 +95,10 @@ def index_health(app: FastAPI) -> dict[str, object]:
 
 
 @router.get(
-    "/search", response_model=SearchResults, summary="Search the catalogue (neutral, hybrid semantic + BM25)"
+    "/search",
+    response_model=SearchResults,
+    dependencies=[SearchRateLimit],
+    summary="Search the catalogue (neutral, hybrid semantic + BM25)",
 )
 def search_trainings(
     request: Request,
@@ -107,7 +110,7 @@ def search_trainings(
     modality: Annotated[
         list[Modality] | None, Query(description="onsite, remote or hybrid (repeatable)")
     ] = None,
-    max_price_cents: Annotated[int | None, Query(ge=0, description="Highest price, in cents")] = None,
+    max_price_cents: Annotated[int | None, Query(ge=0, le=2**62, description="Highest price, in cents")] = None,
     level: Annotated[list[int] | None, Query(description="Certification levels 3–8 (repeatable)")] = None,
 ) -> SearchResults:
     del user  # any authenticated role may search; the answer does not depend on who asks

@@ -115,6 +115,8 @@ def decide_declaration(
     Organisations sign in with the role ``funder`` and their organisation id as ``funder_id`` (there is no
     separate role yet); an administrator may record a decision on their behalf.
     """
+    if actor.role not in ("funder", "admin", "system"):
+        raise Forbidden("a declaration is validated or rejected by its organisation (role funder) or an admin")
     acquire_write_lock(session)
     declaration = session.scalars(
         select(CecDeclaration)
@@ -122,12 +124,12 @@ def decide_declaration(
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one_or_none()
-    if declaration is None:
-        raise NotFound(f"CEC declaration {declaration_id} not found")
-    if not (
-        actor.role == "admin" or (actor.role == "funder" and actor.funder_id == declaration.organisation_id)
+    if declaration is None or not (
+        actor.role in ("admin", "system")
+        or (actor.role == "funder" and actor.funder_id == declaration.organisation_id)
     ):
-        raise Forbidden(f"only organisation {declaration.organisation_id} decides on this declaration")
+        # A declaration made to another organisation is answered exactly like a missing one, naming nobody.
+        raise NotFound(f"CEC declaration {declaration_id} not found")
     if declaration.state != "declared":
         raise Conflict(f"declaration {declaration_id} was already {declaration.state}")
     declaration.state = "validated" if validate else "rejected"

@@ -28,6 +28,19 @@ from serving.services.enrolment_funding import (
     reserve_for_confirmation,
 )
 from serving.services.enrolment_states import check_transition, field_problem, lock_enrolment, record_transition
+from serving.services.enrolment_views import require_visible
+
+
+def _lock_visible(session: Session, enrolment_id: int, actor: Actor) -> Enrolment:
+    """The file, locked, if ``actor`` may see it; otherwise 404 exactly as for a missing file, before any check
+    of role or state could tell that it exists."""
+    try:
+        enrolment = lock_enrolment(session, enrolment_id)
+    except NotFound:
+        enrolment = None
+    require_visible(session, actor, enrolment, enrolment_id)
+    assert enrolment is not None
+    return enrolment
 
 # --- the holder opens a file; the provider answers ----------------------------------------------------------
 
@@ -88,7 +101,7 @@ def accept(
     session: Session, enrolment_id: int, *, actor: Actor, on: dt.date, session_start: dt.date | None = None
 ) -> Enrolment:
     """The provider accepts, possibly proposing another session of the same training."""
-    enrolment = lock_enrolment(session, enrolment_id)
+    enrolment = _lock_visible(session, enrolment_id, actor)
     check_transition(enrolment, "accept", actor)
     detail: dict[str, object] = {}
     if session_start is not None and session_start != enrolment.session_start:
@@ -108,7 +121,7 @@ def accept(
 
 
 def refuse(session: Session, enrolment_id: int, *, actor: Actor, on: dt.date, reason: str = "") -> Enrolment:
-    enrolment = lock_enrolment(session, enrolment_id)
+    enrolment = _lock_visible(session, enrolment_id, actor)
     check_transition(enrolment, "refuse", actor)
     release_waiting_topups(session, enrolment, actor, on, "file refused")
     record_transition(session, enrolment, "refuse", "refused", actor, on, {"reason": reason[:500]})
@@ -130,7 +143,7 @@ def confirm(
     """
     if type(max_out_of_pocket_cents) is not int or max_out_of_pocket_cents < 0:
         raise field_problem("max_out_of_pocket_cents", "must be a non-negative integer number of cents")
-    enrolment = lock_enrolment(session, enrolment_id)
+    enrolment = _lock_visible(session, enrolment_id, actor)
     check_transition(enrolment, "confirm", actor)
     earliest = rules.earliest_session_start(on)
     if enrolment.session_start < earliest:
@@ -157,7 +170,7 @@ def confirm(
 def cancel(session: Session, enrolment_id: int, *, actor: Actor, on: dt.date, reason: str = "") -> Enrolment:
     """The holder (submitted, accepted, confirmed) or the provider (accepted, confirmed) cancels before the
     start. Every reserved cent goes back where it came from, and the participation to the holder."""
-    enrolment = lock_enrolment(session, enrolment_id)
+    enrolment = _lock_visible(session, enrolment_id, actor)
     check_transition(enrolment, "cancel", actor)
     if on >= enrolment.session_start:
         raise Conflict(
@@ -187,7 +200,7 @@ def cancel(session: Session, enrolment_id: int, *, actor: Actor, on: dt.date, re
 
 def declare_entry(session: Session, enrolment_id: int, *, actor: Actor, on: dt.date) -> Enrolment:
     """The provider declares the holder entered the session, within 3 working days of its start."""
-    enrolment = lock_enrolment(session, enrolment_id)
+    enrolment = _lock_visible(session, enrolment_id, actor)
     check_transition(enrolment, "entry", actor)
     if on < enrolment.session_start:
         raise Conflict(f"entry cannot be declared before the session starts on {enrolment.session_start}")
@@ -212,7 +225,7 @@ def declare_exit(
 ) -> Enrolment:
     """The provider declares the holder left the training on ``exit_date`` (default: today), within 3 working
     days of it."""
-    enrolment = lock_enrolment(session, enrolment_id)
+    enrolment = _lock_visible(session, enrolment_id, actor)
     check_transition(enrolment, "exit", actor)
     exit_date = exit_date or on
     assert enrolment.entry_date is not None
@@ -237,7 +250,7 @@ def declare_service_done(
         points = rules.completion_basis_points(completion_rate)
     except rules.RuleError as exc:
         raise field_problem("completion_rate", str(exc)) from exc
-    enrolment = lock_enrolment(session, enrolment_id)
+    enrolment = _lock_visible(session, enrolment_id, actor)
     check_transition(enrolment, "service_done", actor)
     detail: dict[str, object] = {"completion_rate": points / 100}
     if enrolment.state == "confirmed":

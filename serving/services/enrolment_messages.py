@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.errors import Forbidden, NotFound
+from parcours.errors import Forbidden
 from parcours.store.supporting_models import Enrolment, EnrolmentMessage
 from serving.services.actors import Actor
 from serving.services.enrolment_states import field_problem
-from serving.services.enrolment_views import get_enrolment
+from serving.services.enrolment_views import get_enrolment, require_visible
 
 MAX_MESSAGE_LENGTH = 5_000
 
@@ -20,8 +20,8 @@ def post_message(session: Session, enrolment_id: int, *, actor: Actor, body: str
     if not body or len(body) > MAX_MESSAGE_LENGTH:
         raise field_problem("body", f"must be 1–{MAX_MESSAGE_LENGTH} characters")
     enrolment = session.get(Enrolment, enrolment_id)
-    if enrolment is None:
-        raise NotFound(f"enrolment {enrolment_id} not found")
+    require_visible(session, actor, enrolment, enrolment_id)  # someone else's file: 404, as for a missing one
+    assert enrolment is not None
     if not (actor.is_holder(enrolment.holder_id) or actor.is_provider(enrolment.provider_id)):
         raise Forbidden("only the holder and the provider of a file exchange messages on it")
     message = EnrolmentMessage(

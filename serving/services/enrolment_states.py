@@ -79,12 +79,11 @@ def check_transition(enrolment: Enrolment, action: str, actor: Actor) -> Transit
         raise Forbidden(
             f"{action.replace('_', '-')} is for the {' or '.join(transition.roles)}, not a {actor.role}"
         )
-    if actor.role == "holder" and not actor.is_holder(enrolment.holder_id):
-        raise Forbidden(f"enrolment {enrolment.enrolment_id} is not a file of holder {actor.holder_id}")
-    if actor.role == "provider" and not actor.is_provider(enrolment.provider_id):
-        raise Forbidden(
-            f"enrolment {enrolment.enrolment_id} is not addressed to provider {actor.provider_id}"
-        )
+    if (actor.role == "holder" and not actor.is_holder(enrolment.holder_id)) or (
+        actor.role == "provider" and not actor.is_provider(enrolment.provider_id)
+    ):
+        # Someone else's file is answered like a missing one, naming nobody (callers check visibility first).
+        raise NotFound(f"enrolment {enrolment.enrolment_id} not found")
     allowed = (
         PROVIDER_CANCEL_STATES
         if (action == "cancel" and actor.role == "provider")

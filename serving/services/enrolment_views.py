@@ -3,12 +3,14 @@ payment, allowed actions, history), and the list of files a reader may see."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Select, String, cast, literal, or_, select
 from sqlalchemy.orm import Session
 
 from parcours.domain import rules
 from parcours.errors import Forbidden, NotFound
-from parcours.store.models import AuditLog
+from parcours.store.models import AuditLog, LedgerAccount
 from parcours.store.supporting_models import Enrolment, EnrolmentEvent, PaymentItem, TopUp
 from serving.services.access import active_consent
 from serving.services.actors import Actor
@@ -16,11 +18,32 @@ from serving.services.enrolment_funding import funding_view
 from serving.services.enrolment_states import allowed_actions, latest_confirmation_date
 
 
+def cofunded_files(funder_id: str | None) -> Select[Any]:
+    """Ids of the files ``funder_id`` co-finances: a top-up of its own on the file whose money still waits for
+    it or went into it. A top-up revoked (or given back when the file was refused or cancelled) before any of
+    it was reserved co-finances nothing, so it opens nothing."""
+    reserved = (
+        select(LedgerAccount.account_id)
+        .where(
+            LedgerAccount.code
+            == literal("file:") + cast(TopUp.enrolment_id, String) + literal(":topup:") + cast(TopUp.topup_id, String)
+        )
+        .exists()
+    )
+    return select(TopUp.enrolment_id).where(
+        TopUp.funder_id == funder_id,
+        TopUp.funder_kind != "holder",
+        TopUp.enrolment_id.is_not(None),
+        or_(TopUp.released.is_(False), reserved),
+    )
+
+
 def _is_cofunder(session: Session, actor: Actor, enrolment: Enrolment) -> bool:
     if actor.role != "funder":
         return False
-    found = session.scalar(select(TopUp.topup_id).where(
-        TopUp.enrolment_id == enrolment.enrolment_id, TopUp.funder_id == actor.funder_id).limit(1))
+    found = session.scalar(
+        cofunded_files(actor.funder_id).where(TopUp.enrolment_id == enrolment.enrolment_id).limit(1)
+    )
     return found is not None
 
 
@@ -37,12 +60,11 @@ def can_read(session: Session, actor: Actor, enrolment: Enrolment) -> bool:
 
 
 def get_enrolment(session: Session, enrolment_id: int, actor: Actor) -> Enrolment:
-    """The file if ``actor`` may see it (403 otherwise, 404 if unknown); the read goes to the audit log."""
+    """The file if ``actor`` may see it; the read goes to the audit log. A file the actor may not see is
+    answered exactly like a missing one (404, same body): its existence is not disclosed."""
     enrolment = session.get(Enrolment, enrolment_id)
-    if enrolment is None:
-        raise NotFound(f"enrolment {enrolment_id} not found")
-    if not can_read(session, actor, enrolment):
-        raise Forbidden(f"{actor.role} {actor.username} may not see enrolment {enrolment_id}")
+    require_visible(session, actor, enrolment, enrolment_id)
+    assert enrolment is not None
     session.add(
         AuditLog(
             actor=actor.username,
@@ -53,6 +75,12 @@ def get_enrolment(session: Session, enrolment_id: int, actor: Actor) -> Enrolmen
         )
     )
     return enrolment
+
+
+def require_visible(session: Session, actor: Actor, enrolment: Enrolment | None, enrolment_id: int) -> None:
+    """404 ``enrolment N not found`` when the file is missing or ``actor`` may not see it (the same answer)."""
+    if enrolment is None or not can_read(session, actor, enrolment):
+        raise NotFound(f"enrolment {enrolment_id} not found")
 
 
 def enrolment_view(session: Session, enrolment: Enrolment, actor: Actor) -> dict[str, object]:
@@ -125,13 +153,7 @@ def list_enrolments(
     elif actor.role == "provider":
         query = query.where(Enrolment.provider_id == actor.provider_id)
     elif actor.role == "funder":
-        query = query.where(
-            Enrolment.enrolment_id.in_(
-                select(TopUp.enrolment_id).where(
-                    TopUp.funder_id == actor.funder_id, TopUp.enrolment_id.is_not(None)
-                )
-            )
-        )
+        query = query.where(Enrolment.enrolment_id.in_(cofunded_files(actor.funder_id)))
     elif actor.role not in ("admin", "system"):
         raise Forbidden(f"role {actor.role} has no list of files")
     if state is not None:

@@ -49,9 +49,10 @@ class IdempotentResult:
 
 
 def request_fingerprint(method: str, path: str, body: Any) -> str:
-    """What makes two requests "the same": method, path and the canonical JSON of the body."""
+    """What makes two requests "the same": method, path and the canonical JSON of the body (sorted keys, no
+    body = ``{}``)."""
     canonical = json.dumps(
-        {"method": method.upper(), "path": path, "body": body},
+        {"method": method.upper(), "path": path, "body": {} if body is None else body},
         sort_keys=True,
         separators=(",", ":"),
         default=str,

@@ -13,9 +13,7 @@ batch's items, so a re-run rewrites them whole; then the batch's files are close
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import os
 import re
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from parcours.domain import rules
 from parcours.domain.ledger import LedgerError, acquire_write_lock, lock_accounts, provider_account, transfer
 from parcours.errors import Forbidden
+from parcours.store.csv_safety import safe_csv
 from parcours.store.supporting_models import Enrolment, PaymentBatch, PaymentItem
 from serving.services.actors import Actor
 from serving.services.enrolment_funding import file_account, reservation, return_account
@@ -111,11 +110,8 @@ def _safe(name: str) -> str:
 
 
 def remittance_csv(rows: list[dict[str, object]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=REMITTANCE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    """The remittance file of one provider; text cells a spreadsheet would run as formulas are neutralised."""
+    return safe_csv(REMITTANCE_COLUMNS, rows)
 
 
 def _write_atomically(path: Path, content: str) -> None:

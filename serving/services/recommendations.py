@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from features.catalogue import load_catalogue
+from parcours.domain import rules
 from parcours.settings import Settings
 from parcours.store.models import Holder, Training
 from recommender.base import Recommender
@@ -87,6 +88,11 @@ class PricedRecommendation:
     skills_closed: list[str]
     completion_probability: float | None
     risk: str | None
+    # Using rights (with the flat participation) against paying directly: ``out_of_pocket_cents`` is the cheaper.
+    with_rights_cents: int
+    direct_cents: int
+    cheaper: str
+    participation_exceeds_rights: bool
 
 
 def recommendations_for(session: Session, recommender: Recommender, holder: Holder, k: int, *,
@@ -100,11 +106,16 @@ def recommendations_for(session: Session, recommender: Recommender, holder: Hold
         if training is None:  # removed since the recommender was loaded
             continue
         plan = estimate_funding(session, holder.holder_id, training.training_id, on, price_cents=training.price_cents)
-        said = compose_reasons(rec.skills_closed, plan.out_of_pocket_cents, rec.reasons, rec.completion_probability,
-                               rec.risk)
+        cost = rules.compare_with_direct_payment(training.price_cents, plan)
+        said = compose_reasons(rec.skills_closed, cost.cheaper_cents, rec.reasons, rec.completion_probability,
+                               rec.risk, direct_is_cheaper=cost.cheaper == "direct",
+                               with_rights_cents=cost.with_rights_cents,
+                               participation_exceeds_rights=cost.participation_exceeds_rights)
         items.append(PricedRecommendation(
             training_id=rec.training_id, title=training.title, score=rec.score, price_cents=training.price_cents,
-            out_of_pocket_cents=plan.out_of_pocket_cents, reasons=said, skills_closed=list(rec.skills_closed),
+            out_of_pocket_cents=cost.cheaper_cents, reasons=said, skills_closed=list(rec.skills_closed),
             completion_probability=rec.completion_probability, risk=rec.risk,
+            with_rights_cents=cost.with_rights_cents, direct_cents=cost.direct_cents, cheaper=cost.cheaper,
+            participation_exceeds_rights=cost.participation_exceeds_rights,
         ))
     return context.personalised, items

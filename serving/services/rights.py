@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parcours.domain import rules
+from parcours.domain import funding_rights, rules
 from parcours.domain.ledger import (
     CEC,
     CPF,
@@ -28,6 +28,7 @@ from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from parcours.store.models import Holder
 from parcours.store.supporting_models import WORK_STATUSES, Funder, WorkDeclaration
 from serving.services.actors import Actor
+from serving.services.topups import holder_facts
 
 MAX_WORKED_HOURS = 8_784  # hours in a leap year
 
@@ -157,8 +158,11 @@ def credit_corrective_topup(
 ) -> int:
     """Post the corrective top-up an employer of 50+ staff owes for a missed six-year review.
 
-    It goes to the holder's ``cpf_corrective`` account: spendable like CPF rights, outside the ceiling. One
-    per holder, employer and review date. Returns the cents credited (0 if this review was already paid).
+    It goes to the holder's ``cpf_corrective`` account: spendable like CPF rights, outside the ceiling. Only for
+    an employee of that employer on the review's date, and once per employer, holder and review period
+    (``funding_rights.corrective_review``: another due date in the same six-year period is the same review).
+    Returns the cents credited (0 if this review was already credited). To an employer, a holder who is not its
+    employee does not exist (404, as for a missing holder); an operator is told why (422).
     """
     if actor.role == "funder":
         employer_id = actor.funder_id
@@ -179,14 +183,24 @@ def credit_corrective_topup(
         amount = rules.corrective_topup_cents(on, staff_count=staff_count)
     except rules.RuleError as exc:
         raise ValidationFailed([_problem("staff_count", str(exc))]) from exc
-    if session.get(Holder, holder_id) is None:
+    holder = session.get(Holder, holder_id)
+    if holder is None:
         raise NotFound(f"holder {holder_id} not found")
+    review = funding_rights.corrective_review(
+        employer_id, holder_facts(session, holder).employments, review_due_on
+    )
+    if review is None:
+        if actor.role == "funder":
+            raise NotFound(f"holder {holder_id} not found")
+        raise ValidationFailed([_problem(
+            "holder_id", f"holder {holder_id} was not an employee of {employer_id} on a six-year review date "
+            f"by {review_due_on.isoformat()}")])
     account = holder_account(session, holder_id, CPF_CORRECTIVE)
     lock_accounts(session, [account])
     posted = transfer(
         session,
         kind="corrective_topup",
-        reference=f"corrective:{holder_id}:{employer_id}:{review_due_on.isoformat()}",
+        reference=f"corrective:{holder_id}:{employer_id}:{review.isoformat()}",
         actor=actor.username,
         moves=[(funder_account(session, "employer", employer_id), account, amount)],
         effective_date=on,

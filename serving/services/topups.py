@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parcours.domain.funding_rights import Employment as FundedEmployment
+from parcours.domain.funding_rights import FunderFacts, HolderFacts, may_top_up
 from parcours.domain.ledger import (
     TOPUP,
     acquire_write_lock,
@@ -24,9 +26,9 @@ from parcours.domain.ledger import (
     lock_accounts,
     transfer,
 )
-from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from parcours.errors import Conflict, Forbidden, NotFound, ParcoursError, ValidationFailed
 from parcours.store.models import Holder, LedgerAccount, Training
-from parcours.store.supporting_models import REGISTERED_FUNDER_KINDS, Enrolment, Funder, TopUp
+from parcours.store.supporting_models import REGISTERED_FUNDER_KINDS, Employment, Enrolment, Funder, TopUp
 from serving.services.actors import Actor
 
 # A top-up may be added to a file only before the holder confirms it.
@@ -48,12 +50,30 @@ def _problem(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([{"field": field, "message": message}], message=f"{field}: {message}")
 
 
-def register_funder(session: Session, *, funder_id: str, kind: str, name: str) -> Funder:
-    """Create or rename a funder; its kind, once set, never changes (past files depend on it)."""
+def register_funder(
+    session: Session,
+    *,
+    funder_id: str,
+    kind: str,
+    name: str,
+    opco_id: str | None = None,
+    region_code: str | None = None,
+) -> Funder:
+    """Create or rename a funder; its kind, once set, never changes (past files depend on it). An employer may
+    name the OPCO of its sector (``opco_id``), a region funder its INSEE region (``region_code``): the links of
+    who may fund what (docs/security.md)."""
     if not funder_id or len(funder_id) > 64:
         raise _problem("funder_id", "must be 1–64 characters")
     if kind not in REGISTERED_FUNDER_KINDS:
         raise _problem("kind", f"must be one of {', '.join(REGISTERED_FUNDER_KINDS)}")
+    if opco_id is not None:
+        opco = session.get(Funder, opco_id)
+        if kind != "employer":
+            raise _problem("opco_id", "only an employer belongs to the sector of an OPCO")
+        if opco is None or opco.kind != "opco":
+            raise _problem("opco_id", f"{opco_id} is not a registered OPCO")
+    if region_code is not None and kind != "region":
+        raise _problem("region_code", "only a region funder has a region")
     funder = session.get(Funder, funder_id)
     if funder is None:
         funder = Funder(funder_id=funder_id, kind=kind, name=name or funder_id)
@@ -62,18 +82,61 @@ def register_funder(session: Session, *, funder_id: str, kind: str, name: str) -
         raise Conflict(f"funder {funder_id} is registered as {funder.kind}; its kind cannot change")
     else:
         funder.name = name or funder.name
+    if opco_id is not None:
+        funder.opco_id = opco_id
+    if region_code is not None:
+        funder.region_code = region_code
     session.flush()
     return funder
 
 
-def _funder_of(
-    session: Session, actor: Actor, holder_id: str, requested_funder_id: str | None
-) -> tuple[str, str]:
-    """``(kind, funder_id)`` of who pays, from the caller's identity: never from the request for a funder."""
+def funder_view(funder: Funder) -> dict[str, object]:
+    return {"funder_id": funder.funder_id, "kind": funder.kind, "name": funder.name, "opco_id": funder.opco_id,
+            "region_code": funder.region_code}
+
+
+def record_employment(
+    session: Session, *, holder_id: str, employer_id: str, start_date: dt.date, end_date: dt.date | None
+) -> Employment:
+    """Record (an operator) that ``holder_id`` works for the employer ``employer_id`` from ``start_date`` to
+    ``end_date`` (inclusive; empty while it lasts): the link an employer's and its OPCO's top-ups need."""
+    if session.get(Holder, holder_id) is None:
+        raise NotFound(f"holder {holder_id} not found")
+    employer = session.get(Funder, employer_id)
+    if employer is None or employer.kind != "employer":
+        raise _problem("employer_id", f"{employer_id} is not a registered employer")
+    if end_date is not None and end_date < start_date:
+        raise _problem("end_date", "must not be before start_date")
+    employment = Employment(holder_id=holder_id, employer_id=employer_id, start_date=start_date, end_date=end_date)
+    session.add(employment)
+    session.flush()
+    return employment
+
+
+def employment_view(employment: Employment) -> dict[str, object]:
+    return {
+        "employment_id": employment.employment_id,
+        "holder_id": employment.holder_id,
+        "employer_id": employment.employer_id,
+        "start_date": employment.start_date.isoformat(),
+        "end_date": employment.end_date.isoformat() if employment.end_date else None,
+    }
+
+
+def holder_employments(session: Session, holder_id: str) -> list[dict[str, object]]:
+    return [
+        employment_view(e)
+        for e in session.scalars(
+            select(Employment).where(Employment.holder_id == holder_id).order_by(Employment.start_date)
+        )
+    ]
+
+
+def _payer(session: Session, actor: Actor, requested_funder_id: str | None) -> FunderFacts:
+    """Who pays, from the caller's identity (never from the request for a funder). Roles that never grant
+    top-ups get 403 before any object is looked at, so the answer says nothing about the object."""
     if actor.role == "holder":
-        if actor.holder_id != holder_id:
-            raise Forbidden("a holder may top up only their own files")
-        return "holder", holder_id
+        return FunderFacts(actor.holder_id or "", "holder")
     if actor.role == "funder":
         funder_id = actor.funder_id or ""
     elif actor.role in ("admin", "system"):
@@ -85,7 +148,37 @@ def _funder_of(
     funder = session.get(Funder, funder_id)
     if funder is None:
         raise NotFound(f"funder {funder_id} is not registered")
-    return funder.kind, funder.funder_id
+    return FunderFacts(funder.funder_id, funder.kind, funder.region_code)
+
+
+def holder_facts(session: Session, holder: Holder) -> HolderFacts:
+    """The facts the funding rules need about ``holder``: status, region, employments with their employer's
+    OPCO (``parcours.domain.funding_rights``)."""
+    rows = session.execute(
+        select(Employment, Funder.opco_id)
+        .join(Funder, Funder.funder_id == Employment.employer_id)
+        .where(Employment.holder_id == holder.holder_id)
+        .order_by(Employment.start_date)
+    ).all()
+    employments = tuple(
+        FundedEmployment(e.employer_id, e.start_date, e.end_date, opco_id) for e, opco_id in rows
+    )
+    return HolderFacts(holder.holder_id, holder.employment_status, holder.region_code, employments)
+
+
+def entitled(session: Session, payer: FunderFacts, holder_id: str, on: dt.date) -> bool:
+    """True when ``payer`` may top up files of ``holder_id`` on ``on`` (False for an unknown holder)."""
+    holder = session.get(Holder, holder_id)
+    return holder is not None and may_top_up(payer, holder_facts(session, holder), on)
+
+
+def _not_entitled(actor: Actor, payer: FunderFacts, missing: NotFound) -> ParcoursError:
+    """A funder or holder not entitled to a holder's files is answered exactly as for a missing object; an
+    operator, who sees everything, is told why."""
+    if actor.role in ("admin", "system"):
+        return _problem("funder_id", f"funder {payer.funder_id} may not top up this holder's files "
+                                     "(docs/security.md, who may fund what)")
+    return missing
 
 
 def grant_topup(
@@ -100,11 +193,16 @@ def grant_topup(
     spend_before_rights: bool = False,
     funder_id: str | None = None,
 ) -> TopUp:
-    """Grant a top-up on a file (``enrolment_id``) or for a training (``holder_id`` + ``training_id``)."""
+    """Grant a top-up on a file (``enrolment_id``) or for a training (``holder_id`` + ``training_id``).
+
+    Only a funder entitled to the holder's files may (``funding_rights.may_top_up``); to anyone else a file or
+    holder it may not fund does not exist (404, the same answer as for a missing one)."""
     if type(amount_cents) is not int or not 0 < amount_cents <= MAX_TOPUP_CENTS:
         raise _problem("amount_cents", f"must be a positive integer number of cents up to {MAX_TOPUP_CENTS}")
+    payer = _payer(session, actor, funder_id)
     acquire_write_lock(session)
     if enrolment_id is not None:
+        missing = NotFound(f"enrolment {enrolment_id} not found")
         enrolment = session.scalars(
             select(Enrolment)
             .where(Enrolment.enrolment_id == enrolment_id)
@@ -112,7 +210,9 @@ def grant_topup(
             .execution_options(populate_existing=True)
         ).one_or_none()
         if enrolment is None:
-            raise NotFound(f"enrolment {enrolment_id} not found")
+            raise missing
+        if not entitled(session, payer, enrolment.holder_id, on):
+            raise _not_entitled(actor, payer, missing)
         if holder_id not in (None, enrolment.holder_id) or training_id not in (None, enrolment.training_id):
             raise _problem("enrolment_id", "holder_id and training_id must match the file")
         if enrolment.state not in TOPUP_OPEN_STATES:
@@ -121,18 +221,21 @@ def grant_topup(
     else:
         if not holder_id or not training_id:
             raise _problem("enrolment_id", "give a file, or a holder_id and a training_id")
+        missing = NotFound(f"holder {holder_id} not found")
         if session.get(Holder, holder_id) is None:
-            raise NotFound(f"holder {holder_id} not found")
+            raise missing
+        if not entitled(session, payer, holder_id, on):
+            raise _not_entitled(actor, payer, missing)
         if session.get(Training, training_id) is None:
             raise NotFound(f"training {training_id} not found")
     assert holder_id is not None and training_id is not None
-    kind, payer = _funder_of(session, actor, holder_id, funder_id)
+    kind, payer_id = payer.kind, payer.funder_id
     topup = TopUp(
         holder_id=holder_id,
         training_id=training_id,
         enrolment_id=enrolment_id,
         funder_kind=kind,
-        funder_id=payer,
+        funder_id=payer_id,
         amount_cents=amount_cents,
         spend_before_rights=spend_before_rights,
         granted_on=on,
@@ -146,7 +249,7 @@ def grant_topup(
         kind="topup_grant",
         reference=f"topup-grant:{topup.topup_id}",
         actor=actor.username,
-        moves=[(funder_account(session, kind, payer), topup_account(session, topup), amount_cents)],
+        moves=[(funder_account(session, kind, payer_id), topup_account(session, topup), amount_cents)],
         effective_date=on,
     )
     return topup
@@ -172,6 +275,8 @@ def release_waiting_topup(session: Session, topup: TopUp, *, actor: str, on: dt.
 
 def revoke_topup(session: Session, *, actor: Actor, topup_id: int, on: dt.date) -> TopUp:
     """The funder (or an operator) withdraws a top-up no confirmed file has reserved yet."""
+    if actor.role not in ("holder", "funder", "admin", "system"):
+        raise Forbidden(f"role {actor.role} has no top-ups to revoke")
     acquire_write_lock(session)
     topup = session.scalars(
         select(TopUp)
@@ -179,15 +284,14 @@ def revoke_topup(session: Session, *, actor: Actor, topup_id: int, on: dt.date) 
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one_or_none()
-    if topup is None:
-        raise NotFound(f"top-up {topup_id} not found")
-    allowed = (
+    allowed = topup is not None and (
         actor.role in ("admin", "system")
-        or (actor.role == "funder" and actor.funder_id == topup.funder_id)
+        or (actor.role == "funder" and topup.funder_kind != "holder" and actor.funder_id == topup.funder_id)
         or (topup.funder_kind == "holder" and actor.is_holder(topup.holder_id))
     )
-    if not allowed:
-        raise Forbidden("only the funder who granted a top-up may revoke it")
+    if topup is None or not allowed:
+        # Another funder's top-up is answered exactly like a missing one: its existence is not disclosed.
+        raise NotFound(f"top-up {topup_id} not found")
     if topup.released:
         raise Conflict(f"top-up {topup_id} was already released")
     if topup.enrolment_id is not None:

@@ -10,77 +10,20 @@ embedding cache of another checkout.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-SCALE = "small"
+from training.bench.worlds import AS_OF, SCALE, database_for, world_folder  # bench_paths imports them from here
+
 SEEDS = (42, 2026)  # 42: the demo world's seed; 2026: the check on another world
-AS_OF = dt.date(2026, 11, 1)
 HOLDOUT_DAYS = 120
 FIT_SEED = 0
 TARGET_RATIO = 1.25
 PLOT_NAME = "ranker_methods.png"
 DOCS_IMG = Path("docs/img")
-MARKER_VERSION = 2  # 2: profile embeddings as the weighted mean of skill vectors (a database of 1 is rebuilt)
-
-
-def world_folder(work_dir: Path, seed: int, scale: str = SCALE) -> Path:
-    """The world of ``seed`` under ``work_dir``, generated unless a complete one with the same parameters is there."""
-    from training.datasets.world import generate_world
-
-    folder = Path(work_dir) / f"world-{scale}-{seed}-{AS_OF.isoformat()}"
-    manifest = folder / "manifest.json"
-    if manifest.exists():
-        info = json.loads(manifest.read_text(encoding="utf-8"))
-        if (info.get("scale"), info.get("seed"), info.get("as_of")) == (scale, seed, AS_OF.isoformat()):
-            return folder
-    print(f"generating the {scale} world, seed {seed}", flush=True)
-    generate_world(folder, scale=scale, seed=seed, as_of=AS_OF)
-    return folder
-
-
-def _remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def database_for(world: Path, work_dir: Path, seed: int, scale: str = SCALE) -> tuple[str, dict[str, float]]:
-    """SQLite URL of a database holding the imported world and its recomputed profiles, and the seconds each
-    step took (read back from the marker when the database is reused)."""
-    from sqlalchemy import select
-
-    from features.profile.recompute import recompute_profiles
-    from ingest.world_import import import_folder
-    from parcours.store.engine import migrate, session_scope
-    from parcours.store.models import Holder
-
-    path = Path(work_dir) / f"ranker-{scale}-{seed}-{AS_OF.isoformat()}.db"
-    marker = path.with_suffix(".ready.json")
-    url = f"sqlite:///{path.resolve()}"
-    if marker.exists() and path.exists():
-        info = json.loads(marker.read_text(encoding="utf-8"))
-        if info.get("version") == MARKER_VERSION and info.get("world") == str(world.resolve()):
-            return url, {"import_seconds": info["import_seconds"], "profile_seconds": info["profile_seconds"]}
-    marker.unlink(missing_ok=True)
-    _remove_sqlite(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    migrate(url)
-    started = time.perf_counter()
-    import_folder(world, url)
-    import_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    with session_scope(url) as session:
-        ids = list(session.scalars(select(Holder.holder_id).order_by(Holder.holder_id)))
-        recompute_profiles(session, ids, today=AS_OF)
-    profile_seconds = time.perf_counter() - started
-    marker.write_text(json.dumps({"version": MARKER_VERSION, "world": str(world.resolve()), "holders": len(ids),
-                                  "import_seconds": import_seconds, "profile_seconds": profile_seconds}, indent=2),
-                      encoding="utf-8")
-    return url, {"import_seconds": import_seconds, "profile_seconds": profile_seconds}
 
 
 def measure(work_dir: Path, seed: int, scale: str = SCALE) -> dict[str, Any]:

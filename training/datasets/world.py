@@ -7,8 +7,10 @@ would see goes to the import files (``ingest.world_format``); what only the simu
 preferences, provider quality, the noise-free utility) goes to ``truth/`` and is read back by
 ``world_utility.truth_utility`` for evaluation.
 
-The world is a deterministic function of (seed, scale, as_of): one ``numpy.random.Generator`` per stage is
-spawned from the seed, every collection is iterated in a sorted order and no clock is read for content.
+The world is a deterministic function of (seed, scale, as_of, variant): one ``numpy.random.Generator`` per stage
+is spawned from the seed, every collection is iterated in a sorted order and no clock is read for content. The
+variant (``world_params.VARIANTS``, the world zoo) changes what drives the choices; ``default`` is the world
+documented in data/README.md, drawn exactly as before the zoo existed.
 
 This module runs the generator (:func:`generate_world`) and writes the manifest; the parts live beside it:
 ``world_builder`` (the stages, put together by ``WorldBuilder``), ``world_files`` (the files), and what they
@@ -28,14 +30,13 @@ from ingest.world_format import FILE_ORDER, MANIFEST
 from training.datasets.world_builder import WorldBuilder
 from training.datasets.world_files import DEMO_USERS, TRUTH, Written, sha256, write_world
 from training.datasets.world_params import (
-    ENROL_NOISE_SD,
     ENROL_RATE,
     MAX_DAYS_BEFORE_SESSION,
     MAX_ENROLMENTS,
     MIN_DAYS_BEFORE_SESSION,
     SCALES,
-    UTILITY_WEIGHTS,
-    VIEW_TEMPERATURE,
+    VARIANTS,
+    variant_problem,
 )
 from training.datasets.world_time import first_of_month
 
@@ -53,20 +54,26 @@ class _Timer:
         self._last = now
 
 
-def generate_world(out: Path, *, scale: str, seed: int, as_of: dt.date | None = None) -> str:
+def generate_world(
+    out: Path, *, scale: str, seed: int, as_of: dt.date | None = None, variant: str = "default"
+) -> str:
     """Write a synthetic world (import files, demo users, ``truth/``, ``manifest.json``) into ``out``.
 
-    The world is a deterministic function of (seed, scale, as_of); ``as_of`` defaults to the first day of the
-    current month. Returns a one-paragraph summary with counts and timings.
+    The world is a deterministic function of (seed, scale, as_of, variant); ``as_of`` defaults to the first day of
+    the current month, ``variant`` names one of ``world_params.VARIANTS`` (the world zoo). Returns a one-paragraph
+    summary with counts and timings.
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, not {scale!r}")
+    problem = variant_problem(SCALES[scale], variant)
+    if problem:
+        raise ValueError(problem)
     as_of = as_of or first_of_month(dt.date.today())
     out = Path(out)
     truth_dir = out / TRUTH
     truth_dir.mkdir(parents=True, exist_ok=True)
     timer = _Timer()
-    builder = WorldBuilder(SCALES[scale], seed, as_of)
+    builder = WorldBuilder(SCALES[scale], seed, as_of, VARIANTS[variant])
     timer.lap("esco")
     builder.make_catalogue()
     timer.lap("catalogue")
@@ -85,8 +92,9 @@ def generate_world(out: Path, *, scale: str, seed: int, as_of: dt.date | None = 
     ev = written.events
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in timer.timings.items())
     cat, pop = builder.catalogue, builder.population
+    kind = "" if variant == "default" else f", variant {variant}"
     return (
-        f"World '{scale}' (seed {seed}, as of {as_of.isoformat()}) written to {out}: {cat.n_t} trainings "
+        f"World '{scale}'{kind} (seed {seed}, as of {as_of.isoformat()}) written to {out}: {cat.n_t} trainings "
         f"from {len(cat.p_ids)} providers over {len(builder.occupations.pool)} ESCO occupations, "
         f"{_with_future_session(builder)} with a future session; {pop.n_h} holders with "
         f"{written.experience_rows} experience rows; {written.interactions_rows} interactions ({ev['view']} views, "
@@ -123,12 +131,13 @@ def _write_manifest(out: Path, builder: WorldBuilder, scale: str, written: Writt
         "scale": scale,
         "seed": builder.seed,
         "as_of": builder.as_of.isoformat(),
+        "variant": builder.variant.manifest(),
         "window": {"start": builder.window_start.isoformat(), "end_exclusive": builder.as_of.isoformat()},
         "scale_parameters": asdict(builder.scale),
-        "utility_weights": asdict(UTILITY_WEIGHTS),
+        "utility_weights": asdict(builder.variant.weights),
         "process": {
-            "view_temperature": VIEW_TEMPERATURE,
-            "enrol_noise_sd": ENROL_NOISE_SD,
+            "view_temperature": builder.variant.view_temperature,
+            "enrol_noise_sd": builder.variant.enrol_noise_sd,
             "enrol_rate": ENROL_RATE,
             "enrol_threshold": round(builder.interactions.threshold, 6),
             "max_enrolments": MAX_ENROLMENTS,

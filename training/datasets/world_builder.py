@@ -2,7 +2,8 @@
 
 It puts the parts together: the occupations (``world_occupations``), the catalogue (``world_catalogue``), the
 holders (``world_holders``), their rights (``world_ledger``) and the interactions (``world_interactions``)
-driven by the latent utility (``world_utility``). ``world.generate_world`` runs it and writes the files.
+driven by the latent utility (``world_utility``), and what the world's variant adds (``world_variants``).
+``world.generate_world`` runs it and writes the files.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from training.datasets.world_holders import Population
 from training.datasets.world_interactions import Interactions, simulate
 from training.datasets.world_ledger import activity_years, replay_ledger, rights_events
 from training.datasets.world_occupations import Occupations
-from training.datasets.world_params import WorldScale
+from training.datasets.world_params import DEFAULT_VARIANT, WorldScale, WorldVariant
 from training.datasets.world_reference import ANCHORS, REGION_CODES
 from training.datasets.world_time import months_before, to_days
-from training.datasets.world_utility import utility_inputs
+from training.datasets.world_utility import VARIANT_TRUTH_FILES, utility_inputs
+from training.datasets.world_variants import VariantLatents, variant_truth, vary_catalogue, vary_holders
 
 
 class WorldBuilder:
@@ -38,10 +40,16 @@ class WorldBuilder:
         "ledger",
         "sessions",
         "disability",  # added last: spawning one stream more leaves the streams above as they were
+        "variant_catalogue",  # what a variant of the zoo adds (world_variants); unused by the default world
+        "variant_holders",
     )
 
-    def __init__(self, scale: WorldScale, seed: int, as_of: dt.date) -> None:
+    def __init__(
+        self, scale: WorldScale, seed: int, as_of: dt.date, variant: WorldVariant = DEFAULT_VARIANT
+    ) -> None:
         self.scale = scale
+        self.variant = variant
+        self.latents = VariantLatents()
         self.seed = seed
         self.as_of = as_of
         self.as_of_day = to_days(as_of)
@@ -70,6 +78,7 @@ class WorldBuilder:
         self.catalogue.make_trainings(self.rng("trainings"))
         self.catalogue.make_sessions(self.rng("sessions"))
         self.catalogue.make_texts(self.rng("texts"))
+        vary_catalogue(self.catalogue, self.variant, self.rng("variant_catalogue"), self.latents)
 
     def make_holders(self) -> np.ndarray:
         """Holders, their latent skills and activity years; returns each holder's rights (CPF + CEC) at the
@@ -82,10 +91,12 @@ class WorldBuilder:
             as_of=self.as_of,
             window_start_day=self.window_start_day,
             quiet=self.quiet,
+            variant=self.variant,
         )
-        self.population.make_holders(self.rng("holders"))
+        self.population.make_holders(self.rng("holders"), self.rng("variant_holders"))
         self.population.make_skills(self.rng("skills"))
         self.population.make_disability(self.rng("disability"))
+        vary_holders(self.population, self.variant, self.rng("variant_holders"), self.latents)
         pop = self.population
         self.activity = activity_years(pop.jobs, pop.h_qual == 0, pop.h_disability, as_of=self.as_of)
         cpf, cec, _ = replay_ledger(
@@ -107,6 +118,8 @@ class WorldBuilder:
             trainings,
             frames["training_truth"],
             frames["providers"],
+            variant=self.variant,
+            extra={name: frames[name] for name in VARIANT_TRUTH_FILES if name in frames},
         )
         self.interactions: Interactions = simulate(
             self.rng("interactions"),
@@ -143,11 +156,12 @@ class WorldBuilder:
     def truth_frames(self, budget: np.ndarray) -> dict[str, pd.DataFrame]:
         """The truth tables by holder and training position (``budget``: CPF + CEC at the start of the window).
 
-        ``holders`` is not written (``holders.csv`` has its columns): it only feeds :func:`utility_inputs`.
+        ``holders`` is not written (``holders.csv`` has its columns): it only feeds :func:`utility_inputs`. A variant
+        adds its own (``world_variants.variant_truth``).
         """
         esco, pop, cat = self.esco, self.population, self.catalogue
         h = np.arange(pop.n_h)
-        return {
+        frames = {
             "holders": pd.DataFrame(
                 {
                     "holder_id": h,
@@ -205,3 +219,4 @@ class WorldBuilder:
                 }
             ),
         }
+        return variant_truth(cat, self.latents, frames)

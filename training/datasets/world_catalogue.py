@@ -49,6 +49,8 @@ class Catalogue:
         self.as_of_day = as_of_day
         self.window_start_day = window_start_day
         self.quiet = quiet
+        # The skills trainings.csv declares when they differ from the skills taught (variant weak_content).
+        self.t_declared_skills: list[list[int]] | None = None
 
     def make_providers(self, rng: np.random.Generator) -> None:
         n = self.scale.n_providers
@@ -366,6 +368,7 @@ class Catalogue:
         dates = days_to_iso(self.sess_days)
         ptr = self.sess_ptr
         level = np.where(self.t_level > 0, self.t_level.astype(str), "")
+        declared = self.t_skills if self.t_declared_skills is None else self.t_declared_skills
         return pd.DataFrame(
             {
                 "training_id": self.t_ids,
@@ -378,7 +381,7 @@ class Catalogue:
                 "hours": self.t_hours,
                 "modality": np.array(MODALITIES)[self.t_modality],
                 "region_code": np.array(REGION_CODES)[self.t_region],
-                "skills": [LIST_SEPARATOR.join(esco.skill_uris[s]) for s in self.t_skills],
+                "skills": [LIST_SEPARATOR.join(esco.skill_uris[s]) for s in declared],
                 "prerequisites": [LIST_SEPARATOR.join(esco.skill_uris[s]) for s in self.t_prereq],
                 "target_occupations": [
                     LIST_SEPARATOR.join(esco.occ_uris[self.occ.pool[t]]) for t in self.t_targets

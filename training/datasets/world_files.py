@@ -14,6 +14,7 @@ from ingest.world_format import COLUMNS, EXPERIENCE, HOLDERS, INTERACTIONS, TRAI
 from training.datasets.world_builder import WorldBuilder
 from training.datasets.world_reference import EMPLOYMENT_STATUSES, REGION_CODES
 from training.datasets.world_time import days_to_iso, seconds_to_iso
+from training.datasets.world_utility import VARIANT_TRUTH_FILES
 
 DEMO_USERS = "demo_users.csv"  # passwords documented in data/README.md: "demo-<username>"
 TRUTH = "truth"
@@ -23,6 +24,7 @@ TRUTH_FILES = {  # truth frame → file under truth/
     "goal_skills": "holder_goal_skills.csv",
     "training_truth": "trainings.csv",
     "providers": "providers.csv",
+    **VARIANT_TRUTH_FILES,  # the latent terms of a variant of the zoo, when it has them
 }
 
 

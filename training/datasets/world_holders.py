@@ -17,13 +17,12 @@ from training.datasets.world_ledger import CEC_FIRST_ACTIVITY_YEAR
 from training.datasets.world_occupations import Occupations
 from training.datasets.world_params import (
     CONTINUITY_GAP_DISCOUNT,
-    CONTINUITY_MODE_WEIGHT,
+    DEFAULT_VARIANT,
     SHARE_CAREER_CHANGE,
-    SHARE_DECLARED_TARGET,
     SHARE_DISABILITY,
-    SHARE_LATENT_TARGET,
     WEEKLY_HOURS,
     WorldScale,
+    WorldVariant,
 )
 from training.datasets.world_reference import (
     DIPLOMA_NAMES,
@@ -52,8 +51,10 @@ class Population:
         as_of: dt.date,
         window_start_day: int,
         quiet: bool,
+        variant: WorldVariant = DEFAULT_VARIANT,
     ) -> None:
         self.esco = esco
+        self.variant = variant
         self.occ = occupations
         self.catalogue = catalogue
         self.scale = scale
@@ -78,9 +79,14 @@ class Population:
             return typo_variant(rng, base), ""
         return label, (str(esco.occ_uris[occ]) if rng.random() < 0.75 else "")
 
-    def make_holders(self, rng: np.random.Generator) -> None:
-        """Demographics, dated job histories, diplomas, certifications, past trainings, volunteering, goal."""
-        esco, cat = self.esco, self.catalogue
+    def make_holders(self, rng: np.random.Generator, variant_rng: np.random.Generator | None = None) -> None:
+        """Demographics, dated job histories, diplomas, certifications, past trainings, volunteering, goal.
+
+        ``variant_rng`` draws what a variant adds (rights spent just before the window), so that every draw of
+        ``rng`` stays as in the default world.
+        """
+        esco, cat, variant = self.esco, self.catalogue, self.variant
+        share_target, share_latent = variant.share_declared_target, variant.share_latent_target
         n = self.scale.n_holders
         as_of_day = self.as_of_day
         region_w = np.array([r[2] for r in REGIONS])
@@ -103,6 +109,7 @@ class Population:
         goal_occ = np.empty(n, dtype=np.int64)
         goal_mode = np.empty(n, dtype=object)
         target = np.full(n, -1, dtype=np.int64)
+        current_occ = np.empty(n, dtype=np.int64)
 
         def add_exp(h: int, kind: str, label: str, uri: str, start: int, end: int) -> None:
             exp["h"].append(h)
@@ -111,6 +118,35 @@ class Population:
             exp["uri"].append(uri)
             exp["start"].append(start)
             exp["end"].append(end)
+
+        def past_training(r: np.random.Generator, h: int, held: list[int], lo: int, hi: int) -> None:
+            """A catalogue training of one of the holder's domains taken between lo and hi, paid with rights."""
+            focus = held[int(r.integers(0, len(held)))]
+            options = cat.trainings_by_focus.get(focus)
+            t = (
+                int(options[int(r.integers(0, len(options)))])
+                if options is not None
+                else int(r.integers(0, cat.n_t))
+            )
+            day = int(r.integers(lo, hi))
+            weeks = math.ceil(cat.t_hours[t] / WEEKLY_HOURS[MODALITIES[cat.t_modality[t]]])
+            first_skill = cat.t_skills[t][0] if cat.t_skills[t] else -1
+            add_exp(
+                h,
+                "training",
+                cat.t_title[t],
+                str(esco.skill_uris[first_skill]) if first_skill >= 0 and r.random() < 0.4 else "",
+                day,
+                min(day + 7 * weeks, self.window_start_day - 1),
+            )
+            spends["h"].append(h)
+            spends["day"].append(day)
+            spends["price"].append(int(cat.t_price[t]))
+            spends["ref"].append(f"training-{cat.t_ids[t]}-{day}")
+            for s in cat.t_skills[t]:
+                skill_contrib["h"].append(h)
+                skill_contrib["skill"].append(int(s))
+                skill_contrib["value"].append(0.55)
 
         for h in tqdm(range(n), desc="holders", unit="holder", disable=self.quiet):
             cs = int(career_start[h])
@@ -156,11 +192,12 @@ class Population:
                 occ_contrib["factor"].append((1 - math.exp(-worked / 2.5)) * rng.uniform(0.7, 1.0))
                 held.append(pos)
             current = held[-1]
+            current_occ[h] = int(self.occ.pool[current])
             # Goal: a declared target (progression or career change), a latent one, or continuity.
             draw = rng.random()
-            if draw < SHARE_DECLARED_TARGET:
+            if draw < share_target:
                 mode = "target"
-            elif draw < SHARE_DECLARED_TARGET + (1 - SHARE_DECLARED_TARGET) * SHARE_LATENT_TARGET:
+            elif draw < share_target + (1 - share_target) * share_latent:
                 mode = "latent_target"
             else:
                 mode = "continuity"
@@ -229,32 +266,14 @@ class Population:
             lo, hi = max(cs, first_cpf_day), self.window_start_day - 60
             if hi - lo > 60:
                 for _ in range(int(rng.random() < 0.3) + int(rng.random() < 0.08)):
-                    focus = held[int(rng.integers(0, len(held)))]
-                    options = cat.trainings_by_focus.get(focus)
-                    t = (
-                        int(options[int(rng.integers(0, len(options)))])
-                        if options is not None
-                        else int(rng.integers(0, cat.n_t))
-                    )
-                    day = int(rng.integers(lo, hi))
-                    weeks = math.ceil(cat.t_hours[t] / WEEKLY_HOURS[MODALITIES[cat.t_modality[t]]])
-                    first_skill = cat.t_skills[t][0] if cat.t_skills[t] else -1
-                    add_exp(
-                        h,
-                        "training",
-                        cat.t_title[t],
-                        str(esco.skill_uris[first_skill]) if first_skill >= 0 and rng.random() < 0.4 else "",
-                        day,
-                        min(day + 7 * weeks, self.window_start_day - 1),
-                    )
-                    spends["h"].append(h)
-                    spends["day"].append(day)
-                    spends["price"].append(int(cat.t_price[t]))
-                    spends["ref"].append(f"training-{cat.t_ids[t]}-{day}")
-                    for s in cat.t_skills[t]:
-                        skill_contrib["h"].append(h)
-                        skill_contrib["skill"].append(int(s))
-                        skill_contrib["value"].append(0.55)
+                    past_training(rng, h, held, lo, hi)
+                # Variant "price": rights spent on one or two more trainings in the year before the window.
+                if variant_rng is not None and variant.share_spent_rights and variant_rng.random() < (
+                    variant.share_spent_rights
+                ):
+                    recent = max(lo, hi - 300)
+                    for _ in range(1 + int(variant_rng.random() < 0.5)):
+                        past_training(variant_rng, h, held, recent, hi)
             # Volunteering (CEC-eligible or not).
             if rng.random() < 0.2:
                 a = int(rng.integers(0, len(VOLUNTEERING)))
@@ -290,6 +309,7 @@ class Population:
         self.h_qual, self.h_status, self.h_region = qual, status, region
         self.h_birth_year, self.h_career_start = birth_year, career_start
         self.h_goal_occ, self.h_goal_mode, self.h_target = goal_occ, goal_mode, target
+        self.h_current_occ = current_occ  # ESCO occupation index of the current (or last) job
         self.exp = {
             k: np.array(v, dtype=object if k in ("kind", "label", "uri") else np.int64)
             for k, v in exp.items()
@@ -300,7 +320,9 @@ class Population:
         self.pre_spends = spends
         self.cec_years = cec_years
         # Preferences (truth) and what the holder declares of them.
-        self.h_price_sensitivity = np.round(rng.lognormal(0.0, 0.5, n) * np.array([1.0, 1.4, 0.8])[status], 4)
+        self.h_price_sensitivity = np.round(
+            rng.lognormal(0.0, 0.5, n) * np.array([1.0, 1.4, 0.8])[status] * variant.price_sensitivity_factor, 4
+        )
         self.h_modality_w = np.round(rng.dirichlet([1.2, 1.0, 0.8], size=n), 4)
         declared = (self.h_modality_w.max(axis=1) >= 0.5) & (rng.random(n) < 0.85)
         self.h_pref_modality = np.where(
@@ -345,7 +367,7 @@ class Population:
         # Goal skills: weights of the goal occupation, normalised, times the mode weight.
         pos, g_skill, g_w = expand_rows(esco.occ_skills, self.h_goal_occ)
         totals = np.bincount(pos, weights=g_w, minlength=self.n_h)
-        mode_w = np.where(self.h_goal_mode == "continuity", CONTINUITY_MODE_WEIGHT, 1.0)
+        mode_w = np.where(self.h_goal_mode == "continuity", self.variant.continuity_mode_weight, 1.0)
         self.gs_holder, self.gs_skill = pos, g_skill
         self.gs_weight = np.round(g_w / totals[pos] * mode_w[pos], 6)
         self.h_gap_discount = np.where(self.h_goal_mode == "continuity", CONTINUITY_GAP_DISCOUNT, 1.0)

@@ -1,5 +1,6 @@
 """The interactions of a world over its 24-month window: views drawn by softmax over the catalogue (Gumbel top-k),
-enrolments by utility + noise above a world threshold, then cancellations, completions and dropouts."""
+enrolments by utility + noise above a world threshold, then cancellations, completions and dropouts. The utility,
+the view temperature and the enrolment noise are those of the world's variant (``inputs.variant``)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,16 @@ from tqdm import tqdm
 from training.datasets.world_arrays import rank_within
 from training.datasets.world_catalogue import Catalogue
 from training.datasets.world_params import (
-    ENROL_NOISE_SD,
     ENROL_RATE,
     MAX_DAYS_BEFORE_SESSION,
     MAX_ENROLMENTS,
     MIN_DAYS_BEFORE_SESSION,
-    VIEW_TEMPERATURE,
     WEEKLY_HOURS,
     WorldScale,
 )
 from training.datasets.world_reference import MODALITIES
 from training.datasets.world_time import DAY, days_to_iso
-from training.datasets.world_utility import UtilityInputs, block_gap, pair_gap_met, pair_utility
+from training.datasets.world_utility import UtilityInputs, block_gap, block_utility
 
 
 @dataclass
@@ -62,7 +61,7 @@ def simulate(
             cand_t = np.tile(np.arange(n_t), len(block))
             keep = n_views[cand_h] > 0
             cand_h, cand_t = cand_h[keep], cand_t[keep]
-            gap, met = pair_gap_met(inputs, block, cand_h, cand_t, dense=True)
+            utility, met = block_utility(inputs, block, cand_h, cand_t, dense=True)
         else:
             gap_m = block_gap(inputs, block)
             near: list[np.ndarray] = []
@@ -80,9 +79,8 @@ def simulate(
             cand_h, cand_t = key // n_t, key % n_t
             keep = n_views[cand_h] > 0
             cand_h, cand_t = cand_h[keep], cand_t[keep]
-            gap, met = pair_gap_met(inputs, block, cand_h, cand_t, dense=False, gap_m=gap_m)
-        utility = pair_utility(inputs, cand_h, cand_t, gap, met)
-        keys = utility / VIEW_TEMPERATURE + rng.gumbel(size=len(utility))
+            utility, met = block_utility(inputs, block, cand_h, cand_t, dense=False, gap_m=gap_m)
+        keys = utility / inputs.variant.view_temperature + rng.gumbel(size=len(utility))
         order, rank = rank_within(cand_h, keys)
         chosen = order[rank < n_views[cand_h[order]]]
         chosen = chosen[np.lexsort((cand_t[chosen], cand_h[chosen]))]
@@ -115,7 +113,7 @@ def simulate(
     view_day = when // DAY
     session = catalogue.next_session(vt, view_day + MIN_DAYS_BEFORE_SESSION)
     eligible = (session >= 0) & (session <= view_day + MAX_DAYS_BEFORE_SESSION)
-    decision = vu + rng.normal(0.0, ENROL_NOISE_SD, len(vu))
+    decision = vu + rng.normal(0.0, inputs.variant.enrol_noise_sd, len(vu))
     threshold = float(np.quantile(decision[eligible], 1 - ENROL_RATE)) if eligible.any() else np.inf
     enrol = eligible & (decision > threshold)
     idx = np.flatnonzero(enrol)

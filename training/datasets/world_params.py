@@ -3,7 +3,7 @@ the scales of a world, the weights of the latent utility and the view → enrol 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 # --- Scales -------------------------------------------------------------------------------------------------
 
@@ -98,3 +98,118 @@ MIN_DAYS_BEFORE_SESSION = 14  # ≈ 11 working days between confirmation and sta
 MAX_DAYS_BEFORE_SESSION = 180  # a holder enrols in a session starting within six months of the view
 HOURLY_RATE_EUR = 22.0  # median price per hour of training (price = hours × rate × provider markup)
 WEEKLY_HOURS = {"onsite": 30, "hybrid": 20, "remote": 12}  # pace, to date the end of a session
+
+
+# --- The world zoo (data/README.md, "The world zoo") ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorldVariant:
+    """A variant of the generator: what drives the choices (utility weights and latent terms) and how noisy they
+    are. ``default`` is the world described in data/README.md; every other variant changes its drivers so that a
+    model tuned to one generator can be caught learning the generator rather than the task (issue 13)."""
+
+    name: str
+    drives: str  # one line: what drives choices in this world
+    weights: UtilityWeights = UTILITY_WEIGHTS
+    view_temperature: float = VIEW_TEMPERATURE
+    enrol_noise_sd: float = ENROL_NOISE_SD
+    # Goals (see "Holders"): shares of declared and latent targets, goal weight of holders without a target.
+    share_declared_target: float = SHARE_DECLARED_TARGET
+    share_latent_target: float = SHARE_LATENT_TARGET
+    continuity_mode_weight: float = CONTINUITY_MODE_WEIGHT
+    # continuity: + affinity × Σ_{s taught} a(h, s), a = current job's normalised skill weight + partial × p(1 − p)
+    affinity: float = 0.0
+    affinity_partial: float = 0.3
+    # price: price sensitivity × factor; a share of holders spent their rights on 1–2 trainings just before the
+    # window (low balances).
+    price_sensitivity_factor: float = 1.0
+    share_spent_rights: float = 0.0
+    # weak_content: + taste × T[cluster(h), family(t)] (T ~ N(0, 1); cluster drawn per region × age band × status,
+    # family per training); texts generic or misleading and declared skills noisy (true skills in truth/).
+    taste: float = 0.0
+    taste_clusters: int = 8
+    taste_families: int = 16
+    weak_text: bool = False
+    # social: + buzz × b[region(h), t], b = 1 + Exp(1) for the trainings that are a hit in the holder's region
+    # (share buzz_share of the catalogue, three times that among the region's own trainings), 0 elsewhere.
+    buzz: float = 0.0
+    buzz_share: float = 0.03
+    # Large worlds draw views over a candidate pool of the trainings closing most of the skill gap; only a world
+    # whose utility is dominated by skill-gap closure can be drawn that way.
+    pool_safe: bool = False
+
+    def manifest(self) -> dict[str, object]:
+        """What manifest.json records under "variant" (the weights and noise are under "utility_weights" and
+        "process")."""
+        skip = {"weights", "view_temperature", "enrol_noise_sd"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+
+
+VARIANTS: dict[str, WorldVariant] = {
+    v.name: v
+    for v in (
+        WorldVariant(
+            name="default",
+            drives="skill-gap closure toward the goal occupation, then price, modality, region, quality, popularity",
+            pool_safe=True,
+        ),
+        WorldVariant(
+            name="continuity",
+            drives="closeness to the current job: its skills and skills partly held; goal-driven gap closure weak",
+            weights=UtilityWeights(gap=4.0, quality=1.5, popularity=0.6, prerequisites=0.5),
+            affinity=16.0,
+        ),
+        WorldVariant(
+            name="goal",
+            drives="gap closure toward a target occupation (more holders with targets); prerequisites matter more",
+            weights=UtilityWeights(
+                gap=30.0, affordability=0.3, modality=0.8, region=0.8, quality=1.0, popularity=0.4,
+                prerequisites=3.0, level=1.0,
+            ),
+            view_temperature=0.5,
+            enrol_noise_sd=0.6,
+            share_declared_target=0.8,
+            share_latent_target=0.5,
+            continuity_mode_weight=0.3,
+            pool_safe=True,
+        ),
+        WorldVariant(
+            name="price",
+            drives="out-of-pocket cost against the balance (strong price sensitivity, many low balances)",
+            weights=UtilityWeights(
+                gap=14.0, affordability=3.0, modality=1.0, region=1.5, quality=0.5, popularity=0.4,
+            ),
+            view_temperature=0.5,
+            price_sensitivity_factor=1.5,
+            share_spent_rights=0.5,
+        ),
+        WorldVariant(
+            name="weak_content",
+            drives="latent tastes of holder segments for training families; texts generic, declared skills noisy",
+            weights=UtilityWeights(gap=8.0, quality=1.0, popularity=0.4, prerequisites=0.5),
+            taste=1.5,
+            weak_text=True,
+        ),
+        WorldVariant(
+            name="social",
+            drives="herding: trainings popular overall and hits in the holder's region attract views",
+            weights=UtilityWeights(gap=12.0, quality=1.0, popularity=2.0),
+            buzz=2.0,
+        ),
+    )
+}
+DEFAULT_VARIANT = VARIANTS["default"]
+
+
+def variant_problem(scale: WorldScale, variant: str) -> str | None:
+    """Why ``variant`` cannot be generated at ``scale`` (None when it can)."""
+    if variant not in VARIANTS:
+        return f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}"
+    if scale.pool != "full" and not VARIANTS[variant].pool_safe:
+        return (
+            f"variant {variant!r} needs views drawn over the whole catalogue; this scale draws them over a pool "
+            f"of the trainings closing most of the skill gap (variants allowed: "
+            f"{', '.join(v for v in VARIANTS if VARIANTS[v].pool_safe)})"
+        )
+    return None

@@ -1,12 +1,15 @@
 """The noise-free utility of a holder for a training, shared by the simulation and :func:`truth_utility`.
 
 Both build their :class:`UtilityInputs` from the tables as written to disk (:func:`utility_inputs`), so the
-simulation and the oracle compute the very same numbers. Formula and weights: data/README.md.
+simulation and the oracle compute the very same numbers. Formula and weights: data/README.md; the variants of the
+world zoo (``world_params.VARIANTS``) change the weights and add latent terms (affinity, taste, buzz) whose inputs
+are truth tables of their own (``VARIANT_TRUTH_FILES``); the world's variant is read from its manifest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,14 +17,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ingest.world_format import HOLDERS, LIST_SEPARATOR, TRAININGS
+from ingest.world_format import HOLDERS, LIST_SEPARATOR, MANIFEST, TRAININGS
 from training.datasets.world_esco import EscoContext, load_esco_context
 from training.datasets.world_params import (
+    DEFAULT_VARIANT,
     OOP_SCALE_EUR,
     PREREQUISITE_PROFICIENCY,
     QUALITY_MEAN,
-    UTILITY_WEIGHTS,
+    VARIANTS,
     UtilityWeights,
+    WorldVariant,
 )
 from training.datasets.world_reference import MODALITIES, REGION_CODES
 
@@ -52,6 +57,23 @@ class UtilityInputs:
     quality: np.ndarray  # of the training's provider
     attractiveness: np.ndarray
     level: np.ndarray  # 0 = none
+    # The world zoo: the variant (weights, latent terms) and the inputs of its latent terms.
+    variant: WorldVariant = DEFAULT_VARIANT
+    affinity: sp.csr_matrix | None = None  # holders × skills: a(h, s), closeness to the current job (continuity)
+    taste: np.ndarray | None = None  # holders × families: taste of the holder's cluster (weak_content)
+    family: np.ndarray | None = None  # family of each training (weak_content)
+    buzz: np.ndarray | None = None  # regions × trainings: regional hits (social)
+
+
+# Truth tables of the variants' latent terms (truth frame → file under truth/), written only when used.
+VARIANT_TRUTH_FILES = {
+    "affinity_skills": "holder_affinity_skills.csv",  # holder_id, skill_uri, weight
+    "tastes": "taste_clusters.csv",  # taste_cluster, family, taste
+    "training_skills": "training_skills.csv",  # training_id, skills (the skills really taught)
+    "buzz": "regional_buzz.csv",  # region_code, training_id, buzz
+}
+TERMS = ("gap", "affordability", "modality", "region", "quality", "popularity", "prerequisites", "level",
+         "affinity", "taste", "buzz")
 
 
 def utility_terms(
@@ -60,13 +82,17 @@ def utility_terms(
     trainings: np.ndarray,
     gap: np.ndarray,
     met: np.ndarray,
-    weights: UtilityWeights = UTILITY_WEIGHTS,
+    weights: UtilityWeights | None = None,
+    affinity: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Each factor of the noise-free utility for pairs (holders[i], trainings[i]); sum them for the utility.
 
-    ``gap`` is the skill-gap closure (goal_gap · teaches) and ``met`` the number of prerequisites mastered.
+    ``gap`` is the skill-gap closure (goal_gap · teaches), ``met`` the number of prerequisites mastered and
+    ``affinity`` (variants with an affinity term) Σ a(h, s) over the skills taught. ``weights`` default to the
+    variant's.
     """
-    w = weights
+    v = inputs.variant
+    w = weights or v.weights
     price = inputs.price_cents[trainings]
     oop = np.maximum(price - inputs.budget_cents[holders], 0)
     oop = oop + np.where(inputs.budget_cents[holders] > 0, inputs.participation_cents[holders], 0)
@@ -80,7 +106,7 @@ def utility_terms(
     level_misfit = np.where(
         level > 0, np.maximum(level - qual - 1, 0) + 0.5 * np.maximum(qual - level - 2, 0), 0
     )
-    return {
+    terms = {
         "gap": w.gap * gap,
         "affordability": -w.affordability
         * inputs.price_sensitivity[holders]
@@ -92,25 +118,52 @@ def utility_terms(
         "prerequisites": -w.prerequisites * unmet,
         "level": -w.level * level_misfit,
     }
+    if affinity is not None:
+        terms["affinity"] = v.affinity * affinity
+    if inputs.taste is not None and inputs.family is not None:
+        terms["taste"] = v.taste * inputs.taste[holders, inputs.family[trainings]]
+    if inputs.buzz is not None:
+        terms["buzz"] = v.buzz * inputs.buzz[inputs.region[holders], trainings]
+    return terms
 
 
 def pair_utility(
-    inputs: UtilityInputs, holders: np.ndarray, trainings: np.ndarray, gap: np.ndarray, met: np.ndarray
+    inputs: UtilityInputs,
+    holders: np.ndarray,
+    trainings: np.ndarray,
+    gap: np.ndarray,
+    met: np.ndarray,
+    affinity: np.ndarray | None = None,
 ) -> np.ndarray:
-    terms = utility_terms(inputs, holders, trainings, gap, met)
+    terms = utility_terms(inputs, holders, trainings, gap, met, affinity=affinity)
     total = np.zeros(len(holders))
-    for name in (
-        "gap",
-        "affordability",
-        "modality",
-        "region",
-        "quality",
-        "popularity",
-        "prerequisites",
-        "level",
-    ):
-        total = total + terms[name]
+    for name in TERMS:  # summed in this order (the default world's numbers do not depend on the zoo)
+        if name in terms:
+            total = total + terms[name]
     return total
+
+
+def block_utility(
+    inputs: UtilityInputs,
+    block: np.ndarray,
+    holders: np.ndarray,
+    trainings: np.ndarray,
+    *,
+    dense: bool,
+    gap_m: sp.csr_matrix | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free utility and prerequisites met of pairs whose holders are all in ``block`` (a sorted range)."""
+    gap, met = pair_gap_met(inputs, block, holders, trainings, dense, gap_m)
+    affinity = None
+    if inputs.affinity is not None:
+        aff_m = (inputs.affinity[block] @ inputs.teaches.T).tocsr()
+        local = holders - block[0]
+        if dense:
+            affinity = np.asarray(aff_m.toarray())[local, trainings]
+        else:
+            aff_m.sort_indices()
+            affinity = _csr_lookup(aff_m, local, trainings)
+    return pair_utility(inputs, holders, trainings, gap, met, affinity), met
 
 
 def block_gap(inputs: UtilityInputs, block: np.ndarray) -> sp.csr_matrix:
@@ -160,8 +213,16 @@ def utility_inputs(
     trainings: pd.DataFrame,
     training_truth: pd.DataFrame,
     providers: pd.DataFrame,
+    *,
+    variant: WorldVariant = DEFAULT_VARIANT,
+    extra: Mapping[str, pd.DataFrame] | None = None,
 ) -> UtilityInputs:
-    """Build the utility inputs from the tables as written to disk (holders in the order of ``holders``)."""
+    """Build the utility inputs from the tables as written to disk (holders in the order of ``holders``).
+
+    ``extra`` holds the truth tables of the variant's latent terms (``VARIANT_TRUTH_FILES``); the skills a training
+    really teaches are its ``skills`` column unless ``extra["training_skills"]`` says otherwise (weak_content).
+    """
+    extra = extra or {}
     h_index = pd.Index(holders["holder_id"].to_numpy())
     t_index = pd.Index(trainings["training_id"].to_numpy())
     n_skills = len(esco.skill_uris)
@@ -188,8 +249,8 @@ def utility_inputs(
     goal_gap.sort_indices()
     mastered = (proficiency >= PREREQUISITE_PROFICIENCY).astype(np.float64).tocsr()
 
-    def uri_lists(column: str) -> sp.csr_matrix:
-        parts = [v.split(LIST_SEPARATOR) if isinstance(v, str) and v else [] for v in trainings[column]]
+    def uri_lists(values: pd.Series) -> sp.csr_matrix:
+        parts = [v.split(LIST_SEPARATOR) if isinstance(v, str) and v else [] for v in values]
         lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
         codes = esco.skill_index.get_indexer([u for p in parts for u in p])
         matrix = sp.csr_matrix(
@@ -200,8 +261,11 @@ def utility_inputs(
         matrix.data[:] = 1.0
         return matrix
 
-    teaches = uri_lists("skills")
-    prerequisites = uri_lists("prerequisites")
+    taught = trainings["skills"]
+    if "training_skills" in extra:
+        taught = extra["training_skills"].set_index("training_id")["skills"].loc[t_index]
+    teaches = uri_lists(taught)
+    prerequisites = uri_lists(trainings["prerequisites"])
     region_pos = {code: i for i, code in enumerate(REGION_CODES)}
     quality = providers.set_index("provider_id")["quality"]
     ttruth = training_truth.set_index("training_id").loc[t_index]
@@ -209,13 +273,41 @@ def utility_inputs(
     qualification = (
         pd.to_numeric(holders["qualification_level"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
     )
+    region = np.array([region_pos[str(c)] for c in holders["region_code"]], dtype=np.int64)
+    _check_variant_tables(variant, extra, prefs, ttruth)
+    affinity = taste = family = buzz = None
+    if variant.affinity:
+        table = extra["affinity_skills"]
+        rows = h_index.get_indexer(table["holder_id"])
+        cols = _skill_codes(esco, table["skill_uri"])
+        keep = rows >= 0
+        affinity = sp.csr_matrix(
+            (table["weight"].to_numpy(dtype=float)[keep], (rows[keep], cols[keep])), shape=(len(h_index), n_skills)
+        )
+        affinity.sort_indices()
+    if variant.taste:
+        table = extra["tastes"]
+        matrix = np.zeros((variant.taste_clusters, variant.taste_families))
+        matrix[table["taste_cluster"].to_numpy(dtype=np.int64), table["family"].to_numpy(dtype=np.int64)] = table[
+            "taste"
+        ].to_numpy(dtype=float)
+        taste = matrix[prefs["taste_cluster"].to_numpy(dtype=np.int64)]
+        family = ttruth["family"].to_numpy(dtype=np.int64)
+    if variant.buzz:
+        table = extra["buzz"]
+        cols = t_index.get_indexer(table["training_id"])
+        keep = cols >= 0
+        buzz = np.zeros((len(REGION_CODES), len(t_index)))
+        buzz[np.array([region_pos[str(c)] for c in table["region_code"]], dtype=np.int64)[keep], cols[keep]] = table[
+            "buzz"
+        ].to_numpy(dtype=float)[keep]
     return UtilityInputs(
         goal_gap=goal_gap,
         mastered=mastered,
         price_sensitivity=prefs["price_sensitivity"].to_numpy(dtype=float),
         modality_weights=prefs[["w_onsite", "w_remote", "w_hybrid"]].to_numpy(dtype=float),
         mobility=prefs["mobility"].to_numpy(dtype=float),
-        region=np.array([region_pos[str(c)] for c in holders["region_code"]], dtype=np.int64),
+        region=region,
         budget_cents=prefs["budget_cents"].to_numpy(dtype=np.int64),
         participation_cents=prefs["participation_cents"].to_numpy(dtype=np.int64),
         qualification=qualification,
@@ -228,11 +320,43 @@ def utility_inputs(
         quality=quality.loc[trainings["provider_id"].to_numpy()].to_numpy(dtype=float),
         attractiveness=ttruth["attractiveness"].to_numpy(dtype=float),
         level=level,
+        variant=variant,
+        affinity=affinity,
+        taste=taste,
+        family=family,
+        buzz=buzz,
     )
+
+
+def _check_variant_tables(
+    variant: WorldVariant, extra: Mapping[str, pd.DataFrame], prefs: pd.DataFrame, ttruth: pd.DataFrame
+) -> None:
+    needed = {
+        "affinity_skills": bool(variant.affinity),
+        "tastes": bool(variant.taste),
+        "training_skills": variant.weak_text,
+        "buzz": bool(variant.buzz),
+    }
+    missing = [VARIANT_TRUTH_FILES[name] for name, used in needed.items() if used and name not in extra]
+    if variant.taste and ("taste_cluster" not in prefs or "family" not in ttruth):
+        missing.append("taste_cluster / family columns")
+    if missing:
+        raise ValueError(f"the {variant.name!r} world lacks its truth tables: {', '.join(missing)}")
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def world_variant(world_dir: Path) -> WorldVariant:
+    """The variant a world was drawn from (its manifest's "variant"; ``default`` when the manifest says none)."""
+    path = Path(world_dir) / MANIFEST
+    info = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    recorded = info.get("variant", "default")
+    name = recorded.get("name", "default") if isinstance(recorded, dict) else str(recorded)
+    if name not in VARIANTS:
+        raise ValueError(f"{path}: unknown world variant {name!r} (known: {', '.join(VARIANTS)})")
+    return VARIANTS[name]
 
 
 def _read_truth_tables(world_dir: Path) -> dict[str, pd.DataFrame]:
@@ -255,13 +379,17 @@ def _read_truth_tables(world_dir: Path) -> dict[str, pd.DataFrame]:
     tables["training_truth"]["attractiveness"] = tables["training_truth"]["attractiveness"].astype(float)
     tables["providers"]["quality"] = tables["providers"]["quality"].astype(float)
     tables["trainings"]["price_cents"] = tables["trainings"]["price_cents"].astype(np.int64)
+    for name, file in VARIANT_TRUTH_FILES.items():
+        if (truth / file).exists():
+            tables[name] = _read_csv(truth / file)
     return tables
 
 
 def truth_utility(world_dir: Path, holder_ids: Sequence[str], training_ids: Sequence[str]) -> np.ndarray:
     """Noise-free utility of every (holder, training): an array of shape (len(holder_ids), len(training_ids)).
 
-    Reads ``truth/`` (never available to a model) and the import files; evaluation ranks by it (the oracle).
+    Reads ``truth/`` (never available to a model) and the import files; evaluation ranks by it (the oracle). The
+    utility is the world's own: that of the variant its manifest records.
     """
     world_dir = Path(world_dir)
     tables = _read_truth_tables(world_dir)
@@ -283,6 +411,8 @@ def truth_utility(world_dir: Path, holder_ids: Sequence[str], training_ids: Sequ
         trainings,
         tables["training_truth"],
         tables["providers"],
+        variant=world_variant(world_dir),
+        extra={name: tables[name] for name in VARIANT_TRUTH_FILES if name in tables},
     )
     n_h, n_t = len(holders), len(trainings)
     result = np.empty((n_h, n_t))
@@ -291,6 +421,6 @@ def truth_utility(world_dir: Path, holder_ids: Sequence[str], training_ids: Sequ
         block = np.arange(start, min(n_h, start + step))
         hh = np.repeat(block, n_t)
         tt = np.tile(np.arange(n_t), len(block))
-        gap, met = pair_gap_met(inputs, block, hh, tt, dense=True)
-        result[block] = pair_utility(inputs, hh, tt, gap, met).reshape(len(block), n_t)
+        utility, _met = block_utility(inputs, block, hh, tt, dense=True)
+        result[block] = utility.reshape(len(block), n_t)
     return result
