@@ -264,7 +264,9 @@ def test_one_holder_fast_path_gives_the_general_features(prepared) -> None:  # t
 
 
 @pytest.mark.parametrize(
-    ("cents", "said"), [(0, "0,00 €"), (10_223, "102,23 €"), (123_456, "1\u202f234,56 €"), (100_000_000, "1\u202f000\u202f000,00 €")])
+    ("cents", "said"),
+    [(0, "0,00 €"), (10_223, "102,23 €"), (123_456, "1\u202f234,56 €"), (100_000_000, "1\u202f000\u202f000,00 €")],
+)
 def test_amounts_are_said_the_french_way(cents: int, said: str) -> None:
     from recommender.learned import euros
 
