@@ -29,7 +29,7 @@ def catalogue_arrays(session: Session, vectors_for, *, on: dt.date,  # type: ign
 
     The server passes the model's ``trained_until``: the behavioural statistics are then exactly those the model
     was fitted on. Counted up to today instead, months of further enrolments pushed a few trainings past the
-X
+    trees' thresholds and into most holders' lists (docs/guidance.md); a newer model, or
     ``parcours train --incremental``, brings the statistics forward."""
     from parcours.store.frames import load_interactions
 
