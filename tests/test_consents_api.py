@@ -227,3 +227,26 @@ def test_only_advisers_have_consenting_holders(client: TestClient) -> None:
         assert client.get("/v1/advisers/me/holders", headers=auth(client, username)).status_code == 403
     assert client.get("/v1/advisers/me/holders", headers=auth(client, "adviser2")).json() == []
     assert client.get("/v1/advisers/me/holders").status_code == 401
+
+
+def test_grant_revoke_and_preferences_honour_an_idempotency_key(client: TestClient) -> None:
+    """A replayed grant answers the first consent instead of a 409 or a second row; a replayed revocation or
+    preferences change answers the first answer; the same key with another body is refused."""
+    holder = {**auth(client, "h1"), "Idempotency-Key": "grant-1"}
+    first = client.post("/v1/holders/H1/consents", json={"adviser": "adviser"}, headers=holder)
+    again = client.post("/v1/holders/H1/consents", json={"adviser": "adviser"}, headers=holder)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = client.post("/v1/holders/H1/consents", json={"adviser": "h2"}, headers=holder)
+    assert other.status_code == 422
+    consent_id = first.json()["consent_id"]
+    revoke = {**auth(client, "h1"), "Idempotency-Key": "revoke-1"}
+    revoked = [client.post(f"/v1/holders/H1/consents/{consent_id}/revoke", headers=revoke) for _ in range(2)]
+    assert revoked[0].status_code == revoked[1].status_code == 200 and revoked[0].json() == revoked[1].json()
+    assert [row[1] for row in audit_rows(client, "H1")].count("consent-grant") == 1
+    preferences = {**auth(client, "h1"), "Idempotency-Key": "prefs-1"}
+    body = {"preferred_modality": "remote"}
+    answers = [client.put("/v1/holders/H1/preferences", json=body, headers=preferences) for _ in range(2)]
+    assert answers[0].status_code == answers[1].status_code == 200 and answers[0].json() == answers[1].json()
+    assert client.post("/v1/holders/H1/consents/99999999999/revoke", headers=auth(client, "h1")).status_code in (
+        404, 422)  # an id beyond the column's range is never a 500

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
-from serving.deps import CurrentUser, SessionDep
+from serving.deps import CurrentUser, DbId, SessionDep
+from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHeader, run_idempotent
 from serving.services.consents import (
     ConsentView,
     consenting_holders,
@@ -86,12 +89,17 @@ def _public(view: ConsentView) -> ConsentPublic:
     response_model=ConsentPublic,
     status_code=201,
     summary="Let an adviser see the holder's data, until revoked or expired (the holder or an admin)",
-    responses={403: {"description": "not this holder"}, 409: {"description": "a consent to this adviser is "
-                                                                          "already active"},
+    responses={**IDEMPOTENCY_RESPONSES, 403: {"description": "not this holder"},
+               409: {"description": "a consent to this adviser is already active"},
                422: {"description": "not an adviser, or an expiry not in the future"}},
 )
-def post_consent(holder_id: str, body: ConsentCreate, user: CurrentUser, session: SessionDep) -> ConsentPublic:
-    return _public(grant_consent(session, user, holder_id, body.adviser, body.expires_at))
+def post_consent(holder_id: str, body: ConsentCreate, user: CurrentUser, request: Request,
+                 idempotency_key: IdempotencyKeyHeader = None) -> Response:
+    def operation(session: Session) -> tuple[int, Any]:
+        view = grant_consent(session, user, holder_id, body.adviser, body.expires_at)
+        return 201, _public(view).model_dump(mode="json")
+
+    return run_idempotent(request, user, idempotency_key, body, operation, required=False)
 
 
 @router.get(
@@ -107,9 +115,14 @@ def get_consents(holder_id: str, user: CurrentUser, session: SessionDep) -> list
     "/holders/{holder_id}/consents/{consent_id}/revoke",
     response_model=ConsentPublic,
     summary="End a consent now: the adviser's next request is refused (the holder or an admin)",
+    responses=IDEMPOTENCY_RESPONSES,
 )
-def post_revoke(holder_id: str, consent_id: int, user: CurrentUser, session: SessionDep) -> ConsentPublic:
-    return _public(revoke_consent(session, user, holder_id, consent_id))
+def post_revoke(holder_id: str, consent_id: DbId, user: CurrentUser, request: Request,
+                idempotency_key: IdempotencyKeyHeader = None) -> Response:
+    def operation(session: Session) -> tuple[int, Any]:
+        return 200, _public(revoke_consent(session, user, holder_id, consent_id)).model_dump(mode="json")
+
+    return run_idempotent(request, user, idempotency_key, None, operation, required=False)
 
 
 @router.get(

@@ -6,12 +6,14 @@ There is no create: every holder has preferences (all empty, personalisation on)
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from sqlalchemy.orm import Session
 
 from serving.deps import CurrentUser, SessionDep
+from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHeader, run_idempotent
 from serving.services.preferences import MAX_OUT_OF_POCKET_CENTS, Preferences, read_preferences, update_preferences
 
 router = APIRouter(prefix="/v1/holders", tags=["preferences"])
@@ -119,10 +121,17 @@ def get_preferences(holder_id: str, user: CurrentUser, session: SessionDep) -> P
     "/{holder_id}/preferences",
     response_model=PreferencesPublic,
     summary="Change the holder's preferences; the next suggestions use them (the holder or an admin)",
-    responses={422: {"description": "a field is invalid; an unknown or unsure target occupation comes with "
+    responses={**IDEMPOTENCY_RESPONSES,
+               422: {"description": "a field is invalid; an unknown or unsure target occupation comes with "
                                     "suggestions"}},
 )
 def put_preferences(
-    holder_id: str, body: PreferencesUpdate, user: CurrentUser, session: SessionDep
-) -> PreferencesPublic:
-    return _public(update_preferences(session, user, holder_id, body.model_dump(exclude_unset=True)))
+    holder_id: str, body: PreferencesUpdate, user: CurrentUser, request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    sent = body.model_dump(exclude_unset=True)
+
+    def operation(session: Session) -> tuple[int, Any]:
+        return 200, _public(update_preferences(session, user, holder_id, sent)).model_dump(mode="json")
+
+    return run_idempotent(request, user, idempotency_key, sent, operation, required=False)
