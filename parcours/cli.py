@@ -175,15 +175,43 @@ def import_world(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the app and the model).")] = 1,
+    log_format: Annotated[str | None, typer.Option(
+        help="json (one object a line, with the request id) or text; default PARCOURS_LOG_FORMAT.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    """Serve the HTTP API (docs at /docs and /redoc, /health, /ready, /metrics) with N worker processes.
+
+    uvloop and httptools are used when installed; on SIGTERM each worker finishes its requests in flight for up to
+    PARCOURS_GRACEFUL_SHUTDOWN_SECONDS. With more than one worker, Prometheus metrics are shared through a
+    temporary folder (PROMETHEUS_MULTIPROC_DIR), removed at exit."""
+    import shutil
+    import tempfile
+
     import uvicorn
+
+    from serving.observability import log_config
 
     os.environ["PARCOURS_DB_URL"] = db_url(db)
     get_settings.cache_clear()
-    uvicorn.run("serving.app:create_app", factory=True, host=host, port=port, workers=workers)
+    settings = get_settings()
+    chosen_format = log_format or settings.log_format
+    try:
+        logging_config = log_config(chosen_format)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    multiproc_dir: str | None = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiproc_dir = tempfile.mkdtemp(prefix="parcours-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
+    try:
+        uvicorn.run("serving.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    loop="auto", http="auto", access_log=False, log_config=logging_config,
+                    timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
+    finally:
+        if multiproc_dir is not None:
+            shutil.rmtree(multiproc_dir, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 
 @user_app.command("add")

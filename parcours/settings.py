@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Signing secret of the access tokens. Empty: a random secret generated at first start and kept in
     # ``<data_dir>/jwt_secret`` (mode 0600); there is no built-in one (``resolved_jwt_secret``).
     jwt_secret: str = ""
+    # Key of the funder feed's pseudonyms (HMAC-SHA256, docs/data_sharing.md). Empty: a random key generated at
+    # first use and kept in ``<data_dir>/pseudonym_key`` (mode 0600); never stored in the database.
+    pseudonym_key: str = ""
     jwt_algorithm: str = "HS256"
     jwt_ttl_minutes: int = 60
     # Login: attempts per client address, failed attempts per username (``limits`` notation), concurrent argon2
@@ -83,6 +86,10 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 65536
     host: str = "127.0.0.1"
     port: int = 8000
+    # `parcours serve`: log lines as JSON objects (one a line, with the request id) or text; seconds a worker
+    # waits for requests in flight after SIGTERM before it closes them.
+    log_format: str = "text"
+    graceful_shutdown_seconds: int = 20
     # `parcours import`: bigger files are refused before reading; rows are read in chunks of this many.
     import_max_file_bytes: int = 2 * 1024**3
     import_chunk_rows: int = 10_000
@@ -131,18 +138,24 @@ class InsecureSecret(ValueError):
 
 @lru_cache(maxsize=16)
 def _jwt_secret(configured: str, data_dir: Path) -> str:
+    if configured and hashlib.sha256(configured.encode()).hexdigest() in PUBLIC_SECRET_SHA256:
+        raise InsecureSecret("PARCOURS_JWT_SECRET is a published default: set a secret of your own")
+    return kept_secret(configured, data_dir / SECRET_FILE, "PARCOURS_JWT_SECRET",
+                       regenerate="remove it to get a new secret (every token then ends)")
+
+
+def kept_secret(configured: str, path: Path, variable: str, *, regenerate: str = "") -> str:
+    """``configured`` (from the environment ``variable``), or the random secret kept in the file ``path``
+    (mode 0600), created at first use. Too short, or a file others may read, raises ``InsecureSecret``."""
     if configured:
-        if hashlib.sha256(configured.encode()).hexdigest() in PUBLIC_SECRET_SHA256:
-            raise InsecureSecret("PARCOURS_JWT_SECRET is a published default: set a secret of your own")
         if len(configured) < MIN_SECRET_CHARS:
-            raise InsecureSecret(f"PARCOURS_JWT_SECRET must have at least {MIN_SECRET_CHARS} characters")
+            raise InsecureSecret(f"{variable} must have at least {MIN_SECRET_CHARS} characters")
         return configured
-    path = data_dir / SECRET_FILE
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Written aside, then linked into place: two processes starting at once agree on one secret, and
         # nobody ever reads a half-written file.
-        temporary = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "w") as handle:
@@ -155,8 +168,8 @@ def _jwt_secret(configured: str, data_dir: Path) -> str:
             temporary.unlink(missing_ok=True)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise InsecureSecret(f"{path} is readable by others (mode {mode:o}): chmod 600 it, or remove it to get "
-                             "a new secret (every token then ends)")
+        also = f", or {regenerate}" if regenerate else ""
+        raise InsecureSecret(f"{path} is readable by others (mode {mode:o}): chmod 600 it{also}")
     secret = path.read_text().strip()
     if len(secret) < MIN_SECRET_CHARS:
         raise InsecureSecret(f"{path} holds a secret shorter than {MIN_SECRET_CHARS} characters")

@@ -19,11 +19,14 @@ from parcours.errors import Conflict, Forbidden, IndexMismatch, NotFound, Parcou
 from parcours.settings import Settings, get_settings
 from parcours.store.engine import migrate, session_factory
 from serving.middleware import BodyLimit, SecurityHeaders, out_of_range, validation_error
-from serving.routers import admin, auth, health, holders, trainings
+from serving.observability import RequestContext, set_model_version, worker_exit
+from serving.routers import admin, auth, docs_pages, health, holders, trainings
 from serving.routers import adviser_page as adviser_page_router
 from serving.routers import cec as cec_router
 from serving.routers import consents as consents_router
+from serving.routers import data_rights as data_rights_router
 from serving.routers import enrolments as enrolments_router
+from serving.routers import funder_feed as funder_feed_router
 from serving.routers import occupations as occupations_router
 from serving.routers import paths as paths_router
 from serving.routers import payments as payments_router
@@ -52,13 +55,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(db_url)
         trainings.load_catalogue_search(app, settings)
         app.state.recommender = load_recommender(app.state.session_factory, settings, app.state.catalogue_search)
+        set_model_version(app.state.recommender.model_version)
         yield
+        worker_exit()
 
     app = FastAPI(
         title="Parcours API",
         version=__version__,
         description="CPF career guidance (R6323-33 purpose 7) and the supporting services of the training account.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by serving/routers/docs_pages.py
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory(db_url)
@@ -72,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DataError, out_of_range)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContext)  # outermost: request id, access log and metrics cover every answer
     app.state.recommender = RecommenderState(None, "starting")
     app.state.catalogue_search = None
 
@@ -84,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=status, content={"detail": detail})
 
     app.include_router(health.router)
+    app.include_router(docs_pages.router)
     app.include_router(auth.router)
     app.include_router(holders.router)
     app.include_router(enrolments_router.router)
@@ -95,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consents_router.router)
     app.include_router(preferences_router.router)
     app.include_router(statistics_router.router)
+    app.include_router(funder_feed_router.router)
+    app.include_router(data_rights_router.router)
     app.include_router(paths_router.router)
     app.include_router(occupations_router.router)
     app.include_router(adviser_page_router.router)

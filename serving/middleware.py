@@ -24,18 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_ECHO_CHARS = 200
 
-# The interactive docs (/docs, /redoc) load their scripts and styles from the jsDelivr CDN and start with an
-# inline script; every other page gets the strict policy.
+# Every HTML page without a policy of its own gets this one. The interactive docs (/docs, /redoc) set theirs
+# (serving/routers/docs_pages.py: vendored assets from 'self' and the hash of Swagger UI's inline initialiser).
 STRICT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
-DOCS_PATHS = ("/docs", "/redoc")
 
 
 class BodyLimit:
@@ -146,7 +140,6 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -158,8 +151,7 @@ class SecurityHeaders:
                 extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
                 if content_type.startswith(b"text/html"):
                     if b"content-security-policy" not in names:
-                        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else STRICT_CSP
-                        extra.append((b"content-security-policy", csp.encode()))
+                        extra.append((b"content-security-policy", STRICT_CSP.encode()))
                     extra.append((b"x-frame-options", b"DENY"))
                 headers += [(k, v) for k, v in extra if k not in names]
                 message = {**message, "headers": headers}

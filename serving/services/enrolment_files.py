@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from parcours.domain import rules
 from parcours.domain.ledger import acquire_write_lock
-from parcours.errors import Conflict, Forbidden, NotFound
+from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from parcours.store.models import Holder, Training, TrainingSession
 from parcours.store.supporting_models import ACTIVE_ENROLMENT_STATES, Enrolment, EnrolmentEvent
 from serving.services.actors import Actor
@@ -27,7 +27,13 @@ from serving.services.enrolment_funding import (
     release_waiting_topups,
     reserve_for_confirmation,
 )
-from serving.services.enrolment_states import check_transition, field_problem, lock_enrolment, record_transition
+from serving.services.enrolment_states import (
+    check_transition,
+    field_problem,
+    latest_confirmation_date,
+    lock_enrolment,
+    record_transition,
+)
 from serving.services.enrolment_views import require_visible
 
 
@@ -41,6 +47,46 @@ def _lock_visible(session: Session, enrolment_id: int, actor: Actor) -> Enrolmen
     require_visible(session, actor, enrolment, enrolment_id)
     assert enrolment is not None
     return enrolment
+
+
+NEXT_SESSIONS_OFFERED = 5
+
+
+class ConfirmationDeadlinePassed(ValidationFailed):
+    """A file asked for a session that can no longer be confirmed (11 working days before its start): 422 whose
+    detail names the deadline and offers the training's next sessions that can still be confirmed."""
+
+    def __init__(self, session_start: dt.date, confirm_by: dt.date, next_sessions: list[dt.date]) -> None:
+        message = (
+            f"session_start: the session starting on {session_start} had to be confirmed by {confirm_by} "
+            "(11 working days before the start); choose one of next_sessions"
+        )
+        super().__init__([{"field": "session_start", "message": message}], message=message)
+        # The application's handler answers ``{"detail": problems}``: here a message and the sessions offered.
+        self.problems = {  # type: ignore[assignment]
+            "message": message,
+            "confirm_by": confirm_by.isoformat(),
+            "next_sessions": [
+                {"session_start": d.isoformat(), "confirm_by": latest_confirmation_date(d).isoformat()}
+                for d in next_sessions
+            ],
+        }
+
+
+def _confirmable_sessions(session: Session, training_id: str, on: dt.date) -> list[dt.date]:
+    """The training's next sessions a file opened on ``on`` can still be confirmed for, soonest first."""
+    return list(
+        session.scalars(
+            select(TrainingSession.start_date)
+            .where(
+                TrainingSession.training_id == training_id,
+                TrainingSession.start_date >= rules.earliest_session_start(on),
+            )
+            .order_by(TrainingSession.start_date)
+            .limit(NEXT_SESSIONS_OFFERED)
+        )
+    )
+
 
 # --- the holder opens a file; the provider answers ----------------------------------------------------------
 
@@ -61,6 +107,9 @@ def create_enrolment(
         raise field_problem("session_start", f"training {training_id} has no session starting {session_start}")
     if session_start <= on:
         raise field_problem("session_start", "the session has already started")
+    confirm_by = latest_confirmation_date(session_start)
+    if on > confirm_by:
+        raise ConfirmationDeadlinePassed(session_start, confirm_by, _confirmable_sessions(session, training_id, on))
     duplicate = session.scalar(
         select(Enrolment.enrolment_id).where(
             Enrolment.holder_id == holder_id,
