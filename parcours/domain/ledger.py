@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
@@ -96,6 +97,15 @@ def acquire_write_lock(session: Session) -> None:
     """
     if _dialect(session) == "sqlite":
         session.execute(text("UPDATE ledger_accounts SET code = code WHERE 1 = 0"))
+
+
+def locked_row(session: Session, model: Any, column: Any, value: object) -> Any:
+    """The row of ``model`` whose ``column`` is ``value``, locked until the transaction ends (``FOR UPDATE`` on
+    PostgreSQL; on SQLite the writer lock, taken first) and read afresh; ``None`` when there is none."""
+    acquire_write_lock(session)
+    return session.scalars(
+        select(model).where(column == value).with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
 
 
 def get_or_create_account(

@@ -22,6 +22,7 @@ from parcours.domain.ledger import (
     balance_cents,
     holder_account,
     lock_accounts,
+    locked_row,
     system_account,
     transfer,
 )
@@ -117,13 +118,8 @@ def decide_declaration(
     """
     if actor.role not in ("funder", "admin", "system"):
         raise Forbidden("a declaration is validated or rejected by its organisation (role funder) or an admin")
-    acquire_write_lock(session)
-    declaration = session.scalars(
-        select(CecDeclaration)
-        .where(CecDeclaration.declaration_id == declaration_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    declaration: CecDeclaration | None = locked_row(session, CecDeclaration, CecDeclaration.declaration_id,
+                                                    declaration_id)
     if declaration is None or not (
         actor.role in ("admin", "system")
         or (actor.role == "funder" and actor.funder_id == declaration.organisation_id)

@@ -17,11 +17,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parcours.domain import rules
-from parcours.domain.ledger import acquire_write_lock
+from parcours.domain.ledger import locked_row
 from parcours.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from parcours.store.supporting_models import Enrolment, EnrolmentEvent
 from serving.services.actors import Actor
@@ -60,13 +59,7 @@ def field_problem(field: str, message: str) -> ValidationFailed:
 
 def lock_enrolment(session: Session, enrolment_id: int) -> Enrolment:
     """The file, locked until the transaction ends (``FOR UPDATE``; SQLite's writer lock), read afresh."""
-    acquire_write_lock(session)
-    enrolment = session.scalars(
-        select(Enrolment)
-        .where(Enrolment.enrolment_id == enrolment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    enrolment: Enrolment | None = locked_row(session, Enrolment, Enrolment.enrolment_id, enrolment_id)
     if enrolment is None:
         raise NotFound(f"enrolment {enrolment_id} not found")
     return enrolment

@@ -24,6 +24,7 @@ from parcours.domain.ledger import (
     funder_account,
     get_or_create_account,
     lock_accounts,
+    locked_row,
     transfer,
 )
 from parcours.errors import Conflict, Forbidden, NotFound, ParcoursError, ValidationFailed
@@ -203,12 +204,7 @@ def grant_topup(
     acquire_write_lock(session)
     if enrolment_id is not None:
         missing = NotFound(f"enrolment {enrolment_id} not found")
-        enrolment = session.scalars(
-            select(Enrolment)
-            .where(Enrolment.enrolment_id == enrolment_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one_or_none()
+        enrolment = locked_row(session, Enrolment, Enrolment.enrolment_id, enrolment_id)
         if enrolment is None:
             raise missing
         if not entitled(session, payer, enrolment.holder_id, on):
@@ -277,13 +273,7 @@ def revoke_topup(session: Session, *, actor: Actor, topup_id: int, on: dt.date) 
     """The funder (or an operator) withdraws a top-up no confirmed file has reserved yet."""
     if actor.role not in ("holder", "funder", "admin", "system"):
         raise Forbidden(f"role {actor.role} has no top-ups to revoke")
-    acquire_write_lock(session)
-    topup = session.scalars(
-        select(TopUp)
-        .where(TopUp.topup_id == topup_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    topup: TopUp | None = locked_row(session, TopUp, TopUp.topup_id, topup_id)
     allowed = topup is not None and (
         actor.role in ("admin", "system")
         or (actor.role == "funder" and topup.funder_kind != "holder" and actor.funder_id == topup.funder_id)
