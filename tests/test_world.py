@@ -19,6 +19,7 @@ from features.esco import load_taxonomy
 from ingest.world_format import COLUMNS, FILE_ORDER
 from parcours.cli import app
 from parcours.domain import rules
+from parcours.domain.regions import REGION_NAMES
 from serving.services.users import read_users_csv, validate_user
 from training.datasets.world import generate_world
 from training.datasets.world_ledger import cec_credit_cents, cpf_credit_cents, legal_annual_hours
@@ -29,26 +30,7 @@ from training.datasets.world_utility import truth_utility
 
 AS_OF = dt.date(2025, 11, 1)
 SEED = 7
-INSEE_REGIONS = {
-    "01",
-    "02",
-    "03",
-    "04",
-    "06",
-    "11",
-    "24",
-    "27",
-    "28",
-    "32",
-    "44",
-    "52",
-    "53",
-    "75",
-    "76",
-    "84",
-    "93",
-    "94",
-}
+INSEE_REGIONS = set(REGION_NAMES)
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|\+00:00)$")
 

@@ -31,33 +31,12 @@ from rapidfuzz import fuzz, process
 from sqlalchemy.orm import Session
 
 from features.esco import OCCUPATION_PREFIX, SKILL_PREFIX, load_taxonomy
+from parcours.domain.regions import REGION_NAMES
 from parcours.errors import ValidationFailed
 from parcours.store.models import MODALITIES, Holder, User
 from serving.services.access import audit, authorise_holder_manage, authorise_holder_read, aware
 
-# INSEE codes of France's 2016 regions (the codes of holders.csv). The synthetic world keeps its own copy with
-# population weights (training.datasets.world_reference.REGIONS), which serving may not import;
-# tests/test_preferences_api.py checks that the two agree.
-REGIONS: dict[str, str] = {
-    "01": "Guadeloupe",
-    "02": "Martinique",
-    "03": "Guyane",
-    "04": "La Réunion",
-    "06": "Mayotte",
-    "11": "Île-de-France",
-    "24": "Centre-Val de Loire",
-    "27": "Bourgogne-Franche-Comté",
-    "28": "Normandie",
-    "32": "Hauts-de-France",
-    "44": "Grand Est",
-    "52": "Pays de la Loire",
-    "53": "Bretagne",
-    "75": "Nouvelle-Aquitaine",
-    "76": "Occitanie",
-    "84": "Auvergne-Rhône-Alpes",
-    "93": "Provence-Alpes-Côte d'Azur",
-    "94": "Corse",
-}
+REGIONS = REGION_NAMES  # INSEE codes of the 2016 regions (parcours.domain.regions)
 MAX_TARGET_LENGTH = 200  # holders.target_occupation / target_occupation_text
 MAX_OUT_OF_POCKET_CENTS = 1_000_000_000  # 10 million euros: anything above is a typing error
 SUGGESTIONS = 5

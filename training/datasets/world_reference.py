@@ -5,32 +5,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from parcours.domain.regions import REGION_NAMES
+
 MODALITIES = ("onsite", "remote", "hybrid")
 EMPLOYMENT_STATUSES = ("employee", "job_seeker", "self_employed")
 
 
 # --- France -------------------------------------------------------------------------------------------------
 
-# INSEE region codes (2016 regions), population weight (millions) and a few cities for provider names.
-REGIONS: tuple[tuple[str, str, float, tuple[str, ...]], ...] = (
-    ("01", "Guadeloupe", 0.38, ("Pointe-à-Pitre", "Basse-Terre")),
-    ("02", "Martinique", 0.36, ("Fort-de-France",)),
-    ("03", "Guyane", 0.29, ("Cayenne",)),
-    ("04", "La Réunion", 0.87, ("Saint-Denis", "Saint-Pierre")),
-    ("06", "Mayotte", 0.30, ("Mamoudzou",)),
-    ("11", "Île-de-France", 12.3, ("Paris", "Versailles", "Créteil", "Nanterre", "Saint-Denis", "Évry")),
-    ("24", "Centre-Val de Loire", 2.6, ("Orléans", "Tours", "Bourges", "Chartres")),
-    ("27", "Bourgogne-Franche-Comté", 2.8, ("Dijon", "Besançon", "Auxerre", "Mâcon")),
-    ("28", "Normandie", 3.3, ("Rouen", "Caen", "Le Havre", "Cherbourg")),
-    ("32", "Hauts-de-France", 6.0, ("Lille", "Amiens", "Arras", "Roubaix", "Beauvais")),
-    ("44", "Grand Est", 5.5, ("Strasbourg", "Reims", "Metz", "Nancy", "Mulhouse")),
-    ("52", "Pays de la Loire", 3.8, ("Nantes", "Angers", "Le Mans", "La Roche-sur-Yon")),
-    ("53", "Bretagne", 3.4, ("Rennes", "Brest", "Vannes", "Lorient", "Quimper")),
-    ("75", "Nouvelle-Aquitaine", 6.0, ("Bordeaux", "Limoges", "Poitiers", "Pau", "La Rochelle")),
-    ("76", "Occitanie", 5.9, ("Toulouse", "Montpellier", "Nîmes", "Perpignan", "Albi")),
-    ("84", "Auvergne-Rhône-Alpes", 8.0, ("Lyon", "Grenoble", "Clermont-Ferrand", "Saint-Étienne", "Annecy")),
-    ("93", "Provence-Alpes-Côte d'Azur", 5.1, ("Marseille", "Nice", "Toulon", "Avignon", "Aix-en-Provence")),
-    ("94", "Corse", 0.34, ("Ajaccio", "Bastia")),
+# Population weight (millions) and a few cities for provider names, by INSEE region code (names: the domain's).
+_DEMOGRAPHY: dict[str, tuple[float, tuple[str, ...]]] = {
+    "01": (0.38, ("Pointe-à-Pitre", "Basse-Terre")),
+    "02": (0.36, ("Fort-de-France",)),
+    "03": (0.29, ("Cayenne",)),
+    "04": (0.87, ("Saint-Denis", "Saint-Pierre")),
+    "06": (0.3, ("Mamoudzou",)),
+    "11": (12.3, ("Paris", "Versailles", "Créteil", "Nanterre", "Saint-Denis", "Évry")),
+    "24": (2.6, ("Orléans", "Tours", "Bourges", "Chartres")),
+    "27": (2.8, ("Dijon", "Besançon", "Auxerre", "Mâcon")),
+    "28": (3.3, ("Rouen", "Caen", "Le Havre", "Cherbourg")),
+    "32": (6.0, ("Lille", "Amiens", "Arras", "Roubaix", "Beauvais")),
+    "44": (5.5, ("Strasbourg", "Reims", "Metz", "Nancy", "Mulhouse")),
+    "52": (3.8, ("Nantes", "Angers", "Le Mans", "La Roche-sur-Yon")),
+    "53": (3.4, ("Rennes", "Brest", "Vannes", "Lorient", "Quimper")),
+    "75": (6.0, ("Bordeaux", "Limoges", "Poitiers", "Pau", "La Rochelle")),
+    "76": (5.9, ("Toulouse", "Montpellier", "Nîmes", "Perpignan", "Albi")),
+    "84": (8.0, ("Lyon", "Grenoble", "Clermont-Ferrand", "Saint-Étienne", "Annecy")),
+    "93": (5.1, ("Marseille", "Nice", "Toulon", "Avignon", "Aix-en-Provence")),
+    "94": (0.34, ("Ajaccio", "Bastia")),
+}
+REGIONS: tuple[tuple[str, str, float, tuple[str, ...]], ...] = tuple(
+    (code, REGION_NAMES[code], weight, cities) for code, (weight, cities) in _DEMOGRAPHY.items()
 )
 REGION_CODES = tuple(r[0] for r in REGIONS)
 
