@@ -20,6 +20,9 @@ from features.esco import Taxonomy, load_taxonomy
 from parcours.store.bulk import read_rows
 from parcours.store.models import Provider, Training, TrainingSession
 
+# Hours of training a week by modality: the pace that dates the end of a session (world generator, path planner).
+WEEKLY_HOURS = {"onsite": 30, "hybrid": 20, "remote": 12}
+
 CATALOGUE_COLUMNS = [
     "training_id", "title", "description", "certification_code", "provider_id", "provider_name", "price_cents",
     "hours", "modality", "region_code", "level", "skills", "prerequisites", "target_occupations",

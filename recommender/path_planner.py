@@ -13,7 +13,7 @@ sequences of trainings, each in a real session, that cover as much of the *gap* 
 - **dates**: each step starts on a real session start of its training, on or after
   ``rules.earliest_session_start(today)``, strictly after the previous step's end, and ends by the horizon.
   A session ends ``ceil(7 × hours / weekly hours)`` days after it starts, at the pace of ``WEEKLY_HOURS`` (the
-  world generator's pace, ``training.datasets.world.WEEKLY_HOURS``, which this layer cannot import).
+  world generator's pace, ``features.catalogue.WEEKLY_HOURS``).
 - **money**: ``budget_cents`` (default: the holder's CPF + CEC balances) bounds what the path costs the holder:
   rights used plus own money, the flat participation included. Top-ups granted for a training
   (``PathTopUp``) come on top of it: they cost the holder nothing. Each step is priced with
@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from features.catalogue import WEEKLY_HOURS
 from features.pairs import EPOCH_ORDINAL, MODALITY_CODES, CatalogueArrays, SkillSpace
 from parcours.domain import rules
 from parcours.errors import NotFound, ValidationFailed
@@ -63,7 +64,6 @@ from recommender.path_solver import (
 
 # --- Rules and tuning of the planner ---------------------------------------------------------------------
 
-WEEKLY_HOURS: dict[str, float] = {"onsite": 30.0, "hybrid": 20.0, "remote": 12.0}  # pace: hours a week
 DEFAULT_WEEKLY_HOURS = 20.0  # an unknown modality
 HELD_THRESHOLD = 0.5  # profile weight from which a skill is held (gap and prerequisites alike)
 ESSENTIAL_RANKS = 12  # the occupation's best-linked skills count as essential

@@ -9,6 +9,7 @@ import math
 import numpy as np
 from tqdm import tqdm
 
+from features.catalogue import WEEKLY_HOURS
 from parcours.domain.rules import flat_participation_cents
 from training.datasets.world_arrays import expand_rows, group_max, weighted_sample
 from training.datasets.world_catalogue import Catalogue
@@ -20,7 +21,6 @@ from training.datasets.world_params import (
     DEFAULT_VARIANT,
     SHARE_CAREER_CHANGE,
     SHARE_DISABILITY,
-    WEEKLY_HOURS,
     WorldScale,
     WorldVariant,
 )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from features.catalogue import WEEKLY_HOURS
 from training.datasets.world_arrays import rank_within
 from training.datasets.world_catalogue import Catalogue
 from training.datasets.world_params import (
@@ -16,7 +17,6 @@ from training.datasets.world_params import (
     MAX_DAYS_BEFORE_SESSION,
     MAX_ENROLMENTS,
     MIN_DAYS_BEFORE_SESSION,
-    WEEKLY_HOURS,
     WorldScale,
 )
 from training.datasets.world_reference import MODALITIES

@@ -97,7 +97,6 @@ MAX_ENROLMENTS = 3  # per holder over the 24 months
 MIN_DAYS_BEFORE_SESSION = 14  # ≈ 11 working days between confirmation and start (DOMAIN.md)
 MAX_DAYS_BEFORE_SESSION = 180  # a holder enrols in a session starting within six months of the view
 HOURLY_RATE_EUR = 22.0  # median price per hour of training (price = hours × rate × provider markup)
-WEEKLY_HOURS = {"onsite": 30, "hybrid": 20, "remote": 12}  # pace, to date the end of a session
 
 
 # --- The world zoo (data/README.md, "The world zoo") ----------------------------------------------------------
