@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from parcours.settings import Settings
+from parcours.store.csv_safety import neutralise_cell
 from parcours.store.models import Holder, Interaction, Training, User
 from parcours.store.supporting_models import Impression
 from recommender.base import HolderContext, Recommendation, Recommender
@@ -22,7 +23,7 @@ from serving.app import create_app
 from serving.services import enrolment_files as files
 from serving.services import topups
 from serving.services.recommendations import RecommenderState
-from serving.services.statistics import BY, INDICATORS, log_impressions, neutralise
+from serving.services.statistics import BY, INDICATORS, log_impressions
 from tests.ledger_world import START, TODAY, add_funder, add_holder, add_training, funder, holder, provider
 from tests.test_enrolments_db import World
 from tests.tokens import token_for
@@ -207,7 +208,8 @@ def test_csv_neutralises_formulas(api):
                                    "holders": "12", "value": "12", "suppressed": "false"}
     assert keys["total"]["holders"] == "30"
     assert not any(value.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for value in row.values())
-    assert [neutralise(x) for x in ("=1", "+1", "-1", "@a", "\tx", "\rx", "a=1", None, 5)] == [
+    cells = [neutralise_cell(x) for x in ("=1", "+1", "-1", "@a", "\tx", "\rx", "a=1", None, 5)]
+    assert ["" if x is None else str(x) for x in cells] == [  # as the csv module writes them
         "'=1", "'+1", "'-1", "'@a", "'\tx", "'\rx", "a=1", "", "5"]
 
 

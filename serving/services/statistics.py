@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from parcours.domain.disclosure import THRESHOLD, OneWay, is_small, suppress_one_way, suppress_two_way
 from parcours.errors import ValidationFailed
+from parcours.store.csv_safety import neutralise_cell
 from parcours.store.models import Holder, Interaction, LedgerAccount, LedgerEntry, LedgerTransaction, Training
 from parcours.store.supporting_models import FUNDER_KINDS, Enrolment, Impression, TopUp
 
@@ -232,22 +233,14 @@ def _sort_key(key: str) -> tuple[int, str]:
 
 # --- CSV ------------------------------------------------------------------------------------------------------
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: object) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def table_csv(table: Table) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["indicator", "by", "key", "holders", "value", "suppressed"])
     for cell in [*table.cells, table.total]:
-        writer.writerow([neutralise(x) for x in (table.indicator.name, table.by, cell.key, cell.holders, cell.value,
-                                                 "true" if cell.suppressed else "false")])
+        row = (table.indicator.name, table.by, cell.key, cell.holders, cell.value,
+               "true" if cell.suppressed else "false")
+        writer.writerow([neutralise_cell(x) for x in row])
     return buffer.getvalue()
 
 
