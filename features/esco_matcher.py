@@ -1,22 +1,25 @@
 """Mapping free text (a job title, a diploma, a skill a holder names), in French or English, to ESCO occupations
 and skills.
 
-Three matchers, combined per concept (measured on real French job titles and on English hand cases,
-docs/esco.md):
+Every concept is scored by several matchers (measured on real French job titles and on English held-out labels
+and hand cases, docs/esco.md):
 
 - **semantic**: one embedding per concept (``features.encoder``, all-MiniLM-L6-v2): occupations by their whole
   English text, skills by their English names. Embeddings are cached on disk under ``data_dir/cache``, keyed
   by the model id and a hash of the texts, and built once with a progress bar;
-- **bilingual** (French labels, ``features.esco_fr``): a weighted sum of a character n-gram TF-IDF over every
-  label, English and French, normalised by ``features.french_text`` (best label per concept,
-  ``features.label_tfidf``) and of the cosine with one embedding of the concept's French names (its English
-  names when ESCO has no French label);
+- **bilingual** (French labels, ``features.esco_fr``): a weighted mean (``Fusion``) of a character n-gram
+  TF-IDF over every label, English and French, normalised by ``features.french_text`` (best label per concept,
+  ``features.label_tfidf``), of the cosine with one embedding of the concept's French names (its English names
+  when ESCO has no French label) and, for occupations, of the same two matches against the title of the
+  occupation's ISCO-08 group (the hierarchy) and of the fuzzy score below;
 - **fuzzy**: rapidfuzz over every individual label (English preferred and segmented alternatives, French ones),
   which catches typos ("acountant") and flags them.
 
-A match's ``score`` is the best of the three. ``confidence`` is that score, and ``low_confidence`` flags it
-under ``LOW_CONFIDENCE_THRESHOLD`` (calibrated on hand cases: known titles with and without typos vs. strings
-that are no job at all) or when it rests on a near-miss spelling.
+A match's ``score`` is the bilingual mean, or the semantic or fuzzy score when that is higher and above its
+floor (``Fusion``). English queries (``EscoIndex.query_language``: their words occur in English labels only)
+keep the recipe that was measured best on English. ``confidence`` is the score, and ``low_confidence`` flags
+it under ``LOW_CONFIDENCE_THRESHOLD`` (calibrated on hand cases: known titles with and without typos vs.
+strings that are no job at all) or when it rests on a near-miss spelling.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from features.encoder import encode, model_id
-from features.esco import DERIVED_DIR, Taxonomy, load_taxonomy, segment_labels
-from features.esco_fr import load_french_labels
+from features.esco import DERIVED_DIR, ISCO_PREFIX, Taxonomy, load_taxonomy, segment_labels
+from features.esco_fr import load_french_labels, load_isco_hierarchy
 from features.french_text import drop_gender_marks, normalise, strip_gender
 from features.label_tfidf import LabelTfidf
 from parcours.settings import Settings, get_settings
@@ -70,11 +73,54 @@ LEXICAL_FLOOR = 70.0
 ALTERNATIVE_LABEL_CAP = 0.9
 PREFERRED_LABEL_BONUS = 0.02  # of two equal lexical hits, the preferred label
 _NOISE = re.compile(r"\((?:part-time|self-employed|[^)]*\bh a year)\)|,\s*about \d+ h a year", re.I)
-# Bilingual score = BILINGUAL_LEXICAL_WEIGHT × TF-IDF cosine of the best label + the rest × cosine with the
-# concept's French names embedding: the best of 0.3 / 0.5 / 0.7 on the development half of melo-bel-fr
-# (MRR@10 0.555 / 0.549 / 0.540, docs/esco.md).
-BILINGUAL_LEXICAL_WEIGHT = 0.3
 Language = Literal["en", "fr"]
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How the bilingual score of a concept weighs its evidence (a weighted mean: weights are divided by their sum).
+
+    - ``tfidf``: TF-IDF cosine of the concept's best label; ``names``: cosine with its French names embedding;
+    - ``group_tfidf`` / ``group_names``: the same two for the title of the concept's ISCO-08 group (occupations
+      only), so a title that names a group ("vétérinaire" → "Vétérinaires") lifts its members;
+    - ``fuzzy``: rapidfuzz similarity of the best label; ``semantic``: cosine with the concept's English embedding.
+
+    A concept's score is the largest of that mean and, from their floors up, its English semantic cosine and its
+    fuzzy score (1 for an exact preferred label): below its floor, each is only one piece of evidence.
+    """
+
+    tfidf: float
+    names: float
+    group_tfidf: float = 0.0
+    group_names: float = 0.0
+    fuzzy: float = 0.0
+    semantic: float = 0.0
+    fuzzy_floor: float = 0.0
+    semantic_floor: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.tfidf + self.names + self.group_tfidf + self.group_names + self.fuzzy + self.semantic
+
+    @property
+    def hierarchy(self) -> bool:
+        return self.group_tfidf > 0 or self.group_names > 0
+
+
+# Skills: 0.3 × TF-IDF + 0.7 × French names, and any fuzzy hit counts in the max (the best of 0.3 / 0.5 / 0.7 on
+# the development half of melo-bel-fr when it was the occupations' recipe too).
+# Occupations: weights chosen on the development half of melo-bel-fr (docs/esco.md, "How the matcher was chosen").
+DEFAULT_FUSION: dict[str, Fusion] = {
+    "skill": Fusion(tfidf=0.3, names=0.7),
+    "occupation": Fusion(
+        tfidf=0.5, names=0.5, group_tfidf=0.3, group_names=0.3, fuzzy=0.15, fuzzy_floor=0.999, semantic_floor=0.6
+    ),
+}
+# The recipe before the ISCO hierarchy and the weighted fusion (the benchmark's "flat" row). It stays the one of
+# English queries (``EscoIndex.query_language``): on held-out English labels the new recipe ranks worse (its
+# semantic floor drops the English concept embedding that English titles need; docs/esco.md).
+FLAT_FUSION = Fusion(tfidf=0.3, names=0.7)
+ENGLISH_FUSION: dict[str, Fusion] = {"skill": DEFAULT_FUSION["skill"], "occupation": FLAT_FUSION}
 
 
 @dataclass(frozen=True)
@@ -183,7 +229,8 @@ class EscoIndex:
         settings: Settings | None = None,
         variant: Literal["names", "text"] | None = None,
         languages: tuple[Language, ...] = ("en", "fr"),
-        lexical_weight: float = BILINGUAL_LEXICAL_WEIGHT,
+        fusion: Fusion | None = None,
+        english_fusion: Fusion | None = None,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -191,7 +238,8 @@ class EscoIndex:
         self.variant = variant or DEFAULT_VARIANT[kind]
         self.settings = settings or get_settings()
         self.bilingual = "fr" in languages
-        self.lexical_weight = lexical_weight
+        self.fusion = fusion or DEFAULT_FUSION[kind]
+        self.english_fusion = english_fusion or ENGLISH_FUSION[kind]
         taxonomy = taxonomy or load_taxonomy()
         frame = taxonomy.skills if kind == "skill" else taxonomy.occupations
         self.uris = frame["uri"].tolist()
@@ -252,6 +300,28 @@ class EscoIndex:
         for label, i in self.exact.items():
             owners.setdefault(normalise(label), set()).add(i)
         self.exact_normalised = {key: next(iter(ids)) for key, ids in owners.items() if key and len(ids) == 1}
+        # Words of the labels of each language, which tell an English query from a French one.
+        self._english_words: set[str] = set()
+        self._french_words: set[str] = set()
+        if self.bilingual and self.english_fusion != self.fusion:
+            self._english_words = {w for names in self.english_labels for n in names for w in normalise(n).split()}
+            self._french_words = {w for names in self.french_labels for n in names for w in normalise(n).split()}
+        # ISCO groups of the occupations: ``group_row[i]`` is concept i's group (-1: none known), and each group
+        # is known by its French and English titles.
+        self.group_row = np.full(len(self.uris), -1, dtype=np.int64)
+        self.group_titles: list[list[str]] = []
+        self._group_tfidf: LabelTfidf | None = None
+        self._group_vectors: np.ndarray | None = None
+        if self.bilingual and (self.fusion.hierarchy or self.english_fusion.hierarchy) and kind == "occupation":
+            hierarchy = load_isco_hierarchy()
+            english_titles = dict(zip(taxonomy.isco_groups["uri"], taxonomy.isco_groups["label"], strict=True))
+            codes = sorted({hierarchy.group_of[u] for u in self.uris if u in hierarchy.group_of})
+            position = {code: n for n, code in enumerate(codes)}
+            for i, uri in enumerate(self.uris):
+                self.group_row[i] = position.get(hierarchy.group_of.get(uri, ""), -1)
+            for code in codes:
+                titles = [hierarchy.titles.get(code, ""), english_titles.get(f"{ISCO_PREFIX}C{code}", "")]
+                self.group_titles.append([t for t in dict.fromkeys(titles) if t])
 
     def exact_concept(self, query: str) -> int | None:
         """The concept whose preferred label ``query`` is (as typed, or once normalised), None otherwise."""
@@ -292,11 +362,54 @@ class EscoIndex:
             )
         return self._names_vectors
 
+    def group_tfidf(self) -> LabelTfidf:
+        """Character n-gram TF-IDF over the titles of the ISCO groups (one owner per group)."""
+        if self._group_tfidf is None:
+            self._group_tfidf = LabelTfidf(self.group_titles)
+        return self._group_tfidf
+
+    def group_vectors(self) -> np.ndarray:
+        """(groups, titles, dim) MiniLM embeddings of each group's titles (French, English; repeated if only one)."""
+        if self._group_vectors is None:
+            titles = [[*t, *t][:2] if t else ["", ""] for t in self.group_titles]
+            flat = cached_embeddings([x for pair in titles for x in pair], kind=self.kind, variant="isco-groups",
+                                     settings=self.settings) if titles else np.zeros((0, 1), np.float32)
+            self._group_vectors = flat.reshape(len(titles), 2, -1)
+        return self._group_vectors
+
+    def hierarchy_scores(self, queries: list[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Two (queries, concepts) matrices: the TF-IDF cosine and the best embedding cosine of each concept's ISCO
+        group titles (0 where the concept has no group); None when the index has no hierarchy."""
+        if not self.group_titles:
+            return None
+        lexical = self.group_tfidf().scores(queries)
+        titles = self.group_vectors()
+        semantic = (vectors @ titles.reshape(-1, titles.shape[2]).T).reshape(len(queries), -1, 2).max(axis=2)
+        known = self.group_row >= 0
+        out = np.zeros((2, len(queries), len(self.uris)), dtype=np.float32)
+        out[0][:, known] = lexical[:, self.group_row[known]]
+        out[1][:, known] = semantic[:, self.group_row[known]]
+        return out[0], out[1]
+
+    def query_language(self, query: str) -> Language | None:
+        """"en" when more of the query's words occur only in English labels than only in French ones, "fr" in the
+        opposite case, None when that does not tell (no French labels, shared or unknown words)."""
+        if not self.bilingual:
+            return None
+        words = normalise(query).split()
+        english = sum(w in self._english_words and w not in self._french_words for w in words)
+        french = sum(w in self._french_words and w not in self._english_words for w in words)
+        return "en" if english > french else "fr" if french > english else None
+
+    def fusion_for(self, query: str) -> Fusion:
+        """The recipe of a query: ``english_fusion`` for an English one, ``fusion`` otherwise."""
+        return self.english_fusion if self.query_language(query) == "en" else self.fusion
+
     def match(self, text: str, k: int = 5) -> list[EscoMatch]:
         """The ``k`` best concepts for ``text``, best first; an empty or blank text gives no match.
 
-        Every concept gets its semantic cosine, its bilingual score and its fuzzy score; its score is the best
-        of them. It is low-confidence when that score is under the kind's threshold, or when it rests on a
+        Every concept gets its semantic cosine, its bilingual score and its fuzzy score, combined as the query's
+        ``Fusion`` says. It is low-confidence when that score is under the kind's threshold, or when it rests on a
         near-miss spelling of a known label (a typo: the holder should confirm).
         """
         return self.match_many([text], k)[0]
@@ -324,16 +437,25 @@ class EscoIndex:
             vectors = encode([strip_gender(queries[n]) for n in block], settings=self.settings)
             hits = self._lexical_hits_many([queries[n].lower() for n in block], max(k, 10))
             lexical = self.tfidf.scores([queries[n] for n in block]) if self.bilingual else None
-            coarse = vectors @ self.vectors().T
-            if lexical is not None:
-                fused = self.lexical_weight * lexical + (1 - self.lexical_weight) * (vectors @ self.names_vectors().T)
-                coarse = np.maximum(coarse, fused)
+            hierarchy = self.hierarchy_scores([queries[n] for n in block], vectors) if self.bilingual else None
+            semantic = vectors @ self.vectors().T
+            names = vectors @ self.names_vectors().T if lexical is not None else None
             depth = min(len(self.uris), 2 * self._depth(k))
             for row, n in enumerate(block):
-                neighbours = np.argpartition(-coarse[row], depth - 1)[:depth] if depth < len(self.uris) else None
+                fusion = self.fusion_for(queries[n])
+                groups = (fusion.group_tfidf * hierarchy[0][row] + fusion.group_names * hierarchy[1][row]
+                          if hierarchy is not None else None)
+                coarse = semantic[row]
+                if lexical is not None and names is not None:
+                    # Fuzzy hits become candidates on their own, so the coarse score leaves that term out.
+                    fused = fusion.semantic * coarse + fusion.tfidf * lexical[row] + fusion.names * names[row]
+                    if groups is not None:
+                        fused = fused + groups
+                    coarse = np.maximum(coarse, fused / fusion.total)
+                neighbours = np.argpartition(-coarse, depth - 1)[:depth] if depth < len(self.uris) else None
                 results[n] = self._rank(
                     queries[n], vectors[row], k, neighbours, hits[row],
-                    lexical[row] if lexical is not None else None,
+                    lexical[row] if lexical is not None else None, groups, fusion,
                 )
         return results
 
@@ -377,6 +499,8 @@ class EscoIndex:
         neighbours: np.ndarray | None,
         hits: list[tuple[float, int]],
         lexical: np.ndarray | None,
+        hierarchy: np.ndarray | None = None,
+        fusion: Fusion | None = None,
     ) -> list[EscoMatch]:
         """The ``k`` best of the candidates of one query (best semantic/bilingual concepts and fuzzy hits),
         each scored by its own dot products (not the batch's), so the result does not depend on the batch."""
@@ -398,18 +522,23 @@ class EscoIndex:
         vectors = self.vectors()
         names = self.names_vectors() if lexical is not None else None
         threshold = LOW_CONFIDENCE_THRESHOLDS[self.kind]
+        fusion = fusion or self.fusion_for(query)
+        floor = fusion.fuzzy_floor if lexical is not None else 0.0
+        semantic_floor = fusion.semantic_floor if lexical is not None else -1.0
         found: list[tuple[float, float, int, EscoMatch]] = []
         for i in candidates:
             semantic = float(vectors[i] @ vector)
-            lexical_part = semantic_part = 0.0
-            if lexical is not None and names is not None:
-                lexical_part = self.lexical_weight * float(lexical[i])
-                semantic_part = (1 - self.lexical_weight) * float(names[i] @ vector)
-            bilingual = lexical_part + semantic_part
             lex, ratio = fuzzy.get(i, (0.0, 0.0))
             if i == exact:
                 lex, ratio = 1.0, 100.0
-            score = max(semantic, lex, bilingual)
+            lexical_part = semantic_part = bilingual = 0.0
+            if lexical is not None and names is not None:
+                lexical_part = fusion.tfidf * float(lexical[i]) + fusion.fuzzy * lex
+                semantic_part = fusion.names * float(names[i] @ vector) + fusion.semantic * semantic
+                if hierarchy is not None:
+                    semantic_part += float(hierarchy[i])  # where the concept sits, not which label was typed
+                bilingual = (lexical_part + semantic_part) / fusion.total
+            score = max(semantic if semantic >= semantic_floor else 0.0, bilingual, lex if lex >= floor else 0.0)
             typo = lex >= max(semantic, bilingual) and TYPO_RATIO <= ratio < 100.0
             lexical_won = lex >= max(semantic, bilingual) or (bilingual > semantic and lexical_part >= semantic_part)
             found.append(

@@ -5,12 +5,13 @@ Each owner (an ESCO concept, a training…) has one or more labels; they are nor
 vectors of character 3–5-grams within words (``char_wb``, L2-normalised), and a query scores each owner by
 the cosine of its best label. Character n-grams absorb inflections and compounds that word matching misses
 ("aide-soignant" / "aide soignante", "électromécanicien" / "mécanicien"); the measured choice of the n-gram
-range is in docs/esco.md.
+range is in docs/esco.md (whole words, ``analyzer="word"``, were measured too and rank worse).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 from scipy import sparse
@@ -30,6 +31,7 @@ class LabelTfidf:
         *,
         ngram_range: tuple[int, int] = NGRAM_RANGE,
         normaliser: Callable[[str], str] = normalise,
+        analyzer: Literal["char_wb", "char", "word"] = "char_wb",
     ) -> None:
         self.normaliser = normaliser
         texts: list[str] = []
@@ -42,7 +44,9 @@ class LabelTfidf:
                     owners.append(owner)
         self.texts = texts
         self.owners = np.asarray(owners, dtype=np.int64)
-        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=ngram_range, dtype=np.float32)
+        self.vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=ngram_range, dtype=np.float32)
+        if analyzer == "word":  # words are what ``normaliser`` leaves between spaces ("c++" and "c#" included)
+            self.vectorizer.set_params(token_pattern=r"\S+")
         matrix = self.vectorizer.fit_transform(texts) if texts else sparse.csr_matrix((0, 0), dtype=np.float32)
         # Labels sorted by owner, so the best label of each owner is one ``np.maximum.reduceat``.
         order = np.argsort(self.owners, kind="stable")

@@ -95,3 +95,18 @@ def test_section_says_skipped_without_the_folder(tmp_path: Path, monkeypatch):
     monkeypatch.setenv(bench_matcher.MELO_ENV, str(tmp_path / "absent"))
     text = bench_matcher.run(tmp_path / "work")
     assert "skipped:" in text and bench_matcher.MELO_ENV in text
+
+
+def test_product_recipes_of_the_variants():
+    from features.esco_matcher import DEFAULT_FUSION, FLAT_FUSION
+
+    assert bench_matcher.product_recipe("before") == (("en",), None, None)
+    assert bench_matcher.product_recipe("fusion") == (("en", "fr"), None, None)
+    _, flat, english = bench_matcher.product_recipe("flat-0.5")
+    assert flat == english and flat is not None and (flat.tfidf, flat.names) == (0.5, 0.5)
+    _, hierarchy, _ = bench_matcher.product_recipe("hierarchy")
+    assert hierarchy is not None and hierarchy.hierarchy and hierarchy.tfidf == FLAT_FUSION.tfidf
+    assert bench_matcher.product_recipe("no-switch")[1:] == (DEFAULT_FUSION["occupation"],) * 2
+    assert set(bench_matcher.ENGLISH_VARIANTS) <= set(bench_matcher.DEFAULT_VARIANTS)
+    with pytest.raises(ValueError):
+        bench_matcher.product_recipe("nope")
