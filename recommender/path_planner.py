@@ -22,9 +22,10 @@ sequences of trainings, each in a real session, that cover as much of the *gap* 
   part is what rights and top-ups do not cover, plus the participations. A budget of 0 therefore allows only
   trainings priced 0 or fully covered by top-ups (no rights used, nothing paid).
 
-Method (``recommender.path_solver``): the candidates are the open trainings that teach at least one gap skill
-(the best ``candidates`` by gap weight closed, plus the best by weight per euro, near-duplicates of one
-certification collapsed) and a few trainings that teach their unmet prerequisites; on them an exact 0-1
+Method (``recommender.path_solver``): the candidates (``recommender.path_candidates``) are the open trainings
+that teach at least one gap skill (the best ``candidates`` by gap weight closed, plus the best by weight per
+euro, plus enough teachers of each gap skill, near-duplicates of one certification collapsed) and a few
+trainings that teach their unmet prerequisites; on them an exact 0-1
 programme (``scipy.optimize.milp``) with a schedule check picks the sets, one solve per objective — *most
 complete*, *best*, *cheapest*, *shortest* — and an exact dynamic programme orders each set and picks its
 sessions. Identical paths are merged (their ``kinds`` listed). When the first solve fails or runs out of time
@@ -47,6 +48,7 @@ from features.catalogue import WEEKLY_HOURS
 from features.pairs import EPOCH_ORDINAL, MODALITY_CODES, CatalogueArrays, SkillSpace
 from parcours.domain import rules
 from parcours.errors import NotFound, ValidationFailed
+from recommender import path_candidates
 from recommender.base import HolderContext
 from recommender.path_solver import (
     KINDS,
@@ -70,7 +72,6 @@ ESSENTIAL_RANKS = 12  # the occupation's best-linked skills count as essential
 OPTIONAL_FACTOR = 0.5  # weight of an optional skill relative to an essential one
 MAX_STEPS_LIMIT = 8  # the schedule check enumerates the 2^steps subsets of a solution
 DEFAULT_CANDIDATES = 40
-PREREQUISITE_PROVIDERS = 3  # trainings added per unmet prerequisite skill of a candidate
 ALTERNATIVE_COVERAGE_SHARE = 0.5  # cheapest and shortest paths cover at least this share of the most complete
 SKILLS_NAMED = 3  # skills named in a step's reason
 
@@ -106,9 +107,10 @@ class PathRequest:
     ``budget_cents``: what the path may cost the holder, rights and own money, flat participations included
     (None: CPF + CEC balances); ``today``: the day the plan is made (None: today); ``horizon_days``: every step
     ends within this many days of ``today``; ``topups``: money granted for given trainings; ``candidates``: the
-    trainings kept by gap weight closed (plus up to half as many by weight per euro and half as many teaching
-    unmet prerequisites); ``time_limit_s``: one deadline for every solve of the plan (then greedy);
-    ``alternatives``: also solve for the best, cheapest and shortest paths."""
+    trainings kept by gap weight closed (plus up to half as many by weight per euro, teachers of the gap
+    skills fewer of them teach, and up to half as many teaching unmet prerequisites); ``time_limit_s``: one
+    deadline for every solve of the plan (then greedy); ``alternatives``: also solve for the best, cheapest and
+    shortest paths."""
 
     target_occupation: str | None = None
     budget_cents: int | None = None
@@ -448,8 +450,12 @@ class PathPlanner:
         if problems:
             raise ValidationFailed(problems)
 
-    def problem(self, holder: HolderContext, request: PathRequest, target: str | None = None) -> PathProblem:
-        """The candidates and constraints of one request (``target`` already checked, else read and checked)."""
+    def problem(self, holder: HolderContext, request: PathRequest, target: str | None = None, *,
+                every_candidate: bool = False) -> PathProblem:
+        """The candidates and constraints of one request (``target`` already checked, else read and checked).
+        ``every_candidate``: every eligible training teaching a gap skill and every eligible teacher of their
+        unmet prerequisites, ``max_steps − 1`` levels deep (at least the planner's 2), duplicates kept: the pool
+        on which ``path_solver.relaxed_bound`` bounds any valid path (slow; for benchmarks)."""
         self._validate(request)
         target = target or self.target_of(holder, request)
         cat = self.catalogue
@@ -502,8 +508,11 @@ class PathPlanner:
             closes = np.zeros(len(cat))
             teaching = np.zeros(0, dtype=np.int64)
         rows = eligible(teaching)
-        picked = self._pick(rows, closes, cost_of, first_of, request.candidates)
-        picked = self._add_providers(picked, held_cols, eligible, cost_of, first_of, request.candidates)
+        picked = path_candidates.pick(cat, rows, closes, cost_of, first_of, gap_cols, request.candidates,
+                                      every=every_candidate)
+        picked = path_candidates.add_providers(cat, picked, held_cols, eligible, cost_of, first_of, request.candidates,
+                                               every=every_candidate,
+                                               levels=max(request.max_steps - 1, 2) if every_candidate else 2)
         return self._assemble(holder, request, today, earliest, horizon, budget, tuple(gap), gap_cols, gap_weight,
                               held_cols, np.array(picked, dtype=np.int64), cost_of, funding)
 
@@ -543,71 +552,6 @@ class PathPlanner:
         charged = (net > 0) & (rights > 0) & ~exempt
         return net + np.where(charged, participation, 0)
 
-    def _signature(self, row: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        cat = self.catalogue
-        taught = cat.teaches.indices[cat.teaches.indptr[row]:cat.teaches.indptr[row + 1]]
-        required = cat.requires.indices[cat.requires.indptr[row]:cat.requires.indptr[row + 1]]
-        return tuple(sorted(taught.tolist())), tuple(sorted(required.tolist()))
-
-    def _collapse(self, rows: Sequence[int], cost_of: dict[int, int], first_of: dict[int, int]) -> list[int]:
-        """Of trainings with the same skills and prerequisites (one certification at several providers), keep
-        the cheapest, the shortest and the soonest; order kept."""
-        cat = self.catalogue
-        groups: dict[tuple[tuple[int, ...], tuple[int, ...]], list[int]] = {}
-        for row in rows:
-            groups.setdefault(self._signature(row), []).append(row)
-        keep: set[int] = set()
-        for members in groups.values():
-            keep.add(min(members, key=lambda r: (cost_of[r], cat.hours[r], r)))
-            keep.add(min(members, key=lambda r: (cat.hours[r], cost_of[r], r)))
-            keep.add(min(members, key=lambda r: (first_of[r], cost_of[r], r)))
-        return [r for r in rows if r in keep]
-
-    def _pick(self, rows: np.ndarray, closes: np.ndarray, cost_of: dict[int, int], first_of: dict[int, int],
-              n: int) -> list[int]:
-        """The best ``n`` by gap weight closed and the best ``n // 2`` by weight per euro, near-duplicates
-        collapsed first."""
-        cat = self.catalogue
-        by_weight = sorted(rows.tolist(), key=lambda r: (-closes[r], cost_of[r], cat.hours[r], cat.training_ids[r]))
-        by_weight = self._collapse(by_weight, cost_of, first_of)
-        by_value = sorted(by_weight, key=lambda r: (-closes[r] / (cost_of[r] / 100.0 + 1.0), cat.hours[r],
-                                                    cat.training_ids[r]))
-        return list(dict.fromkeys(by_weight[:n] + by_value[:max(n // 2, 1)]))
-
-    def _add_providers(self, picked: list[int], held: set[int], eligible: Callable[[np.ndarray], np.ndarray],
-                       cost_of: dict[int, int], first_of: dict[int, int], n: int) -> list[int]:
-        """For each unmet prerequisite of the candidates, trainings teaching it until ``PREREQUISITE_PROVIDERS``
-        candidates do (cheapest, then shortest; two levels), at most ``n // 2`` added in all."""
-        cat = self.catalogue
-        out = list(picked)
-        taught = {r: set(self._signature(r)[0]) for r in out}
-        room = max(n // 2, 1)
-        frontier = list(picked)
-        for _level in range(2):
-            missing = sorted({int(c) for r in frontier
-                              for c in cat.requires.indices[cat.requires.indptr[r]:cat.requires.indptr[r + 1]]
-                              if int(c) not in held})
-            added: list[int] = []
-            for col in missing:
-                wanted = PREREQUISITE_PROVIDERS - sum(1 for skills in taught.values() if col in skills)
-                if room <= 0:
-                    break
-                if wanted <= 0:
-                    continue
-                teachers = cat.teaches_csc.indices[cat.teaches_csc.indptr[col]:cat.teaches_csc.indptr[col + 1]]
-                rows = [r for r in eligible(teachers).tolist() if r not in taught]
-                ranked = self._collapse(sorted(rows, key=lambda r: (cost_of[r], cat.hours[r], cat.training_ids[r])),
-                                        cost_of, first_of)
-                for row in ranked[:min(wanted, room)]:
-                    out.append(row)
-                    added.append(row)
-                    taught[row] = set(self._signature(row)[0])
-                    room -= 1
-            frontier = added
-            if not frontier:
-                break
-        return out
-
     def _assemble(self, holder: HolderContext, request: PathRequest, today: dt.date, earliest: int, horizon: int,
                   budget: int, gap: tuple[GapSkill, ...], gap_cols: np.ndarray, gap_weight: np.ndarray,
                   held: set[int], rows: np.ndarray, cost_of: dict[int, int],
@@ -625,7 +569,7 @@ class PathPlanner:
         unmet: list[tuple[int, ...]] = []
         col_of_gap = {int(c): s for s, c in enumerate(gap_cols.tolist()) if c >= 0}
         for i, row in enumerate(rows.tolist()):
-            skills, required = self._signature(row)
+            skills, required = path_candidates.signature(cat, row)
             taught.append(frozenset(skills))
             unmet.append(tuple(c for c in required if c not in held))
             for c in skills:

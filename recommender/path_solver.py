@@ -2,10 +2,10 @@
 programme with its schedule check, and the greedy baseline. The planner builds a ``PathProblem`` (candidates,
 costs, sessions, prerequisites); this module only reads it.
 
-The candidates (``PathPlanner.problem``) are the open trainings that teach at least one gap skill (the best
-``candidates`` by gap weight closed, plus the best by weight per euro, near-duplicates of one certification
-collapsed) and a few trainings that teach their unmet prerequisites. On them an exact 0-1 programme
-(``scipy.optimize.milp``):
+The candidates (``PathPlanner.problem``, ``recommender.path_candidates``) are the open trainings that teach at
+least one gap skill (the best ``candidates`` by gap weight closed, plus the best by weight per euro, plus enough
+teachers of each gap skill, near-duplicates of one certification collapsed) and a few trainings that teach
+their unmet prerequisites. On them an exact 0-1 programme (``scipy.optimize.milp``):
 
 - binary x_t (training t is a step), y_s (gap skill s is covered), y_s ≤ Σ_{t teaches s} x_t;
 - Σ cost_t x_t ≤ budget, Σ hours_t x_t ≤ max hours, Σ x_t ≤ max steps (cost_t is an upper bound of what t
@@ -29,7 +29,8 @@ hours), *cheapest* and *shortest* (min cost, min hours, among paths covering at 
 ``ALTERNATIVE_COVERAGE_SHARE`` of the most complete one's coverage). Solves share one deadline
 (``PathRequest.time_limit_s``); when the first solve fails or runs out of time, the planner falls back on
 ``greedy_steps`` (best coverage per euro first, the same constraints), or on the best orderable solution found
-so far when it covers more.
+so far when it covers more. ``relaxed_bound`` (no order, no dates) bounds what any valid path can cover: the
+benchmark uses it to say how far above greedy a planner could go at all.
 
 Why ``scipy.optimize.milp`` (HiGHS) and not OR-Tools: scipy is already a dependency (HiGHS ships inside it), the
 models here are small (≤ ~100 binaries, a few hundred rows) and solve in milliseconds, and OR-Tools (CP-SAT) would
@@ -395,10 +396,11 @@ def solve(model: ExactModel, kind: Kind, deadline: float, floor: float | None = 
 # --- The greedy baseline -------------------------------------------------------------------------------------
 
 
-def greedy_steps(problem: PathProblem) -> tuple[tuple[int, int], ...]:
+def greedy_steps(problem: PathProblem, per_euro: bool = True) -> tuple[tuple[int, int], ...]:
     """Steps appended in date order, each the training with the most new gap weight per euro of holder cost
-    (+1 € so free trainings rank by weight) among those whose prerequisites are met and that fit the budget,
-    hours and steps left, in its first session after the previous step's end."""
+    (+1 € so free trainings rank by weight; ``per_euro`` False: the most new gap weight) among those whose
+    prerequisites are met and that fit the budget, hours and steps left, in its first session after the
+    previous step's end."""
     steps: list[tuple[int, int]] = []
     have: set[int] = set()
     covered = np.zeros(len(problem.gap), dtype=bool)
@@ -420,7 +422,7 @@ def greedy_steps(problem: PathProblem) -> tuple[tuple[int, int], ...]:
             if at >= len(days):
                 continue
             start = int(days[at])
-            score = new / (float(problem.cost[t]) / 100.0 + 1.0)
+            score = new / (float(problem.cost[t]) / 100.0 + 1.0) if per_euro else new
             candidate = (score, -(start + int(problem.duration[t])), -t, start)
             if best is None or candidate[:3] > best[:3]:
                 best = candidate
@@ -435,3 +437,48 @@ def greedy_steps(problem: PathProblem) -> tuple[tuple[int, int], ...]:
         budget -= int(problem.cost[t])
         hours -= float(problem.hours[t])
     return tuple(steps)
+
+
+# --- An upper bound -----------------------------------------------------------------------------------------
+
+
+def relaxed_bound(problem: PathProblem, prerequisites: bool = True, time_limit_s: float = 30.0) -> float | None:
+    """An upper bound of the coverage of any valid path over ``problem``'s candidates: the 0-1 programme with
+    budget, hours and steps, and each unmet prerequisite taught by some chosen training (``prerequisites``
+    False: prerequisites ignored), but no order and no dates. Over ``PathPlanner.problem(...,
+    every_candidate=True)`` it bounds every path the catalogue allows. None when HiGHS did not prove it."""
+    n, m = problem.n, len(problem.gap)
+    total = float(problem.gap_weight.sum())
+    if n == 0 or m == 0 or total <= 0:
+        return 0.0
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    upper: list[float] = []
+
+    def add(entries: Iterable[tuple[int, float]], hi: float) -> None:
+        for c, v in entries:
+            rows.append(len(upper))
+            cols.append(c)
+            vals.append(v)
+        upper.append(hi)
+
+    for s in range(m):
+        add([(n + s, 1.0), *((int(t), -1.0) for t in np.flatnonzero(problem.teaches_gap[:, s]))], 0.0)
+    add(((t, float(problem.cost[t]) / 100.0) for t in range(n)), float(problem.budget_cents) / 100.0)
+    add(((t, float(problem.hours[t])) for t in range(n)), float(problem.max_hours))
+    add(((t, 1.0) for t in range(n)), float(problem.max_steps))
+    if prerequisites:
+        for t in range(n):
+            for p in problem.unmet[t]:
+                add([(t, 1.0), *((u, -1.0) for u in range(n) if u != t and p in problem.taught[u])], 0.0)
+    matrix = sp.csr_matrix((vals, (rows, cols)), shape=(len(upper), n + m))
+    result = milp(np.r_[np.zeros(n), -OBJECTIVE_SCALE * problem.gap_weight / total],
+                  integrality=np.r_[np.ones(n), np.zeros(m)], bounds=Bounds(0.0, 1.0),
+                  constraints=LinearConstraint(matrix, -np.inf, np.array(upper)),
+                  options={"time_limit": time_limit_s, "mip_rel_gap": 0.0})
+    # The dual bound, not the incumbent: a bound even when HiGHS stops at the time limit.
+    dual = getattr(result, "mip_dual_bound", None)
+    if result.status not in (0, 1) or dual is None or not np.isfinite(dual):
+        return None
+    return min(1.0, -float(dual) / OBJECTIVE_SCALE)

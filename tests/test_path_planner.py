@@ -26,7 +26,7 @@ from recommender.path_planner import (
     path_violations,
     suggest_occupations,
 )
-from recommender.path_solver import schedule_set
+from recommender.path_solver import PathProblem, relaxed_bound, schedule_set
 
 TODAY = dt.date(2026, 12, 1)
 EARLIEST = rules.earliest_session_start(TODAY)
@@ -365,6 +365,40 @@ def test_the_ranker_arrays_give_the_same_plan_as_the_frame() -> None:
 # --- Target --------------------------------------------------------------------------------------------------
 
 
+def test_a_gap_skill_only_a_narrow_training_teaches_is_among_the_candidates() -> None:
+    """Six trainings close more weight than RARE and fill a pool of 2; RARE alone teaches skill 3, so the
+    per-skill widening keeps it and the most complete path takes it."""
+    trainings = [{"id": f"C{i}", "price": 100 + 10 * i, "skills": [0, 1, 10 + i]} for i in range(6)]
+    trainings.append({"id": "RARE", "price": 900, "skills": [3]})
+    planner = planner_for(trainings, weights=[1.0, 1.0, 0.3, 0.3])
+    who, req = holder(cpf=500_000), request(candidates=2)
+    problem = planner.problem(who, req)
+    ids = {str(planner.catalogue.training_ids[r]) for r in problem.rows.tolist()}
+    assert "RARE" in ids and len(ids) <= 4
+    plan = planner.plan(who, req)
+    assert plan.most_complete is not None and "RARE" in plan.most_complete.training_ids
+    assert_valid(planner, who, req, plan.paths)
+
+
+def test_the_relaxed_bound_ignores_dates_but_not_prerequisites() -> None:
+    """B teaches A's prerequisite but only starts after A's last session: no valid path holds both, the bound
+    (no order, no dates) does; without B's skill taught anywhere, A is out of the bound too."""
+    planner = planner_for(
+        [{"id": "A", "price": 500, "skills": [0, 1], "requires": [5]},
+         {"id": "B", "price": 500, "skills": [2, 5]}],
+        sessions={"A": [monday(1)], "B": [monday(10)]},
+    )
+    who, req = holder(), request()
+    wide = planner.problem(who, req, every_candidate=True)
+    plan = planner.plan(who, req)
+    assert plan.most_complete is not None and plan.most_complete.training_ids == ("B",)
+    assert plan.most_complete.gap_coverage == pytest.approx(0.25, abs=1e-5)
+    assert relaxed_bound(wide) == pytest.approx(0.75, abs=1e-5)
+    alone = planner_for([{"id": "A", "price": 500, "skills": [0, 1], "requires": [5]}])
+    assert relaxed_bound(alone.problem(who, req, every_candidate=True)) == pytest.approx(0.0, abs=1e-9)
+    assert relaxed_bound(alone.problem(who, req, every_candidate=True), prerequisites=False) == pytest.approx(0.5)
+
+
 def test_an_unknown_target_is_not_found_with_close_occupations() -> None:
     planner = planner_for([{"id": "T", "skills": [0]}])
     planner.suggest = suggest_occupations  # the ESCO matcher (planner_for gives none)
@@ -396,7 +430,10 @@ def test_bad_requests_are_refused() -> None:
 
 def brute_force(planner: PathPlanner, who: HolderContext, req: PathRequest) -> float:
     """The best coverage over every orderable subset of the planner's candidates within the constraints."""
-    problem = planner.problem(who, req)
+    return brute_force_on(planner.problem(who, req), req)
+
+
+def brute_force_on(problem: PathProblem, req: PathRequest) -> float:
     best = 0.0
     for k in range(1, min(req.max_steps, problem.n) + 1):
         for subset in itertools.combinations(range(problem.n), k):
@@ -463,3 +500,11 @@ def test_random_catalogues_never_break_a_rule_and_are_exact(case: Case) -> None:
         assert plan.message
     if req.budget_cents == 0:
         assert all(p.cpf_cents == p.cec_cents == p.out_of_pocket_cents == 0 for p in plan.paths)
+    # Every eligible training: a superset of the candidates, whose best orderable subset the relaxed bound
+    # (no order, no dates) never undercuts; dropping prerequisites only loosens it.
+    wide = planner.problem(who, req, every_candidate=True)
+    assert set(planner.problem(who, req).rows.tolist()) <= set(wide.rows.tolist())
+    bound = relaxed_bound(wide)
+    assert bound is not None and bound >= brute_force_on(wide, req) - 1e-5 >= milp - 2e-5
+    loose = relaxed_bound(wide, prerequisites=False)
+    assert loose is not None and loose >= bound - 1e-5
