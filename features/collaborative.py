@@ -105,3 +105,118 @@ class CoOccurrence:
         size = np.maximum(row.nnz - own, 1.0)
         return np.divide(numerator, np.sqrt(np.maximum(others, 0.0)) * size, out=np.zeros(n),
                          where=others > 0).astype(np.float32)
+
+
+# Implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008, "Collaborative filtering for implicit feedback
+# datasets", ICDM): the ``implicit`` library's alternating least squares fits the item factors; a holder's factor is
+# the exact ALS user step over their history (``fold_in``), so a holder unseen at fit time (a new account, or the
+# held-out period's holders) is scored the same way as one seen. Parameters chosen on the world zoo
+# (docs/guidance.md).
+ALS_FACTORS = 32
+ALS_REGULARIZATION = 0.05
+ALS_ALPHA = 8.0
+ALS_ITERATIONS = 12
+
+
+@dataclass
+class ItemFactors:
+    """ALS item factors (rows aligned with the catalogue) and what folding a holder in needs."""
+
+    factors: np.ndarray  # n × f
+    gram: np.ndarray  # f × f: YᵀY + λI
+    alpha: float
+
+    @classmethod
+    def build(cls, interest: sp.csr_matrix, *, item_order: np.ndarray | None = None, seed: int = 0,
+              factors: int = ALS_FACTORS, regularization: float = ALS_REGULARIZATION, alpha: float = ALS_ALPHA,
+              iterations: int = ALS_ITERATIONS) -> ItemFactors:
+        """Fit on a binary holders × trainings ``interest`` matrix. ``item_order`` (a permutation of the columns,
+        e.g. by training id) fixes the order the factors are drawn in, so the same interactions give the same
+        factors whatever the catalogue's row order (the server's arrays and the fitted ones); exact solves on one
+        thread, so the same input gives the same factors."""
+        from threadpoolctl import threadpool_limits
+
+        n = interest.shape[1]
+        order = np.arange(n) if item_order is None else np.asarray(item_order, dtype=np.int64)
+        matrix = interest.tocsr()[:, order].astype(np.float32)
+        matrix = matrix[np.flatnonzero(np.diff(matrix.indptr) > 0)]  # holders with an interaction
+        fitted = np.zeros((n, factors), dtype=np.float32)
+        if matrix.nnz:
+            from implicit.cpu.als import AlternatingLeastSquares
+
+            with threadpool_limits(limits=1, user_api="blas"):  # implicit warns about (and slows with) BLAS threads
+                model = AlternatingLeastSquares(factors=factors, regularization=regularization, alpha=alpha,
+                                                iterations=iterations, use_cg=False, random_state=seed,
+                                                num_threads=1)
+                model.fit(matrix, show_progress=False)
+            fitted[order] = np.asarray(model.item_factors, dtype=np.float32)
+        return cls.of(fitted, regularization=regularization, alpha=alpha)
+
+    @classmethod
+    def of(cls, factors: np.ndarray, *, regularization: float = ALS_REGULARIZATION,
+           alpha: float = ALS_ALPHA) -> ItemFactors:
+        y = np.asarray(factors, dtype=np.float64)
+        return cls(np.asarray(factors, dtype=np.float32), y.T @ y + regularization * np.eye(y.shape[1]), alpha)
+
+    def _system(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(A, b) of the ALS user step for a history of ``items`` (confidence ``alpha`` on each, 1 elsewhere)."""
+        y = self.factors[items].astype(np.float64)
+        return self.gram + (self.alpha - 1.0) * (y.T @ y), self.alpha * y.sum(axis=0)
+
+    def scores_for(self, history_row: sp.csr_matrix) -> np.ndarray:
+        """Every training's score ``u · y_t`` for one holder (a 1 × n history row), where ``u`` is folded in from
+        the history without ``t`` itself when ``t`` is in it: a training's score never reads its own interaction,
+        as ``affinity`` leaves the holder out of the co-occurrence counts."""
+        items = np.unique(history_row.tocsr().indices)
+        n = self.factors.shape[0]
+        if len(items) == 0:
+            return np.zeros(n, dtype=np.float32)
+        a, b = self._system(items)
+        # float32 product: a request scores the whole catalogue (a float64 copy of the factors costs more).
+        scores = self.factors @ np.linalg.solve(a, b).astype(np.float32)
+        scores[items] = self._leave_one_out(a, b, items)
+        return scores
+
+    def scores_at(self, history_row: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        """``scores_for(history_row)[rows]`` without scoring the whole catalogue (a request's candidates)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        items = np.unique(history_row.tocsr().indices)
+        if len(items) == 0 or len(rows) == 0:
+            return np.zeros(len(rows), dtype=np.float32)
+        a, b = self._system(items)
+        scores = (self.factors[rows].astype(np.float64) @ np.linalg.solve(a, b)).astype(np.float32)
+        own = np.isin(rows, items)
+        if own.any():
+            scores[own] = self._leave_one_out(a, b, rows[own])
+        return scores
+
+    def _leave_one_out(self, a: np.ndarray, b: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """For each of ``items`` (the history), its score with the user step solved without it."""
+        y = self.factors[items].astype(np.float64)
+        systems = a[np.newaxis] - (self.alpha - 1.0) * y[:, :, np.newaxis] * y[:, np.newaxis, :]
+        users = np.linalg.solve(systems, (b[np.newaxis] - self.alpha * y)[:, :, np.newaxis])[:, :, 0]
+        return np.einsum("ij,ij->i", users, y).astype(np.float32)
+
+    def affinity(self, history: sp.csr_matrix, holder_rows: np.ndarray, training_rows: np.ndarray) -> np.ndarray:
+        """``scores_for`` of pair ``i``'s holder at ``training_rows[i]``, for many pairs (training pairs)."""
+        holder_rows = np.asarray(holder_rows, dtype=np.int64)
+        training_rows = np.asarray(training_rows, dtype=np.int64)
+        out = np.zeros(len(holder_rows), dtype=np.float32)
+        history = history.tocsr()
+        order = np.argsort(holder_rows, kind="stable")
+        bounds = np.flatnonzero(np.diff(holder_rows[order])) + 1
+        y_all = self.factors.astype(np.float64)
+        for group in np.split(order, bounds):
+            if len(group) == 0:
+                continue
+            h = int(holder_rows[group[0]])
+            items = np.unique(history.indices[history.indptr[h]:history.indptr[h + 1]])
+            if len(items) == 0:
+                continue
+            a, b = self._system(items)
+            t = training_rows[group]
+            out[group] = y_all[t] @ np.linalg.solve(a, b)
+            own = np.isin(t, items)
+            if own.any():
+                out[group[own]] = self._leave_one_out(a, b, t[own])
+        return out

@@ -25,6 +25,9 @@ Feature (name → meaning):
 - ``cf_affinity``: item co-occurrence of the holder's past interactions with the training's
   (``features.collaborative``, the holder left out of the counts): behaviour, not text.
 - ``is_job_seeker``: job seekers pay no flat participation and behave differently.
+- ``mf_score``: the holder's implicit-feedback matrix-factorisation score for the training
+  (``features.collaborative.ItemFactors``: ALS item factors, the holder folded in from their history without the
+  training itself): tastes shared by holders that neither the text nor the skills show.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.collaborative import CoOccurrence, interest_matrix
+from features.collaborative import CoOccurrence, ItemFactors, interest_matrix
 from features.esco import load_occupation_skills, load_taxonomy
 from parcours.domain.rules import flat_participation_cents
 
@@ -59,6 +62,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "log_relative_region_popularity",
     "is_job_seeker",
     "cf_affinity",
+    "mf_score",
 )
 COMPLETION_PRIOR_WEIGHT = 5.0
 
@@ -136,7 +140,8 @@ def _mean_count(counts: np.ndarray) -> float:
 
 
 def _interest_by_holder(interactions: pd.DataFrame, training_position: dict[str, int]) -> sp.csr_matrix:
-    codes, holders = pd.factorize(interactions["holder_id"].astype(str))
+    """Holders (sorted by id, so the same interactions give the same matrix) × trainings."""
+    codes, holders = pd.factorize(interactions["holder_id"].astype(str), sort=True)
     return interest_matrix(interactions, {h: i for i, h in enumerate(holders)}, training_position, len(holders),
                            len(training_position))
 
@@ -171,6 +176,7 @@ class CatalogueArrays:
     next_session_ordinal: np.ndarray  # first session on or after as_of (ordinal), 0 when none
     as_of: dt.date
     cooccurrence: CoOccurrence | None = None
+    factors: ItemFactors | None = None
     _orders: CandidateOrders | None = field(default=None, repr=False, compare=False)
 
     def candidate_orders(self) -> CandidateOrders:
@@ -246,7 +252,8 @@ class CatalogueArrays:
             popularity_scale=_mean_count(popularity),
             region_popularity_scale={r: _mean_count(c) for r, c in region_popularity.items()},
             next_session_ordinal=next_session, as_of=as_of,
-            cooccurrence=CoOccurrence.build(_interest_by_holder(interactions, position)),
+            cooccurrence=CoOccurrence.build(interest := _interest_by_holder(interactions, position)),
+            factors=ItemFactors.build(interest, item_order=np.argsort(ids, kind="stable")),
         )
 
     def relative_popularity(self, counts: np.ndarray, region: str | None = None) -> np.ndarray:
@@ -509,6 +516,7 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
         np.log1p(out_of_pocket / 100.0), ratio, modality_match, region_match.astype(np.float32),
         np.log1p(cat.hours[t]), level_gap, cat.provider_completion[t], cat.relative_popularity(cat.popularity[t]),
         region_popularity, hol.is_job_seeker[h].astype(np.float32), _cf_affinity(cat, hol, h, t),
+        mf_score(cat.factors, hol, h, t),
     ]).astype(np.float32)
 
 
@@ -518,3 +526,12 @@ def _cf_affinity(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.n
     if (h == h[0]).all():  # one holder's candidates (a request): the whole row in two vector-matrix products
         return cat.cooccurrence.scores_for(hol.history[int(h[0])])[t]
     return cat.cooccurrence.affinity(hol.history, h, t)
+
+
+def mf_score(factors: ItemFactors | None, hol: HolderArrays, h: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The ``mf_score`` feature of pairs under ``factors`` (zero without factors or history)."""
+    if factors is None or hol.history is None or len(h) == 0:
+        return np.zeros(len(h), dtype=np.float32)
+    if (h == h[0]).all():
+        return factors.scores_at(hol.history[int(h[0])], t)
+    return factors.affinity(hol.history, h, t)

@@ -4,7 +4,10 @@ They answer ``recommend(holder, k)`` over the same ``CatalogueArrays`` (as of a 
 served, the cut when evaluated) and the same ``allowed`` rule as the learned model: open on ``today()`` and not
 already enrolled in or completed by the holder. Popularity ranks by enrolments before the arrays' date; content
 similarity by the cosine of the holder's profile embedding and the trainings' text vectors (the vectors the
-model's ``profile_similarity`` feature uses). Neutral suggestions are in ``recommender.neutral``.
+model's ``profile_similarity`` feature uses). The collaborative baselines learn from behaviour only: item
+co-occurrence with the holder's history (``CoOccurrenceRecommender``) and implicit-feedback matrix factorisation
+(``FactorsRecommender``, ALS), both as the arrays computed them (``features.collaborative``). Neutral suggestions
+are in ``recommender.neutral``.
 """
 
 from __future__ import annotations
@@ -93,3 +96,46 @@ class VectorContentRecommender(ArraysRecommender):
         scores = self.catalogue.vectors[rows] @ vector
         order = np.lexsort((self.catalogue.training_ids[rows], -scores))  # ANN order is approximate: re-sort
         return self.items(rows[order].tolist(), scores[order].tolist(), ("close to your declared experience",))
+
+
+class _HistoryRecommender(ArraysRecommender):
+    """Ranks the allowed trainings by a score of the holder's interaction history (``scores``); a holder without
+    history, or with personalisation off, gets an empty list: there is no behaviour to go on."""
+
+    reason: tuple[str, ...] = ("suivie par des personnes au parcours proche du vôtre",)
+
+    def scores(self, holder: HolderContext) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:
+        if k <= 0 or not holder.personalised or not holder.interacted_training_ids:
+            return []
+        scores = self.scores(holder)
+        if scores is None:
+            return []
+        rows = np.flatnonzero(self.allowed(holder, self.today()) & (scores > 0))
+        order = np.lexsort((self.catalogue.training_ids[rows], -scores[rows]))[:k]
+        return self.items(rows[order].tolist(), scores[rows[order]].tolist(), self.reason)
+
+
+class CoOccurrenceRecommender(_HistoryRecommender):
+    """Item-to-item co-occurrence with the holder's history (``features.collaborative.CoOccurrence``)."""
+
+    model_version = "cooccurrence"
+
+    def scores(self, holder: HolderContext) -> np.ndarray | None:
+        if self.catalogue.cooccurrence is None:
+            return None
+        return self.catalogue.cooccurrence.scores_for(self.catalogue.history_row(holder.interacted_training_ids))
+
+
+class FactorsRecommender(_HistoryRecommender):
+    """Implicit-feedback matrix factorisation (ALS item factors, the holder folded in from their history:
+    ``features.collaborative.ItemFactors``)."""
+
+    model_version = "als"
+
+    def scores(self, holder: HolderContext) -> np.ndarray | None:
+        if self.catalogue.factors is None:
+            return None
+        return self.catalogue.factors.scores_for(self.catalogue.history_row(holder.interacted_training_ids))

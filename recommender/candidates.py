@@ -3,7 +3,8 @@
 Sources, de-duplicated: the nearest trainings to the profile embedding; the trainings that close most of the
 holder's skill gap (target occupation, or current job when none); trainings that target that occupation; the
 trainings most often taken with those the holder interacted with (item co-occurrence, ``features.collaborative``);
-and the most popular trainings in the holder's region. Closed trainings (no session ahead) and trainings the holder
+the best-scored by the implicit-feedback matrix factorisation of the holder's history (``ItemFactors``); and the
+most popular trainings in the holder's region. Closed trainings (no session ahead) and trainings the holder
 already enrolled in or completed are never candidates.
 """
 
@@ -74,6 +75,7 @@ def generate_candidates(
     n_target: int = 100,
     n_popular: int = 50,
     n_collaborative: int = 100,
+    n_factors: int = 100,
     personalised: bool = True,
 ) -> np.ndarray:
     """Catalogue rows of the candidates (unique, in source order). ``allowed`` already excludes what the holder
@@ -93,6 +95,8 @@ def generate_candidates(
         if holders.history is not None and catalogue.cooccurrence is not None and holders.history[holder_row].nnz:
             affinity = catalogue.cooccurrence.scores_for(holders.history[holder_row])
             sources.append(_top(affinity, allowed, n_collaborative))
+        if holders.history is not None and catalogue.factors is not None and holders.history[holder_row].nnz:
+            sources.append(_top(catalogue.factors.scores_for(holders.history[holder_row]), allowed, n_factors))
     region = str(holders.region[holder_row])
     sources.append(_first_allowed(orders.by_region.get(region, orders.popular), allowed, n_popular))
     sources.append(_first_allowed(orders.overall, allowed, n_popular))

@@ -61,6 +61,14 @@ def build_learned_recommender(session: Session, bundle, settings: Settings,  # t
     the ANN candidate source, else vectors come from the embedding cache and the ANN source is exact search."""
     from features.embedding_cache import encode_cached
     from features.encoder import model_id
+    from features.pairs import FEATURE_NAMES
+
+    # A champion fitted on another feature list would fail at its first prediction: refuse it here, with the fix.
+    if tuple(bundle.feature_names) != tuple(FEATURE_NAMES):
+        missing = sorted(set(FEATURE_NAMES) - set(bundle.feature_names))
+        extra = sorted(set(bundle.feature_names) - set(FEATURE_NAMES))
+        raise ValueError(f"fitted on other features (missing {missing}, unknown {extra}): retrain with "
+                         "`parcours train`")
 
     def vectors_for(frame: pd.DataFrame) -> np.ndarray:
         if index is not None:

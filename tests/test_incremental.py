@@ -122,12 +122,16 @@ def test_update_bundle_computes_features_for_the_new_pairs_only(prepared, parent
     catalogue, holders, split = data.catalogue, data.holders, data.split
     since = parent.trained_until
     assert since < split.cut_date
-    h, t, _enrolled, _completed = training_pairs(catalogue, holders, split.train, since=since)
-    all_h, _t, _e, _c = training_pairs(catalogue, holders, split.train)
+    # Drawn as the parent's were (its number of random negatives, with or without the viewed-not-taken ones).
+    drawn = {"random_negatives": parent.params["random_negatives"], "hard_negatives": parent.params["hard_negatives"]}
+    h, t, _enrolled, _completed = training_pairs(catalogue, holders, split.train, since=since, **drawn)
+    all_h, _t, _e, _c = training_pairs(catalogue, holders, split.train, **drawn)
     # The new pairs: every holder had an interaction since the parent's cut; far fewer pairs than a full fit.
     train = split.train
     recent = train[train["occurred_at"] >= pd.Timestamp(since, tz="UTC")]
     assert {holders.holder_ids[r] for r in h} <= set(recent["holder_id"])
+    if not parent.params["hard_negatives"]:  # only what the holders took is labelled; views are not pairs
+        recent = recent[recent["event"].isin(("enrol", "complete"))]
     assert 0 < len(h) < 0.5 * len(all_h)
     labelled = set(zip(recent["holder_id"], recent["training_id"], strict=True))
     pairs = set(zip(holders.holder_ids[h].tolist(), catalogue.training_ids[t].tolist(), strict=True))

@@ -108,6 +108,9 @@ RECOMMENDERS: dict[str, tuple[Callable[[World], tuple[Recommender, set[str]]], b
     "content (vectors)": (_content, False),  # nothing to match without a profile: an empty list
     "content (tf-idf, fallback)": (_tfidf_content, True),
     "oracle": (_evaluated("oracle"), True),
+    # Behaviour only: nothing to go on without a history (the cold-start holder has none).
+    "collaborative (co-occurrence)": (_evaluated("cooccurrence"), False),
+    "collaborative (ALS)": (_evaluated("als"), False),
 }
 
 

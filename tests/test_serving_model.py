@@ -223,11 +223,12 @@ def test_one_holder_arrays_at_request_time_equal_the_bulk_arrays(tiny_world) -> 
 
 
 def test_served_statistics_are_those_the_model_was_fitted_on(tiny_world) -> None:  # type: ignore[no-untyped-def]
-    """Train/serve parity: served months after the cut, the popularity, provider completion records and
-    co-occurrences the served arrays hold are the fitted arrays' (counted before ``trained_until``), not
-    counts grown past the range the trees saw."""
+    """Train/serve parity: served months after the cut, the popularity, provider completion records,
+    co-occurrences and matrix-factorisation item factors the served arrays hold are the fitted arrays' (counted
+    before ``trained_until``), not counts grown past the range the trees saw."""
     import datetime as dt
 
+    from features.pairs import FEATURE_NAMES
     from recommender.bundle import RankerBundle
     from recommender.loading import build_learned_recommender
     from training.pipeline import prepare
@@ -235,8 +236,8 @@ def test_served_statistics_are_those_the_model_was_fitted_on(tiny_world) -> None
     _folder, url = tiny_world
     data = prepare(url, show_progress=False)
     fitted = data.catalogue
-    bundle = RankerBundle(ranker=None, completion=None, feature_names=(), trained_until=data.split.cut_date,  # type: ignore[arg-type]
-                          params={})
+    bundle = RankerBundle(ranker=None, completion=None, feature_names=FEATURE_NAMES,  # type: ignore[arg-type]
+                          trained_until=data.split.cut_date, params={})
     later = data.split.cut_date + dt.timedelta(days=90)
     with session_scope(url) as session:
         served = build_learned_recommender(session, bundle, get_settings(), today=lambda: later).catalogue
@@ -248,5 +249,25 @@ def test_served_statistics_are_those_the_model_was_fitted_on(tiny_world) -> None
     assert fitted.cooccurrence is not None and served.cooccurrence is not None
     np.testing.assert_array_equal(served.cooccurrence.counts[rows][:, rows].toarray(),
                                   fitted.cooccurrence.counts[rows][:, rows].toarray())
+    # The matrix factorisation too: the same interactions, fitted in training-id order, give the same factors.
+    assert fitted.factors is not None and served.factors is not None
+    np.testing.assert_allclose(served.factors.factors, fitted.factors.factors[rows], rtol=1e-4, atol=1e-5)
     # The world has enrolments after the cut: counted up to the serving day, popularity would differ.
     assert (data.frames.interactions["occurred_at"] >= data.split.cut).any()
+
+
+def test_a_champion_fitted_on_other_features_is_refused_with_the_fix(tiny_world) -> None:  # type: ignore[no-untyped-def]
+    """A bundle of an older feature list would fail at its first prediction (a 500 per request): building the
+    served recommender refuses it and says to retrain, and the server then answers with content similarity."""
+    import datetime as dt
+
+    from features.pairs import FEATURE_NAMES
+    from recommender.bundle import RankerBundle
+    from recommender.loading import build_learned_recommender
+
+    _folder, url = tiny_world
+    older = tuple(name for name in FEATURE_NAMES if name != "mf_score")
+    bundle = RankerBundle(ranker=None, completion=None, feature_names=older,  # type: ignore[arg-type]
+                          trained_until=dt.date(2026, 1, 1), params={})
+    with session_scope(url) as session, pytest.raises(ValueError, match=r"missing \['mf_score'\].*parcours train"):
+        build_learned_recommender(session, bundle, get_settings())

@@ -7,9 +7,10 @@ Every method is a ``Recommender`` and is called as the server calls it: ``recomm
 ``recommender.context.context_from_rows``, which the server's ``holder_context`` calls too). The model is the
 served ``LearnedRecommender`` itself, over the catalogue arrays as of the cut with ``today`` the cut; "neutral" is
 what it answers a holder who switched personalisation off (``recommender.neutral.NeutralRecommender``);
-popularity and content similarity are ``recommender.baselines``; the oracle (``OracleRecommender``, here since it
-reads truth) ranks by the noise-free utility. Every method proposes only what the holder could enrol in at the
-cut: trainings open then (a session on or after it) not enrolled in or completed before it.
+popularity, content similarity and the two collaborative baselines (item co-occurrence, "cooccurrence", and
+implicit-feedback matrix factorisation, "als") are ``recommender.baselines``; the oracle (``OracleRecommender``,
+here since it reads truth) ranks by the noise-free utility. Every method proposes only what the holder could enrol
+in at the cut: trainings open then (a session on or after it) not enrolled in or completed before it.
 
 Provider exposure (issue 5, neutrality): per method, the Gini of top-10 impressions over the catalogue's
 providers, its lift over the catalogue's own concentration (Gini of trainings per provider) and the share of
@@ -37,7 +38,13 @@ from tqdm import tqdm
 
 from features.pairs import MODALITY_CODES, CatalogueArrays, HolderArrays, SkillSpace, out_of_pocket_cents
 from recommender.base import HolderContext, Recommendation, Recommender
-from recommender.baselines import ArraysRecommender, PopularityRecommender, VectorContentRecommender
+from recommender.baselines import (
+    ArraysRecommender,
+    CoOccurrenceRecommender,
+    FactorsRecommender,
+    PopularityRecommender,
+    VectorContentRecommender,
+)
 from recommender.context import context_from_rows
 from recommender.served import LearnedRecommender
 from training.dataset import TimeSplit, WorldFrames
@@ -95,7 +102,8 @@ def evaluation_recommenders(bundle, catalogue: CatalogueArrays, cut: dt.date, *,
                             truth_dir: Path | None = None, holder_ids: Sequence[str] = ()) -> dict[str, Recommender]:
     """Every evaluated method as a ``Recommender`` over ``catalogue`` (arrays as of ``cut``), answering as of
     ``cut``: the served ``LearnedRecommender`` ("model"), the list it gives an opted-out holder ("neutral"),
-    popularity, content similarity, and the oracle for ``holder_ids`` when ``truth_dir`` holds the truth.
+    popularity, content similarity, the collaborative baselines (item co-occurrence, ALS matrix factorisation), and
+    the oracle for ``holder_ids`` when ``truth_dir`` holds the truth.
     Building the ``LearnedRecommender`` sets OpenMP to one thread process-wide, as in the server (``evaluate``
     builds them inside a ``threadpool_limits`` block that restores the previous limit)."""
 
@@ -109,6 +117,8 @@ def evaluation_recommenders(bundle, catalogue: CatalogueArrays, cut: dt.date, *,
         "neutral": model.neutral,
         "popularity": PopularityRecommender(catalogue, today=at_cut),
         "content": VectorContentRecommender(catalogue, today=at_cut),
+        "cooccurrence": CoOccurrenceRecommender(catalogue, today=at_cut),
+        "als": FactorsRecommender(catalogue, today=at_cut),
     }
     oracle = oracle_recommender(truth_dir, catalogue, holder_ids, at_cut) if truth_dir else None
     if oracle is not None:

@@ -1,8 +1,9 @@
 """Fitting the ranker: training pairs from interactions before the cut, features, the two models.
 
-Positives are the holder's enrolments (and completions); negatives are the trainings the holder viewed and did
-not enrol in (hard negatives: a search showed them), plus ``random_negatives`` trainings drawn uniformly from
-the catalogue per positive (easy negatives, so the model also learns what is plainly off-topic).
+Positives are the holder's enrolments (and completions); negatives are ``random_negatives`` trainings drawn
+uniformly from the catalogue per positive: the served model ranks the whole open catalogue, so it must learn what a
+holder takes among everything, not what tells a viewed training from an enrolled one (``HARD_NEGATIVES``: the
+viewed-and-not-taken trainings as negatives too, as before December 2026; docs/guidance.md).
 The completion model is fitted on enrolments only, with "completed" as the label. Popularity features of a
 pair leave the holder's own enrolments out (``leave_own_enrolments_out``): counted over the same interactions
 as the labels, they would otherwise tell every positive apart from a training nobody took yet. For the same
@@ -24,13 +25,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from features.collaborative import interest_matrix
+from features.collaborative import ItemFactors, interest_matrix
 from features.pairs import (
     FEATURE_NAMES,
     CatalogueArrays,
     HolderArrays,
     SkillSpace,
+    mf_score,
     pair_features,
     row_positions,
     smoothed_completion_rate,
@@ -70,7 +73,7 @@ def build_arrays(frames: WorldFrames, as_of: dt.date, interactions: pd.DataFrame
 
 def training_pairs(
     catalogue: CatalogueArrays, holders: HolderArrays, interactions: pd.DataFrame, *,
-    random_negatives: int = 2, seed: int = 0, since: dt.date | None = None,
+    random_negatives: int = 2, seed: int = 0, since: dt.date | None = None, hard_negatives: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(holder rows, training rows, enrolled label, completed label) of every training pair.
 
@@ -104,6 +107,8 @@ def training_pairs(
         recent = (interactions["occurred_at"] >= pd.Timestamp(since, tz="UTC")).to_numpy()[known]
         new = np.isin(unique, keys[recent])
         h, t, y, completed = h[new], t[new], y[new], completed[new]
+    if not hard_negatives:  # only what the holder took, against trainings drawn from the whole catalogue
+        h, t, y, completed = h[y == 1], t[y == 1], y[y == 1], completed[y == 1]
     rng = np.random.default_rng(seed)
     positive_h = h[y == 1]
     extra_h = np.repeat(positive_h, random_negatives)
@@ -116,14 +121,15 @@ def training_pairs(
 
 
 def settled_enrolments(interactions: pd.DataFrame, catalogue: CatalogueArrays, holders: HolderArrays,
-                       holder_rows: np.ndarray, training_rows: np.ndarray, cut: pd.Timestamp) -> np.ndarray:
-    """Per pair: the holder enrolled in the training at least ``COMPLETION_HORIZON_DAYS`` before ``cut``, so its
-    outcome (completed or not) is known."""
+                       holder_rows: np.ndarray, training_rows: np.ndarray, cut: pd.Timestamp, *,
+                       horizon_days: int = COMPLETION_HORIZON_DAYS) -> np.ndarray:
+    """Per pair: the holder enrolled in the training at least ``horizon_days`` before ``cut``, so its outcome
+    (completed or not) is known."""
     enrolled = interactions[interactions["event"] == "enrol"]
     first = enrolled.groupby(["holder_id", "training_id"])["occurred_at"].min()
     keys = pd.MultiIndex.from_arrays([holders.holder_ids[holder_rows], catalogue.training_ids[training_rows]])
     when = first.reindex(keys)
-    return (when < cut - pd.Timedelta(days=COMPLETION_HORIZON_DAYS)).to_numpy(bool)
+    return (when < cut - pd.Timedelta(days=horizon_days)).to_numpy(bool)
 
 
 def own_enrolments(interactions: pd.DataFrame, catalogue: CatalogueArrays, holders: HolderArrays,
@@ -194,19 +200,53 @@ def leave_own_provider_out(X: np.ndarray, catalogue: CatalogueArrays, holder_row
     return X
 
 
+MF_FOLDS = 2
+# Chosen on the world zoo (docs/guidance.md, "Training pairs"): the holder's enrolments against trainings drawn
+# from the whole catalogue. With the viewed-and-not-taken trainings as negatives (as before) the model learnt what
+# tells an enrolment from a view, not what a holder would take among the whole catalogue, which is what it ranks:
+# on weak_content it fell below item co-occurrence alone.
+RANDOM_NEGATIVES = 10
+HARD_NEGATIVES = False
+
+
+def factors_out_of_fold(X: np.ndarray, catalogue: CatalogueArrays, holders: HolderArrays,  # noqa: N803
+                        holder_rows: np.ndarray, training_rows: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """The ``mf_score`` of training pairs from item factors fitted without the pair's holder.
+
+    The catalogue's factors were fitted on every holder's interactions, the pair's own label among them: a
+    training a holder enrolled in has its factor pulled toward that holder, so the score would tell the model
+    more on its training pairs than it can on a held-out holder's future enrolment. Holders are split into
+    ``MF_FOLDS`` folds by id; each fold's pairs are scored by factors fitted on the other folds' holders only."""
+    if holders.history is None or catalogue.factors is None or len(holder_rows) == 0:
+        return X
+    column = FEATURE_NAMES.index("mf_score")
+    rank = np.empty(len(holders.holder_ids), dtype=np.int64)
+    rank[np.argsort(holders.holder_ids, kind="stable")] = np.arange(len(holders.holder_ids))
+    fold = rank % MF_FOLDS
+    order = np.argsort(catalogue.training_ids, kind="stable")
+    for f in range(MF_FOLDS):
+        others = sp.diags((fold != f).astype(np.float32)) @ holders.history
+        factors = ItemFactors.build(others.tocsr(), item_order=order, seed=seed)
+        mine = fold[holder_rows] == f
+        X[mine, column] = mf_score(factors, holders, holder_rows[mine], training_rows[mine])
+    return X
+
+
 def fit_bundle(
     catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,
-    random_negatives: int = 2, seed: int = 0, ranker_params: dict[str, Any] | None = None,
-    leave_own_out: bool = True,
+    random_negatives: int = RANDOM_NEGATIVES, seed: int = 0, ranker_params: dict[str, Any] | None = None,
+    leave_own_out: bool = True, hard_negatives: bool = HARD_NEGATIVES,
+    completion_horizon_days: int = COMPLETION_HORIZON_DAYS,
 ) -> RankerBundle:
     """Fit the ranker (and the completion model) on the training pairs before the split's cut.
 
     ``leave_own_out=False`` keeps the holder's own activity in the popularity and provider completion
     features of its pairs (the leaks ``leave_own_enrolments_out`` and ``leave_own_provider_out`` remove; kept
-    for comparison)."""
+    for comparison); ``completion_horizon_days=0`` fits the completion model on every enrolment, the unsettled
+    ones too (the bias ``bench_ranker`` shows)."""
     started = time.perf_counter()
     h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
-                                               seed=seed)
+                                               seed=seed, hard_negatives=hard_negatives)
     pairs_seconds = time.perf_counter() - started
     X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
     if leave_own_out:
@@ -214,13 +254,16 @@ def fit_bundle(
                                      own_enrolments(split.train, catalogue, holders, h, t))
         X = leave_own_provider_out(X, catalogue, h, t,  # noqa: N806
                                    own_provider_activity(split.train, catalogue, holders, h, t))
+        X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
     features_seconds = time.perf_counter() - started - pairs_seconds
     params = {"random_negatives": random_negatives, "seed": seed, "leave_own_out": leave_own_out,
-              "leave_own_provider_out": leave_own_out,
+              "leave_own_provider_out": leave_own_out, "mf_out_of_fold": leave_own_out,
+              "hard_negatives": hard_negatives,
               **(ranker_params or {})}
     ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(X, enrolled)
     completion = None
-    enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut)
+    enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut,
+                                                         horizon_days=completion_horizon_days)
     if enrolled_rows.sum() >= MIN_COMPLETION_ROWS and 0 < completed[enrolled_rows].mean() < 1:
         completion = TrainingRanker(max_iter=50, random_state=seed).fit(X[enrolled_rows], completed[enrolled_rows])
     stats = {"pairs": float(len(h)), "positives": float(enrolled.sum()), "pairs_seconds": pairs_seconds,
@@ -249,7 +292,8 @@ def update_bundle(
     started = time.perf_counter()
     random_negatives = int(parent.params.get("random_negatives", 2))  # type: ignore[call-overload]
     h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
-                                               seed=seed, since=since)
+                                               seed=seed, since=since,
+                                               hard_negatives=bool(parent.params.get("hard_negatives", True)))
     if enrolled.sum() < MIN_UPDATE_POSITIVES or (enrolled == 0).sum() < MIN_UPDATE_POSITIVES:
         raise NotEnoughData(f"{int(enrolled.sum())} enrolments among the interactions since {since.isoformat()} "
                             f"(at least {MIN_UPDATE_POSITIVES} needed): too few to update the model with")
@@ -261,6 +305,8 @@ def update_bundle(
     if parent.params.get("leave_own_provider_out", False):
         X = leave_own_provider_out(X, catalogue, h, t,  # noqa: N806
                                    own_provider_activity(split.train, catalogue, holders, h, t))
+    if parent.params.get("mf_out_of_fold", False):
+        X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
     features_seconds = time.perf_counter() - started - pairs_seconds
     ranker = copy.deepcopy(parent.ranker).update(X, enrolled, extra_iter=extra_iter)
     completion = parent.completion

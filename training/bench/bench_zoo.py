@@ -13,11 +13,16 @@ with its profiles recomputed (``training.bench.worlds``, as ``bench_ranker`` doe
 method of the report is shown (a collaborative baseline, when evaluation gains one, appears by itself).
 
 Environment: ``PARCOURS_BENCH_ZOO_SCALE`` (``tiny`` or ``small``, default small), ``PARCOURS_BENCH_ZOO_VARIANTS``
-(comma-separated names, default all), ``PARCOURS_BENCH_ZOO_SEEDS`` (comma-separated, default 42,2026).
+(comma-separated names, default all), ``PARCOURS_BENCH_ZOO_SEEDS`` (comma-separated, default 42,2026),
+``PARCOURS_BENCH_ZOO_REUSE=1`` (read back a world's result written by an earlier run of the same code: the result
+records a hash of the modules that fit, serve and evaluate, ``code_fingerprint``, and is reused only when it
+matches; worlds can then be measured in separate processes, ``python -m training.bench.bench_zoo VARIANT:SEED``;
+``PARCOURS_BENCH_ZOO_REUSE=only``: nothing is measured, the worlds without such a result are listed as not run).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +39,36 @@ SEEDS = (42, 2026)
 PLOT_NAME = "zoo_methods.png"
 DOCS_IMG = Path("docs/img")
 FIRST, LAST = ("model",), ("oracle",)  # column order: the model first, the oracle last, the baselines between
+
+
+# What a result depends on besides the world: a result is reused only when none of these changed.
+MEASURED_CODE = (
+    "features/pairs.py", "features/collaborative.py", "training/fit.py", "training/evaluate.py",
+    "training/pipeline.py", "training/dataset.py", "recommender/served.py", "recommender/candidates.py",
+    "recommender/learned.py", "recommender/ranker.py", "recommender/baselines.py", "recommender/neutral.py",
+)
+
+
+def code_fingerprint() -> str:
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for name in MEASURED_CODE:
+        digest.update(name.encode())
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def result_path(zoo_dir: Path, variant: str, seed: int, scale: str) -> Path:
+    return zoo_dir / f"zoo-{scale}-{variant}-{seed}.json"
+
+
+def reused(zoo_dir: Path, variant: str, seed: int, scale: str) -> dict[str, Any] | None:
+    """An earlier result for this world from the same code, or ``None``."""
+    path = result_path(zoo_dir, variant, seed, scale)
+    if not path.exists():
+        return None
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return result if result.get("fingerprint") == code_fingerprint() else None
 
 
 def settings_from_env() -> tuple[str, list[str], tuple[int, ...]]:
@@ -73,10 +108,11 @@ def measure(zoo_dir: Path, variant: str, seed: int, scale: str) -> dict[str, Any
         "generate_seconds": generate_seconds,  # ≈ 0 when the world was cached
         "prepare_seconds": prepare_seconds,
         "fit_evaluate_seconds": time.perf_counter() - started,
+        "fingerprint": code_fingerprint(),
         **timings,
     }
-    (zoo_dir / f"zoo-{scale}-{variant}-{seed}.json").write_text(json.dumps(result, indent=2, default=str),
-                                                              encoding="utf-8")
+    result_path(zoo_dir, variant, seed, scale).write_text(json.dumps(result, indent=2, default=str),
+                                                          encoding="utf-8")
     return result
 
 
@@ -192,11 +228,20 @@ def run(out_dir: Path) -> str:
     scale, variants, seeds = settings_from_env()
     zoo_dir = Path(out_dir) / "zoo"
     zoo_dir.mkdir(parents=True, exist_ok=True)
+    reuse = os.environ.get("PARCOURS_BENCH_ZOO_REUSE", "").strip()
     results: list[dict[str, Any]] = []
     failures: list[str] = []
+    not_run: list[str] = []
     for variant in variants:
         for seed in seeds:
             started = time.perf_counter()
+            earlier = reused(zoo_dir, variant, seed, scale) if reuse in ("1", "only") else None
+            if earlier is not None:
+                results.append(earlier)
+                continue
+            if reuse == "only":
+                not_run.append(f"{variant} (seed {seed})")
+                continue
             try:
                 results.append(measure(zoo_dir, variant, seed, scale))
             except Exception:  # noqa: BLE001 - one world failing must not hide the others
@@ -210,10 +255,21 @@ def run(out_dir: Path) -> str:
             DOCS_IMG.mkdir(exist_ok=True)
             shutil.copyfile(plot_path, DOCS_IMG / PLOT_NAME)
             plot_path = Path("img") / PLOT_NAME
-    return render(results, failures, plot_path, scale)
+    text = render(results, failures, plot_path, scale)
+    if not_run:
+        text += f"\nNot run in this measurement (no result of this code): {', '.join(not_run)}.\n"
+    return text
 
 
 if __name__ == "__main__":
     import sys
 
-    print(run(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("data/bench")))
+    # VARIANT:SEED ...: measure those worlds only (their results are read back by a run with REUSE=1).
+    if len(sys.argv) > 1 and ":" in sys.argv[1]:
+        zoo = Path("data/bench") / "zoo"
+        for spec in sys.argv[1:]:
+            name, seed_text = spec.split(":")
+            done = measure(zoo, name, int(seed_text), settings_from_env()[0])
+            print(name, seed_text, json.dumps(done["report"]["metrics"]["ndcg@10"]), flush=True)
+    else:
+        print(run(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("data/bench")))
