@@ -202,7 +202,7 @@ def test_bad_grants_are_422_with_a_reason(client: TestClient, body: dict[str, ob
     response = client.post("/v1/holders/H1/consents", json=body, headers=auth(client, "h1"))
     assert response.status_code == 422, response.text
     [problem] = response.json()["detail"]
-    assert problem["field"] == field and problem["message"]
+    assert problem["loc"] == [field] and problem["msg"]
 
 
 @pytest.mark.parametrize(

@@ -54,8 +54,10 @@ def test_a_session_past_its_confirmation_deadline_is_refused_with_the_next_sessi
     assert confirm_by < TODAY
     answer = _request(api, "T1", TOO_LATE)
     assert answer.status_code == 422, answer.text
-    detail = answer.json()["detail"]
-    assert confirm_by.isoformat() in detail["message"] and detail["confirm_by"] == confirm_by.isoformat()
+    [problem] = answer.json()["detail"]  # the one 422 shape: the deadline and the offer in the problem's ctx
+    assert problem["loc"] == ["session_start"] and confirm_by.isoformat() in problem["msg"]
+    detail = problem["ctx"]
+    assert detail["confirm_by"] == confirm_by.isoformat()
     assert detail["next_sessions"] == [
         {"session_start": "2025-03-18", "confirm_by": "2025-03-03"},
         {"session_start": "2025-04-07", "confirm_by": latest_confirmation_date(LATER).isoformat()},
@@ -63,7 +65,7 @@ def test_a_session_past_its_confirmation_deadline_is_refused_with_the_next_sessi
     assert _files(api) == 0  # nothing written
     # a training without a later session says so with an empty offer
     none_left = _request(api, "T2", TOO_LATE)
-    assert none_left.status_code == 422 and none_left.json()["detail"]["next_sessions"] == []
+    assert none_left.status_code == 422 and none_left.json()["detail"][0]["ctx"]["next_sessions"] == []
 
 
 def test_the_last_confirmable_session_is_still_accepted_and_confirmed(api):
@@ -78,7 +80,7 @@ def test_the_last_confirmable_session_is_still_accepted_and_confirmed(api):
     api.today = TODAY + dt.timedelta(days=1)
     late = _request(api, "T1", LAST_CONFIRMABLE)
     assert late.status_code == 422
-    assert [s["session_start"] for s in late.json()["detail"]["next_sessions"]] == ["2025-04-07"]
+    assert [s["session_start"] for s in late.json()["detail"][0]["ctx"]["next_sessions"]] == ["2025-04-07"]
 
 
 def test_a_started_session_is_still_refused_as_started(api):

@@ -125,10 +125,10 @@ def test_unknown_uri_is_422_with_close_suggestions(client: TestClient) -> None:
     response = put(client, {"target_occupation": typo})
     assert response.status_code == 422, response.text
     [problem] = response.json()["detail"]
-    assert problem["field"] == "target_occupation" and "unknown" in problem["message"]
-    assert problem["suggestions"][0] == {"uri": ACCOUNTANT, "label": "accountant",
-                                         "score": problem["suggestions"][0]["score"]}
-    assert len(problem["suggestions"]) == 5
+    assert problem["loc"] == ["target_occupation"] and "unknown" in problem["msg"]
+    suggestions = problem["ctx"]["suggestions"]
+    assert suggestions[0] == {"uri": ACCOUNTANT, "label": "accountant", "score": suggestions[0]["score"]}
+    assert len(suggestions) == 5
 
 
 @pytest.mark.parametrize(
@@ -145,9 +145,9 @@ def test_unsure_or_wrong_target_is_422_with_a_reason(client: TestClient, value: 
     response = put(client, {"target_occupation": value})
     assert response.status_code == 422, response.text
     [problem] = response.json()["detail"]
-    assert problem["field"] == "target_occupation" and words in problem["message"]
+    assert problem["loc"] == ["target_occupation"] and words in problem["msg"]
     if value == "acountant":
-        assert ACCOUNTANT in [s["uri"] for s in problem["suggestions"]]
+        assert ACCOUNTANT in [s["uri"] for s in problem["ctx"]["suggestions"]]
     with session_scope(DB_URLS[id(client)]) as session:
         holder = session.get(Holder, "H1")
         assert holder is not None and holder.target_occupation is None  # nothing changed
@@ -166,7 +166,7 @@ def test_service_rules_are_422_with_the_field_and_change_nothing(
     response = put(client, body)
     assert response.status_code == 422, response.text
     [problem] = response.json()["detail"]
-    assert problem["field"] == field and problem["message"]
+    assert problem["loc"] == [field] and problem["msg"]
     assert client.get("/v1/holders/H1/preferences", headers=auth(client, "h1")).json()["preferred_region_code"] is None
 
 

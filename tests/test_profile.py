@@ -434,7 +434,7 @@ def test_api_experience_skills_and_gap(client):
     assert gap.status_code == 200 and gap.json()["target_uri"] == occupation("payroll clerk")
 
     patched = client.patch(f"/v1/holders/H1/experience/{job_id}", json={"end_date": "2018-01-01"}, headers=h1)
-    assert patched.status_code == 422 and patched.json()["detail"][0]["field"] == "end_date"
+    assert patched.status_code == 422 and patched.json()["detail"][0]["loc"] == ["end_date"]
     removed = client.delete(f"/v1/holders/H1/experience/{job_id}", headers=h1)
     assert removed.status_code == 204
     assert client.get("/v1/holders/H1/skills", headers=h1).json()["n_skills"] == 0

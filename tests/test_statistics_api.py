@@ -190,11 +190,11 @@ def test_unknown_indicator_or_dimension_is_422_with_the_allowed_values(api):
     bad = api.get("ana", "/v1/statistics/nope", by="region")
     assert bad.status_code == 422
     (problem,) = bad.json()["detail"]
-    assert problem["field"] == "indicator" and "enrolments" in problem["allowed"]
+    assert problem["loc"] == ["indicator"] and "enrolments" in problem["ctx"]["allowed"]
     bad = api.get("ana", "/v1/statistics/enrolments", by="holder_id")
     assert bad.status_code == 422
     (problem,) = bad.json()["detail"]
-    assert problem["field"] == "by" and problem["allowed"] == ["month", "region", "certification", "age_band",
+    assert problem["loc"] == ["by"] and problem["ctx"]["allowed"] == ["month", "region", "certification", "age_band",
                                                               "employment_status", "qualification_level"]
     assert api.get("ana", "/v1/statistics/enrolments", by="region", format="xml").status_code == 422
 

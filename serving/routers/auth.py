@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from parcours.store.models import User
 from serving.deps import CurrentUser, SessionDep, SettingsDep, too_many
+from serving.schemas.errors import responses
 from serving.security import HashingBusy, LoginGuard, RateLimited, create_access_token
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -31,10 +32,9 @@ class UserPublic(BaseModel):
     "/token",
     response_model=Token,
     summary="OAuth2 password flow: a signed bearer token",
-    responses={401: {"description": "wrong username or password"},
-               429: {"description": "too many attempts from this address or failures for this username; "
-                                    "see Retry-After"},
-               503: {"description": "every password check is busy; see Retry-After"}},
+    responses=responses(400, 413, 422, _401="wrong username or password",
+                        _429="too many attempts from this address or failures for this username; see Retry-After",
+                        _503="every password check is busy; see Retry-After"),
 )
 def login(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
@@ -58,7 +58,7 @@ def login(
     return Token(access_token=create_access_token(user, settings))
 
 
-@router.get("/me", response_model=UserPublic, summary="Who the token belongs to")
+@router.get("/me", response_model=UserPublic, responses=responses(401), summary="Who the token belongs to")
 def me(user: CurrentUser) -> UserPublic:
     return UserPublic(username=user.username, role=user.role, holder_id=user.holder_id,
                       provider_id=user.provider_id, funder_id=user.funder_id)

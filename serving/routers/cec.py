@@ -7,19 +7,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import Field, StrictInt
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from parcours.store.supporting_models import CEC_ACTIVITIES
 from serving.deps import CurrentUser, DbId, HolderIdPath, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
-    IdempotencyKeyHeader,
+    IdempotencyKeyRequired,
     Strict,
     TodayDep,
     actor_of,
     run_idempotent,
 )
+from serving.schemas.cec import CreditRunPublic, DeclarationListPublic, DeclarationPublic
+from serving.schemas.errors import responses
+from serving.schemas.types import WholeInt
 from serving.services import cec
 from serving.services.access import authorise_holder_read
 
@@ -27,23 +30,25 @@ router = APIRouter(tags=["cec"])
 
 
 class DeclarationBody(Strict):
-    activity_kind: str = Field(description=f"One of {', '.join(CEC_ACTIVITIES)}")
-    activity_year: StrictInt = Field(ge=1900, le=9999)
+    activity_kind: str = Field(description=f"One of {', '.join(CEC_ACTIVITIES)}",
+                               json_schema_extra={"enum": list(CEC_ACTIVITIES)})
+    activity_year: WholeInt = Field(ge=1900, le=9999)
     organisation_id: str = Field(min_length=1, max_length=64)
-    hours: StrictInt | None = Field(
+    hours: WholeInt | None = Field(
         None, ge=0, le=10_000, description="Association volunteering: hours there"
     )
-    days: StrictInt | None = Field(None, ge=0, le=366, description="Military reserve: days in the year")
-    months: StrictInt | None = Field(None, ge=0, le=120, description="Civic service: months")
+    days: WholeInt | None = Field(None, ge=0, le=366, description="Military reserve: days in the year")
+    months: WholeInt | None = Field(None, ge=0, le=120, description="Civic service: months")
 
 
 class CreditRunBody(Strict):
-    activity_year: StrictInt = Field(ge=1900, le=9999)
+    activity_year: WholeInt = Field(ge=1900, le=9999)
 
 
 @router.post(
     "/v1/holders/{holder_id}/cec/declarations",
     status_code=201,
+    response_model=DeclarationPublic,
     responses=IDEMPOTENCY_RESPONSES,
     summary="The holder declares a volunteer or civic activity of a past year",
 )
@@ -53,7 +58,7 @@ def declare(
     request: Request,
     user: CurrentUser,
     today: TodayDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyRequired,
 ) -> Response:
     actor = actor_of(user)
 
@@ -66,14 +71,15 @@ def declare(
     return run_idempotent(request, user, idempotency_key, body, operation)
 
 
-@router.get("/v1/holders/{holder_id}/cec/declarations", summary="The holder's CEC declarations")
+@router.get("/v1/holders/{holder_id}/cec/declarations", response_model=DeclarationListPublic,
+            responses=responses(401, 403, 404, 422), summary="The holder's CEC declarations")
 def list_declarations(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> dict[str, object]:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/cec/declarations")
     return {"items": cec.holder_declarations(session, holder_id)}
 
 
 def _decide(
-    declaration_id: int, request: Request, user: CurrentUser, today: Any, key: str | None, validate: bool
+    declaration_id: int, request: Request, user: CurrentUser, today: Any, key: str, validate: bool
 ) -> Response:
     actor = actor_of(user)
 
@@ -87,6 +93,7 @@ def _decide(
 
 @router.post(
     "/v1/cec/declarations/{declaration_id}/validate",
+    response_model=DeclarationPublic,
     responses=IDEMPOTENCY_RESPONSES,
     summary="The organisation validates a declaration (role funder with the organisation's id, or admin)",
 )
@@ -95,13 +102,14 @@ def validate(
     request: Request,
     user: CurrentUser,
     today: TodayDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyRequired,
 ) -> Response:
     return _decide(declaration_id, request, user, today, idempotency_key, True)
 
 
 @router.post(
     "/v1/cec/declarations/{declaration_id}/reject",
+    response_model=DeclarationPublic,
     responses=IDEMPOTENCY_RESPONSES,
     summary="The organisation rejects a declaration",
 )
@@ -110,7 +118,7 @@ def reject(
     request: Request,
     user: CurrentUser,
     today: TodayDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyRequired,
 ) -> Response:
     return _decide(declaration_id, request, user, today, idempotency_key, False)
 
@@ -118,6 +126,7 @@ def reject(
 @router.post(
     "/v1/cec/credits",
     status_code=201,
+    response_model=CreditRunPublic,
     responses=IDEMPOTENCY_RESPONSES,
     dependencies=[require_role("admin")],
     summary="Credit 240 € per eligible activity of a year (ceiling 720 €); each activity once",
@@ -127,7 +136,7 @@ def credit_year(
     request: Request,
     user: CurrentUser,
     today: TodayDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyRequired,
 ) -> Response:
     def operation(session: Session) -> tuple[int, Any]:
         credited = cec.credit_cec_year(

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from serving.deps import CurrentUser, DbId, SessionDep
+from serving.deps import CurrentUser, DbId, HolderIdPath, SessionDep
 from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHeader, run_idempotent
+from serving.schemas.errors import WRITE, responses
 from serving.services.consents import (
     ConsentView,
     consenting_holders,
@@ -89,11 +90,11 @@ def _public(view: ConsentView) -> ConsentPublic:
     response_model=ConsentPublic,
     status_code=201,
     summary="Let an adviser see the holder's data, until revoked or expired (the holder or an admin)",
-    responses={**IDEMPOTENCY_RESPONSES, 403: {"description": "not this holder"},
-               409: {"description": "a consent to this adviser is already active"},
-               422: {"description": "not an adviser, or an expiry not in the future"}},
+    responses=responses(*WRITE, _403="not this holder",
+                        _409="a consent to this adviser is already active",
+                        _422="not an adviser, or an expiry not in the future"),
 )
-def post_consent(holder_id: str, body: ConsentCreate, user: CurrentUser, request: Request,
+def post_consent(holder_id: HolderIdPath, body: ConsentCreate, user: CurrentUser, request: Request,
                  idempotency_key: IdempotencyKeyHeader = None) -> Response:
     def operation(session: Session) -> tuple[int, Any]:
         view = grant_consent(session, user, holder_id, body.adviser, body.expires_at)
@@ -106,8 +107,9 @@ def post_consent(holder_id: str, body: ConsentCreate, user: CurrentUser, request
     "/holders/{holder_id}/consents",
     response_model=list[ConsentPublic],
     summary="The holder's consents, newest first (the holder or an admin)",
+    responses=responses(401, 403, 404, 422),
 )
-def get_consents(holder_id: str, user: CurrentUser, session: SessionDep) -> list[ConsentPublic]:
+def get_consents(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> list[ConsentPublic]:
     return [_public(v) for v in list_consents(session, user, holder_id)]
 
 
@@ -117,7 +119,7 @@ def get_consents(holder_id: str, user: CurrentUser, session: SessionDep) -> list
     summary="End a consent now: the adviser's next request is refused (the holder or an admin)",
     responses=IDEMPOTENCY_RESPONSES,
 )
-def post_revoke(holder_id: str, consent_id: DbId, user: CurrentUser, request: Request,
+def post_revoke(holder_id: HolderIdPath, consent_id: DbId, user: CurrentUser, request: Request,
                 idempotency_key: IdempotencyKeyHeader = None) -> Response:
     def operation(session: Session) -> tuple[int, Any]:
         return 200, _public(revoke_consent(session, user, holder_id, consent_id)).model_dump(mode="json")
@@ -129,6 +131,7 @@ def post_revoke(holder_id: str, consent_id: DbId, user: CurrentUser, request: Re
     "/advisers/me/holders",
     response_model=list[ConsentingHolderPublic],
     summary="The holders who currently consent to the signed-in adviser, with the consent's expiry",
+    responses=responses(401, 403),
 )
 def get_my_holders(user: CurrentUser, session: SessionDep) -> list[ConsentingHolderPublic]:
     return [ConsentingHolderPublic(**vars(h)) for h in consenting_holders(session, user)]

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from serving.deps import CurrentUser, HolderIdPath, SessionDep
 from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHeader, run_idempotent
+from serving.schemas.data_rights import AccessLogPublic, ErasePublic, ExportPublic
+from serving.schemas.errors import responses
 from serving.services import data_rights
 
 router = APIRouter(prefix="/v1/holders", tags=["data rights"])
@@ -17,6 +19,8 @@ router = APIRouter(prefix="/v1/holders", tags=["data rights"])
 
 @router.get(
     "/{holder_id}/access-log",
+    response_model=AccessLogPublic,
+    responses=responses(401, 403, 404, 422),
     summary="Who read the holder's data, what, when, under which role or consent (the holder, admin)",
 )
 def get_access_log(
@@ -30,6 +34,8 @@ def get_access_log(
 
 @router.get(
     "/{holder_id}/export",
+    response_model=ExportPublic,
+    responses=responses(401, 403, 404, 422),
     summary="Everything Parcours holds about the holder, as JSON (the holder, admin)",
 )
 def get_export(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
@@ -38,6 +44,7 @@ def get_export(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) 
 
 @router.post(
     "/{holder_id}/erase",
+    response_model=ErasePublic,
     summary="Erase the profile, declared experience, preferences and consents; say what is kept and why "
     "(the holder, admin; Idempotency-Key honoured when given)",
     responses=IDEMPOTENCY_RESPONSES,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from parcours.store.csv_safety import safe_csv
 from serving.deps import CurrentUser, SessionDep, SettingsDep
 from serving.routers.idempotent import actor_of
+from serving.schemas.errors import responses
 from serving.services.funder_feed import FEED_COLUMNS, funder_events, pseudonym_key
 
 router = APIRouter(prefix="/v1/funders", tags=["funders"])
@@ -44,10 +45,10 @@ class FeedPublic(BaseModel):
     response_model=FeedPublic,
     summary="Entry, exit and completion events of the files the funder co-finances, pseudonymised (the funder "
     "itself, admin)",
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv (the next cursor "
-                     "in the Next-Cursor header)"},
-               404: {"description": "No such funder (or another funder's feed)"},
-               422: {"description": "A cursor this feed did not give"}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                     "description": "JSON, or CSV with format=csv (the next cursor in the Next-Cursor header)"},
+               **responses(401, 403, _404="No such funder (or another funder's feed)",
+                           _422="A cursor this feed did not give, or an invalid parameter")},
 )
 def get_funder_events(
     funder_id: Annotated[str, Path(min_length=1, max_length=64)],

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from serving.deps import CurrentUser, HolderIdPath, SearchRateLimit, SessionDep
+from serving.schemas.errors import responses
+from serving.schemas.rights import AccountPublic
 from serving.services.access import authorise_holder_read
 from serving.services.holders import account_view
 from serving.services.recommendations import RecommenderState, recommendations_for
@@ -42,13 +44,15 @@ class RecommendationsPublic(BaseModel):
     items: list[RecommendationItem]
 
 
-@router.get("/{holder_id}/account", summary="Balances after reservations, top-ups and ledger history")
+@router.get("/{holder_id}/account", response_model=AccountPublic, responses=responses(401, 403, 404, 422),
+            summary="Balances after reservations, top-ups and ledger history")
 def get_account(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> dict[str, object]:
     holder = authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/account")
     return account_view(session, holder)
 
 
 @router.get("/{holder_id}/recommendations", response_model=RecommendationsPublic, dependencies=[SearchRateLimit],
+            responses=responses(401, 403, 404, 422, 429),
             summary="Personalised training suggestions with their cost to the holder")
 def get_recommendations(
     holder_id: HolderIdPath, user: CurrentUser, session: SessionDep, request: Request,

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.deps import CurrentUser, SessionDep
+from serving.deps import CurrentUser, HolderIdPath, SessionDep
+from serving.schemas.errors import responses
 from serving.services.access import authorise_holder_read
 from serving.services.occupations import MAX_K, near_occupations
 from serving.services.paths import served_planner
@@ -70,10 +71,10 @@ class NearOccupationsPublic(Attributes):
     response_model=NearOccupationsPublic,
     summary="Occupations close to the holder's skills profile, with the gap and a typical path's cost "
             "(the holder, an admin, or an adviser with consent)",
-    responses={403: {"description": "not this holder, or no active consent"}},
+    responses=responses(401, 404, 422, _403="not this holder, or no active consent"),
 )
 def get_occupations(
-    holder_id: str, user: CurrentUser, session: SessionDep, request: Request,
+    holder_id: HolderIdPath, user: CurrentUser, session: SessionDep, request: Request,
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many occupations")] = 10,
 ) -> NearOccupationsPublic:
     holder = authorise_holder_read(session, user, holder_id, "explore-occupations",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.path_planner import UnknownOccupation
-from serving.deps import CurrentUser, SessionDep
+from serving.deps import CurrentUser, HolderIdPath, SessionDep
+from serving.schemas.errors import responses
+from serving.schemas.types import WholeInt
 from serving.services.access import authorise_holder_read
 from serving.services.paths import DEFAULT_STEPS, MAX_STEPS, plan_paths, served_planner
 
@@ -34,10 +36,10 @@ class PathCreate(BaseModel):
     target_occupation: str = Field(min_length=1, max_length=200,
                                    description="An ESCO occupation URI, or free text matched to one (French or "
                                                "English); an unknown or unsure target is 404 with suggestions")
-    max_steps: StrictInt = Field(default=DEFAULT_STEPS, ge=1, le=MAX_STEPS, description="At most this many trainings")
+    max_steps: WholeInt = Field(default=DEFAULT_STEPS, ge=1, le=MAX_STEPS, description="At most this many trainings")
     max_hours: float | None = Field(default=None, gt=0, le=MAX_HOURS,
                                     description="At most this many training hours in all (empty: 600)")
-    budget_cents: StrictInt | None = Field(
+    budget_cents: WholeInt | None = Field(
         default=None, ge=0, le=MAX_BUDGET_CENTS,
         description="What the path may cost the holder: rights used plus own money, flat participations included "
                     "(empty: the holder's CPF + CEC balances). Top-ups waiting for a training come on top. "
@@ -161,7 +163,8 @@ class UnknownTargetPublic(BaseModel):
 
 
 class UnknownTargetAnswer(BaseModel):
-    detail: UnknownTargetPublic
+    detail: UnknownTargetPublic | str = Field(description="An unknown target: a message and suggestions; an "
+                                                          "unknown holder: a text")
 
 
 def unknown_target(exc: UnknownOccupation) -> HTTPException:
@@ -179,12 +182,12 @@ def unknown_target(exc: UnknownOccupation) -> HTTPException:
     response_model=PathsPublic,
     summary="Career paths towards a target occupation: ordered trainings in real sessions, priced with the "
             "holder's rights and top-ups (the holder, an admin, or an adviser with consent)",
-    responses={403: {"description": "not this holder, or no active consent"},
-               404: {"model": UnknownTargetAnswer,
-                     "description": "unknown holder, or unknown / unsure target occupation (with suggestions)"},
-               422: {"description": "invalid body"}},
+    responses=responses(400, 401, 413, 422, _403="not this holder, or no active consent",
+                        _404={"model": UnknownTargetAnswer,
+                              "description": "unknown holder (detail: a text), or unknown / unsure target "
+                                             "occupation (detail: a message and suggestions)"}),
 )
-def post_paths(holder_id: str, body: PathCreate, user: CurrentUser, session: SessionDep,
+def post_paths(holder_id: HolderIdPath, body: PathCreate, user: CurrentUser, session: SessionDep,
                request: Request) -> PathsPublic:
     holder = authorise_holder_read(session, user, holder_id, "plan-paths", f"/holders/{holder_id}/paths")
     planner = served_planner(request.app.state).planner

@@ -13,11 +13,13 @@ from parcours.errors import Forbidden, NotFound
 from serving.deps import CurrentUser, DbId, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
-    IdempotencyKeyHeader,
+    IdempotencyKeyRequired,
     TodayDep,
     actor_of,
     run_idempotent,
 )
+from serving.schemas.errors import responses
+from serving.schemas.payments import PaymentBatchPublic
 from serving.services.payments import batch_summary, get_batch, run_payment_batch
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
@@ -26,12 +28,13 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"])
 @router.post(
     "/batches",
     status_code=201,
+    response_model=PaymentBatchPublic,
     responses=IDEMPOTENCY_RESPONSES,
     dependencies=[require_role("admin")],
     summary="Pay every service-done file once (resumes a crashed batch); remittance CSV per provider",
 )
 def create_batch(
-    request: Request, user: CurrentUser, today: TodayDep, idempotency_key: IdempotencyKeyHeader = None
+    request: Request, user: CurrentUser, today: TodayDep, idempotency_key: IdempotencyKeyRequired
 ) -> Response:
     settings = request.app.state.settings
     actor = actor_of(user)
@@ -47,7 +50,8 @@ def create_batch(
     return run_idempotent(request, user, idempotency_key, None, operation)
 
 
-@router.get("/batches/{batch_id}", dependencies=[require_role("admin")], summary="One payment batch")
+@router.get("/batches/{batch_id}", response_model=PaymentBatchPublic, dependencies=[require_role("admin")],
+            responses=responses(401, 403, 404, 422), summary="One payment batch")
 def read_batch(batch_id: DbId, session: SessionDep) -> dict[str, object]:
     batch = get_batch(session, batch_id)
     if batch is None:
@@ -57,7 +61,9 @@ def read_batch(batch_id: DbId, session: SessionDep) -> dict[str, object]:
 
 @router.get(
     "/batches/{batch_id}/remittances/{provider_id}",
-    response_class=PlainTextResponse,
+    response_class=Response,  # the CSV for 200; the errors are JSON
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The CSV"},
+               **responses(401, 403, 404, 422)},
     summary="The remittance CSV of one provider in a batch (the provider itself or an admin)",
 )
 def read_remittance(

@@ -9,11 +9,13 @@ import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.orm import Session
 
-from serving.deps import CurrentUser, SessionDep
-from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHeader, run_idempotent
+from serving.deps import CurrentUser, HolderIdPath, SessionDep
+from serving.routers.idempotent import IdempotencyKeyHeader, run_idempotent
+from serving.schemas.errors import WRITE, responses
+from serving.schemas.types import WholeInt
 from serving.services.preferences import MAX_OUT_OF_POCKET_CENTS, Preferences, read_preferences, update_preferences
 
 router = APIRouter(prefix="/v1/holders", tags=["preferences"])
@@ -50,7 +52,7 @@ class PreferencesUpdate(BaseModel):
     preferred_region_code: str | None = Field(
         default=None, max_length=8, description="INSEE region code (2016 regions), e.g. '11' for Île-de-France"
     )
-    max_out_of_pocket_cents: StrictInt | None = Field(
+    max_out_of_pocket_cents: WholeInt | None = Field(
         default=None, ge=0, le=MAX_OUT_OF_POCKET_CENTS,
         description="The most the holder will pay themself for a training, in integer cents",
     )
@@ -112,8 +114,9 @@ def _public(view: Preferences) -> PreferencesPublic:
     "/{holder_id}/preferences",
     response_model=PreferencesPublic,
     summary="The holder's preferences (the holder, an admin, or an adviser with consent)",
+    responses=responses(401, 403, 404, 422),
 )
-def get_preferences(holder_id: str, user: CurrentUser, session: SessionDep) -> PreferencesPublic:
+def get_preferences(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> PreferencesPublic:
     return _public(read_preferences(session, user, holder_id))
 
 
@@ -121,12 +124,11 @@ def get_preferences(holder_id: str, user: CurrentUser, session: SessionDep) -> P
     "/{holder_id}/preferences",
     response_model=PreferencesPublic,
     summary="Change the holder's preferences; the next suggestions use them (the holder or an admin)",
-    responses={**IDEMPOTENCY_RESPONSES,
-               422: {"description": "a field is invalid; an unknown or unsure target occupation comes with "
-                                    "suggestions"}},
+    responses=responses(*WRITE, _422="a field is invalid; an unknown or unsure target occupation "
+                                                     "comes with suggestions"),
 )
 def put_preferences(
-    holder_id: str, body: PreferencesUpdate, user: CurrentUser, request: Request,
+    holder_id: HolderIdPath, body: PreferencesUpdate, user: CurrentUser, request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     sent = body.model_dump(exclude_unset=True)

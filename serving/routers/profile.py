@@ -6,14 +6,16 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
 from features.profile.gap import skill_gap
 from features.profile.recompute import ensure_profile
-from parcours.store.models import Experience
+from parcours.store.models import EXPERIENCE_KINDS, Experience
 from serving.deps import CurrentUser, DbId, HolderIdPath, SessionDep
 from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHeader, run_idempotent
+from serving.schemas.errors import responses
+from serving.schemas.types import Day, NonBlank, not_null
 from serving.services.access import authorise_holder_read
 from serving.services.experience import (
     ExperienceInput,
@@ -28,20 +30,37 @@ from serving.services.experience import (
 router = APIRouter(prefix="/v1/holders", tags=["skills profile"])
 
 
+def _kinds_not_null(schema: dict[str, Any]) -> None:
+    not_null(schema)
+    schema["enum"] = list(EXPERIENCE_KINDS)
+
+
 class ExperienceCreate(BaseModel):
-    kind: str = Field(description="job, diploma, certification, training, volunteering or skill")
-    label: str = Field(description="Free text as the holder writes it, e.g. 'accountant'", max_length=500)
-    start_date: dt.date
-    end_date: dt.date | None = Field(default=None, description="Empty while ongoing")
+    kind: str = Field(description="job, diploma, certification, training, volunteering or skill",
+                      json_schema_extra={"enum": list(EXPERIENCE_KINDS)})
+    label: str = Field(description="Free text as the holder writes it, e.g. 'accountant'", min_length=1,
+                       max_length=500, pattern=NonBlank)
+    start_date: Day
+    end_date: Day | None = Field(default=None, description="Empty while ongoing")
     esco_uri: str | None = Field(default=None, description="Optional ESCO occupation or skill URI")
 
 
 class ExperiencePatch(BaseModel):
-    kind: str | None = None
-    label: str | None = Field(default=None, max_length=500)
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    """The fields sent change; null clears end_date or esco_uri (kind, label and start_date cannot be cleared)."""
+
+    kind: str | None = Field(default=None, json_schema_extra=_kinds_not_null)
+    label: str | None = Field(default=None, min_length=1, max_length=500, pattern=NonBlank,
+                              json_schema_extra=not_null)
+    start_date: Day | None = Field(default=None, json_schema_extra=not_null)
+    end_date: Day | None = None
     esco_uri: str | None = None
+
+    @field_validator("kind", "label", "start_date", mode="before")
+    @classmethod
+    def _sent_not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be cleared: leave the field out to keep it")
+        return value
 
 
 class ExperiencePublic(BaseModel):
@@ -112,6 +131,7 @@ def _public(row: Experience) -> ExperiencePublic:
 @router.get(
     "/{holder_id}/experience",
     response_model=list[ExperiencePublic],
+    responses=responses(401, 403, 404, 422),
     summary="The holder's declared experience (jobs, diplomas, certifications, trainings, …)",
 )
 def get_experience(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> list[ExperiencePublic]:
@@ -195,6 +215,7 @@ def remove_experience(
 @router.get(
     "/{holder_id}/skills",
     response_model=SkillsPublic,
+    responses=responses(401, 403, 404, 422),
     summary="The skills profile with the provenance of every skill (why it is there)",
 )
 def get_skills(
@@ -255,13 +276,15 @@ def remove_skill(
 @router.get(
     "/{holder_id}/skill-gap",
     response_model=SkillGapPublic,
+    responses=responses(401, 403, 404, 422),
     summary="Skills of a target occupation the holder lacks, weighted by importance",
 )
 def get_skill_gap(
     holder_id: HolderIdPath,
     user: CurrentUser,
     session: SessionDep,
-    target: Annotated[str, Query(max_length=500, description="ESCO occupation URI or free text")],
+    target: Annotated[str, Query(min_length=1, max_length=500, pattern=NonBlank,
+                                 description="ESCO occupation URI or free text")],
     k: Annotated[int, Query(ge=1, le=200)] = 25,
 ) -> SkillGapPublic:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/skill-gap")

@@ -3,24 +3,35 @@ work, corrective top-ups, the eligible top-ups of a training and the holder's CP
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool
 from sqlalchemy.orm import Session
 
 from parcours.store.supporting_models import REGISTERED_FUNDER_KINDS, WORK_STATUSES
 from serving.deps import MAX_DB_ID, CurrentUser, DbId, HolderIdPath, SessionDep, require_role
 from serving.routers.idempotent import (
     IDEMPOTENCY_RESPONSES,
-    IdempotencyKeyHeader,
+    IdempotencyKeyRequired,
     Strict,
     TodayDep,
     actor_of,
     run_idempotent,
 )
+from serving.schemas.errors import responses
+from serving.schemas.rights import (
+    AnnualCreditsPublic,
+    CorrectiveTopUpPublic,
+    CpaPublic,
+    EmploymentListPublic,
+    EmploymentPublic,
+    FunderPublic,
+    HolderTopUpsPublic,
+    TopUpPublic,
+)
+from serving.schemas.types import Day, WholeInt
 from serving.services import rights, topups
 from serving.services.access import authorise_holder_read
 from serving.services.accounts import cpa_view
@@ -31,7 +42,8 @@ router = APIRouter(tags=["rights"])
 
 class FunderBody(Strict):
     funder_id: str = Field(min_length=1, max_length=64)
-    kind: str = Field(description=f"One of {', '.join(REGISTERED_FUNDER_KINDS)}")
+    kind: str = Field(description=f"One of {', '.join(REGISTERED_FUNDER_KINDS)}",
+                      json_schema_extra={"enum": list(REGISTERED_FUNDER_KINDS)})
     name: str = Field("", max_length=300)
     opco_id: str | None = Field(None, min_length=1, max_length=64,
                                 description="An employer: the OPCO of its sector (who may fund what)")
@@ -41,13 +53,13 @@ class FunderBody(Strict):
 
 class EmploymentBody(Strict):
     employer_id: str = Field(min_length=1, max_length=64, description="A registered funder of kind employer")
-    start_date: dt.date
-    end_date: dt.date | None = Field(None, description="Last day (inclusive); empty while it lasts")
+    start_date: Day
+    end_date: Day | None = Field(None, description="Last day (inclusive); empty while it lasts")
 
 
 class TopUpBody(Strict):
-    amount_cents: StrictInt = Field(gt=0, le=topups.MAX_TOPUP_CENTS)
-    enrolment_id: StrictInt | None = Field(
+    amount_cents: WholeInt = Field(gt=0, le=topups.MAX_TOPUP_CENTS)
+    enrolment_id: WholeInt | None = Field(
         None, ge=1, le=MAX_DB_ID, description="The file topped up (before its confirmation)"
     )
     holder_id: str | None = Field(
@@ -62,35 +74,38 @@ class TopUpBody(Strict):
 
 class WorkBody(Strict):
     holder_id: str = Field(min_length=1, max_length=64)
-    year: StrictInt
-    status: str = Field(description=f"One of {', '.join(WORK_STATUSES)}")
-    worked_hours: StrictInt = Field(ge=0, le=rights.MAX_WORKED_HOURS)
-    reference_hours: StrictInt | None = Field(
+    year: WholeInt = Field(ge=2019, le=2100, description="A year from 2019 (rights were in hours before)")
+    status: str = Field(description=f"One of {', '.join(WORK_STATUSES)}",
+                        json_schema_extra={"enum": list(WORK_STATUSES)})
+    worked_hours: WholeInt = Field(ge=0, le=rights.MAX_WORKED_HOURS)
+    reference_hours: WholeInt | None = Field(
         None, gt=0, le=rights.MAX_WORKED_HOURS, description="Conventional full time (default: legal 1607 h)"
     )
     disability: StrictBool = False
 
 
 class AnnualCreditsBody(Strict):
-    declarations: list[WorkBody] = Field(min_length=1, max_length=10_000)
+    # At most what fits the 1 MiB body cap even with every field at its longest (a batch is split client-side).
+    declarations: list[WorkBody] = Field(min_length=1, max_length=1_000)
 
 
 class CorrectiveBody(Strict):
     holder_id: str = Field(min_length=1, max_length=64)
-    staff_count: StrictInt = Field(ge=0, le=10_000_000)
-    review_due_on: dt.date
+    staff_count: WholeInt = Field(ge=0, le=10_000_000)
+    review_due_on: Day
     employer_id: str | None = Field(None, max_length=64, description="Only for an administrator")
 
 
 @router.post(
     "/v1/funders",
     status_code=201,
+    response_model=FunderPublic,
     responses=IDEMPOTENCY_RESPONSES,
     dependencies=[require_role("admin")],
     summary="Register a funder (its kind decides participation exemptions and never changes)",
 )
 def register_funder(
-    body: FunderBody, request: Request, user: CurrentUser, idempotency_key: IdempotencyKeyHeader = None
+    body: FunderBody, request: Request, user: CurrentUser, idempotency_key: IdempotencyKeyRequired
 ) -> Response:
     def operation(session: Session) -> tuple[int, Any]:
         funder = topups.register_funder(session, funder_id=body.funder_id, kind=body.kind, name=body.name,
@@ -103,6 +118,7 @@ def register_funder(
 @router.post(
     "/v1/holders/{holder_id}/employments",
     status_code=201,
+    response_model=EmploymentPublic,
     responses=IDEMPOTENCY_RESPONSES,
     dependencies=[require_role("admin")],
     summary="Record that the holder works for an employer (the link employer and OPCO top-ups need)",
@@ -112,7 +128,7 @@ def record_employment(
     body: EmploymentBody,
     request: Request,
     user: CurrentUser,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyRequired,
 ) -> Response:
     def operation(session: Session) -> tuple[int, Any]:
         employment = topups.record_employment(
@@ -124,7 +140,8 @@ def record_employment(
     return run_idempotent(request, user, idempotency_key, body, operation)
 
 
-@router.get("/v1/holders/{holder_id}/employments", summary="The holder's employments (who may fund their files)")
+@router.get("/v1/holders/{holder_id}/employments", response_model=EmploymentListPublic,
+            responses=responses(401, 403, 404, 422), summary="The holder's employments (who may fund their files)")
 def holder_employments(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep) -> dict[str, object]:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/employments")
     return {"items": topups.holder_employments(session, holder_id)}
@@ -133,6 +150,7 @@ def holder_employments(holder_id: HolderIdPath, user: CurrentUser, session: Sess
 @router.post(
     "/v1/topups",
     status_code=201,
+    response_model=TopUpPublic,
     responses=IDEMPOTENCY_RESPONSES,
     summary="A funder (or the holder with their own money) tops up one file or one training",
 )
@@ -141,7 +159,7 @@ def grant_topup(
     request: Request,
     user: CurrentUser,
     today: TodayDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyRequired,
 ) -> Response:
     actor = actor_of(user)
 
@@ -164,6 +182,7 @@ def grant_topup(
 
 @router.post(
     "/v1/topups/{topup_id}/revoke",
+    response_model=TopUpPublic,
     responses=IDEMPOTENCY_RESPONSES,
     summary="The funder withdraws a top-up no confirmed file has reserved",
 )
@@ -172,7 +191,7 @@ def revoke_topup(
     request: Request,
     user: CurrentUser,
     today: TodayDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyRequired,
 ) -> Response:
     actor = actor_of(user)
 
@@ -185,6 +204,7 @@ def revoke_topup(
 @router.post(
     "/v1/rights/annual-credits",
     status_code=201,
+    response_model=AnnualCreditsPublic,
     responses=IDEMPOTENCY_RESPONSES,
     dependencies=[require_role("admin")],
     summary="Credit CPF rights from declared work time (all-or-nothing; once per holder and year)",
@@ -194,7 +214,7 @@ def annual_credits(
     request: Request,
     user: CurrentUser,
     today: TodayDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyRequired,
 ) -> Response:
     def operation(session: Session) -> tuple[int, Any]:
         works = [rights.WorkTime(**w.model_dump()) for w in body.declarations]
@@ -210,6 +230,7 @@ def annual_credits(
 @router.post(
     "/v1/rights/corrective-topups",
     status_code=201,
+    response_model=CorrectiveTopUpPublic,
     responses=IDEMPOTENCY_RESPONSES,
     summary="The corrective top-up of an employer of 50+ staff that missed the six-year review",
 )
@@ -218,7 +239,7 @@ def corrective_topup(
     request: Request,
     user: CurrentUser,
     today: TodayDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyRequired,
 ) -> Response:
     actor = actor_of(user)
 
@@ -237,7 +258,9 @@ def corrective_topup(
     return run_idempotent(request, user, idempotency_key, body, operation)
 
 
-@router.get("/v1/holders/{holder_id}/topups", summary="The holder's top-ups, and those a training could use")
+@router.get("/v1/holders/{holder_id}/topups", response_model=HolderTopUpsPublic, response_model_exclude_unset=True,
+            responses=responses(401, 403, 404, 422),
+            summary="The holder's top-ups, and those a training could use")
 def holder_topups(
     holder_id: HolderIdPath,
     user: CurrentUser,
@@ -263,7 +286,8 @@ def holder_topups(
     return answer
 
 
-@router.get("/v1/holders/{holder_id}/cpa", summary="Personal activity account: every account of the holder")
+@router.get("/v1/holders/{holder_id}/cpa", response_model=CpaPublic, responses=responses(401, 403, 404, 422),
+            summary="Personal activity account: every account of the holder")
 def read_cpa(holder_id: HolderIdPath, user: CurrentUser, session: SessionDep, today: TodayDep) -> dict[str, object]:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/cpa")
     return cpa_view(session, holder_id, on=today)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.deps import SessionDep, require_role
+from serving.schemas.errors import responses
 from serving.services.statistics import BY, INDICATORS, statistics_table, table_csv
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
@@ -55,8 +56,9 @@ class StatisticsTablePublic(BaseModel):
     "/{indicator}",
     response_model=StatisticsTablePublic,
     dependencies=[require_role("analyst", "admin")],
-    responses={200: {"content": {"text/csv": {}}, "description": "The table (JSON, or CSV with format=csv)"},
-               422: {"description": "Unknown indicator or dimension; the detail lists the allowed values"}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                     "description": "The table (JSON, or CSV with format=csv)"},
+               **responses(401, 403, _422="Unknown indicator or dimension; the detail lists the allowed values")},
     summary="One indicator by one dimension, small cells suppressed (analyst, admin)",
 )
 def get_statistics(

@@ -61,16 +61,16 @@ class ConfirmationDeadlinePassed(ValidationFailed):
             f"session_start: the session starting on {session_start} had to be confirmed by {confirm_by} "
             "(11 working days before the start); choose one of next_sessions"
         )
-        super().__init__([{"field": "session_start", "message": message}], message=message)
-        # The application's handler answers ``{"detail": problems}``: here a message and the sessions offered.
-        self.problems = {  # type: ignore[assignment]
+        # One problem on session_start; the deadline and the sessions offered go to its ctx (the 422 shape).
+        super().__init__([{
+            "field": "session_start",
             "message": message,
             "confirm_by": confirm_by.isoformat(),
             "next_sessions": [
                 {"session_start": d.isoformat(), "confirm_by": latest_confirmation_date(d).isoformat()}
                 for d in next_sessions
             ],
-        }
+        }], message=message)
 
 
 def _confirmable_sessions(session: Session, training_id: str, on: dt.date) -> list[dt.date]:
