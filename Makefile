@@ -16,6 +16,10 @@ demo bench: export PARCOURS_EMBEDDING_BULK_WORKERS ?= 2
 
 DEMO_WORLD := data/worlds/demo
 DEMO_SEED := 42
+# A fixed as_of keeps the demo world, and the README's walk over it, the same whenever it is generated.
+DEMO_AS_OF := 2026-12-01
+# The demo world is French (issue 15): French titles, descriptions and declared jobs; `en` gives the English one.
+DEMO_LANG := fr
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -30,13 +34,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install Parcours with its dev tools
 
 demo: $(STAMP) ## Generate the demo world, import it, build profiles and the index, train, serve on :8000
-	test -f $(DEMO_WORLD)/trainings.csv || $(BIN)/parcours world generate --scale small --seed $(DEMO_SEED) --out $(DEMO_WORLD)
+	test -f $(DEMO_WORLD)/demo_files.json || $(BIN)/parcours world generate --scale small --seed $(DEMO_SEED) --as-of $(DEMO_AS_OF) --lang $(DEMO_LANG) --out $(DEMO_WORLD)
 	$(BIN)/parcours import $(DEMO_WORLD)
 	$(BIN)/parcours user import $(DEMO_WORLD)/demo_users.csv
+	$(BIN)/parcours world demo-files $(DEMO_WORLD)
 	$(BIN)/parcours profile recompute
 	$(BIN)/parcours index build
 	$(BIN)/parcours train --truth $(DEMO_WORLD)
-	$(BIN)/parcours serve --host 127.0.0.1 --port 8000
+	PARCOURS_BUSINESS_DATE=$$($(BIN)/python -c "import json; print(json.load(open('$(DEMO_WORLD)/demo_files.json'))['business_date'])") \
+		$(BIN)/parcours serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP) ## Run the whole test suite (PostgreSQL too when PARCOURS_TEST_PG_URL is set)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

@@ -20,6 +20,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 # "(h/f)", "H/F", "(f/h)", "(h/f/x)", "(h/f:x)", "m/f/x", "(m/w/d)", "(H-F)", "(F/H/X)"
 _GENDER_MARK = re.compile(
@@ -130,3 +133,72 @@ def normalise(text: str) -> str:
 def drop_gender_marks(text: str) -> str:
     """Only the gender marks removed ("Comptable (H/F)" → "Comptable "); case and accents are kept."""
     return _GENDER_MARK.sub(" ", str(text))
+
+
+# --- Search tokens (the catalogue search's lexical side, recommender/lexical.py) ------------------------------
+
+# Words a search ignores, French and English: articles, prepositions, pronouns, auxiliaries. Compared folded.
+_FRENCH_SEARCH_STOP_WORDS = (
+    "a ai au aux avec c ce ces cet cette chez comme d dans de des du elle elles en entre est et etre ete il ils j "
+    "je l la le les leur leurs lui m ma mais me meme mes moi mon n ne nos notre nous on ou par pas plus pour qu "
+    "que qui s sa sans se ses son sont sous sur t ta te tes toi ton tres tu un une vers vos votre vous y"
+)
+# With scikit-learn's English list, which the search used before it read French.
+SEARCH_STOP_WORDS = frozenset(_FRENCH_SEARCH_STOP_WORDS.split()) | frozenset(ENGLISH_STOP_WORDS)
+_SEARCH_ELISION = re.compile(r"\b(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
+_SEARCH_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# Feminine endings brought to the masculine before stemming (Snowball keeps "soudeuse" → "soudeux" apart from
+# "soudeur", "conductrice" → "conductric" from "conducteur"); longest first.
+_FEMININE_TO_MASCULINE = (
+    ("euses", "eur"), ("euse", "eur"), ("trices", "teur"), ("trice", "teur"), ("ières", "ier"), ("ière", "ier"),
+    ("iennes", "ien"), ("ienne", "ien"), ("ères", "er"), ("ère", "er"),
+)
+# Accents people leave out on the endings Snowball needs them on ("comptabilite" → "comptabilité").
+_REACCENT = (("ites", "ités"), ("ite", "ité"), ("ieres", "ières"), ("iere", "ière"), ("eres", "ères"),
+             ("ere", "ère"))
+
+
+@lru_cache(maxsize=1)
+def _french_stemmer() -> Any:
+    import snowballstemmer  # type: ignore[import-untyped]
+
+    return snowballstemmer.stemmer("french")
+
+
+@lru_cache(maxsize=524_288)
+def search_stem(word: str) -> str:
+    """The stem a search compares (``word`` lower case): feminine endings to the masculine, Snowball's French
+    stemmer, accents folded, nouns of action to their verb: "Comptabilité", "comptables", "comptabilite" →
+    "comptabl"; "soudeuse" and "soudeur" → "soudeur"; "soudure", "soudage", "souder" → "soud"; words with digits
+    (certification codes) are kept as they are."""
+    if not word.isalpha() or len(word) <= 3:
+        return fold(word)
+    if word.isascii():
+        for plain, accented in _REACCENT:
+            if word.endswith(plain) and len(word) > len(plain) + 2:
+                word = word[: -len(plain)] + accented
+                break
+    for feminine, masculine in _FEMININE_TO_MASCULINE:
+        if word.endswith(feminine) and len(word) > len(feminine) + 2:
+            word = word[: -len(feminine)] + masculine
+            break
+    stem = fold(_french_stemmer().stemWord(word))
+    # Nouns of action in -age and -ure meet their verb, which Snowball leaves apart: "soudage", "soudure" and
+    # "souder" → "soud"; "chauffage" → "chauff" (not "chauffeur": agent nouns in -eur keep their ending).
+    if word.endswith(("age", "ages", "ure", "ures")) and stem.endswith(("ag", "ur")) and len(stem) >= 6:
+        stem = stem[:-2]
+    return stem
+
+
+def search_tokens(text: str) -> list[str]:
+    """The tokens the catalogue search indexes and queries with, for French and English alike: lower case,
+    elisions cut ("l'accueil" → "accueil"), words of two characters or more, stop words of both languages out,
+    then :func:`search_stem`. One analysis for every language: a query is compared with the texts the same way
+    whatever language either is written in."""
+    text = _SEARCH_ELISION.sub(" ", unicodedata.normalize("NFKC", str(text)).lower())
+    out: list[str] = []
+    for token in _SEARCH_TOKEN.findall(text):
+        if fold(token) in SEARCH_STOP_WORDS:
+            continue
+        out.append(search_stem(token))
+    return out

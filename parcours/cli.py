@@ -73,21 +73,28 @@ def world_generate(
         typer.Option("--variant", help="What drives choices (the world zoo, data/README.md): default, continuity, "
                      "goal, price, weak_content or social."),
     ] = "default",
+    lang: Annotated[
+        str,
+        typer.Option("--lang", help="Language of the texts: en, or fr (French ESCO labels and wording; the "
+                     "world also holds the common French trades)."),
+    ] = "en",
     db: DbOption = None,
 ) -> None:
     """Generate a synthetic world in the import format (plus truth/ for evaluation only).
 
-    The world is a deterministic function of (seed, scale, as-of, variant): interactions cover the 24 months
+    The world is a deterministic function of (seed, scale, as-of, variant, lang): interactions cover the 24 months
     before as-of and sessions run up to 12 months after it.
     """
     import datetime as dt
 
     from training.datasets.world import generate_world
-    from training.datasets.world_params import SCALES, variant_problem
+    from training.datasets.world_params import LANGUAGES, SCALES, variant_problem
     from training.datasets.world_time import first_of_month
 
     if scale not in SCALES:
         fail(f"--scale must be one of {', '.join(SCALES)}, not {scale!r}", 2)
+    if lang not in LANGUAGES:
+        fail(f"--lang must be one of {', '.join(LANGUAGES)}, not {lang!r}", 2)
     problem = variant_problem(SCALES[scale], variant)
     if problem:
         fail(f"--variant: {problem}", 2)
@@ -95,8 +102,28 @@ def world_generate(
         as_of_date = dt.date.fromisoformat(as_of) if as_of else first_of_month(dt.date.today())
     except ValueError:
         fail(f"--as-of must be an ISO date (YYYY-MM-DD), not {as_of!r}", 2)
-    summary = generate_world(out, scale=scale, seed=seed, as_of=as_of_date, variant=variant)
+    summary = generate_world(out, scale=scale, seed=seed, as_of=as_of_date, variant=variant, lang=lang)
     typer.echo(summary)
+
+
+@world_app.command("demo-files")
+def world_demo_files(
+    folder: Annotated[Path, typer.Argument(help="The imported world folder (with demo_files.json).")],
+    db: DbOption = None,
+) -> None:
+    """Take the demo holders' files through their dated transitions (after `parcours import`): files paid,
+    service done, exited, in training and confirmed on the business date printed (PARCOURS_BUSINESS_DATE)."""
+    from parcours.store.engine import migrate, session_factory
+    from serving.services.demo_files import replay_demo_files
+
+    url = db_url(db)
+    try:
+        migrate(url)
+        replayed = replay_demo_files(session_factory(url), folder,
+                                     remittance_dir=get_settings().resolved_remittance_dir())
+    except ParcoursError as exc:
+        fail(str(exc))
+    typer.echo(replayed.summary())
 
 
 @esco_app.command("derive")
@@ -176,6 +203,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the app and the model).")] = 1,
+    keep_alive: Annotated[int, typer.Option(
+        min=1, help="Seconds an idle keep-alive connection stays open; behind a reverse proxy, set it above the "
+                    "proxy's upstream idle timeout.")] = 5,
     log_format: Annotated[str | None, typer.Option(
         help="json (one object a line, with the request id) or text; default PARCOURS_LOG_FORMAT.")] = None,
     db: DbOption = None,
@@ -184,7 +214,7 @@ def serve(
 
     uvloop and httptools are used when installed; on SIGTERM each worker finishes its requests in flight for up to
     PARCOURS_GRACEFUL_SHUTDOWN_SECONDS. With more than one worker, Prometheus metrics are shared through a
-    temporary folder (PROMETHEUS_MULTIPROC_DIR), removed at exit."""
+    temporary folder (PROMETHEUS_MULTIPROC_DIR), removed at exit. docs/operations.md says what each worker keeps."""
     import shutil
     import tempfile
 
@@ -204,10 +234,23 @@ def serve(
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiproc_dir = tempfile.mkdtemp(prefix="parcours-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
+    config = uvicorn.Config("serving.app:create_app", factory=True, host=host, port=port, workers=workers,
+                            loop="auto", http="auto", access_log=False, log_config=logging_config,
+                            timeout_keep_alive=keep_alive,
+                            timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
     try:
-        uvicorn.run("serving.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    loop="auto", http="auto", access_log=False, log_config=logging_config,
-                    timeout_graceful_shutdown=settings.graceful_shutdown_seconds)
+        if workers > 1:
+            from serving.workers import run_workers
+
+            try:
+                run_workers(config)  # one SO_REUSEPORT socket per worker: connections spread evenly
+            except OSError as exc:
+                fail(f"cannot listen on {host}:{port}: {exc}")
+        else:
+            server = uvicorn.Server(config)
+            server.run()
+            if not server.started:
+                fail("the server did not start (see the log above)", 3)
     finally:
         if multiproc_dir is not None:
             shutil.rmtree(multiproc_dir, ignore_errors=True)
@@ -289,18 +332,23 @@ def index_info_command(
     index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index folder (data/index).")] = None,
     db: DbOption = None,
 ) -> None:
-    """Metadata of the stored index (model, dimension, kind, sizes, dates) and whether it can be served."""
+    """Metadata of the stored index (model, dimension, kind, sizes, dates) and whether it can be served: built
+    with the configured model, on this database (exit 3 otherwise, with how to rebuild), and up to date with its
+    catalogue ("freshness")."""
     import json
 
     from recommender.indexing import index_info
 
     try:
-        info = index_info(index_dir=index_dir)
+        info = index_info(index_dir=index_dir, db_url=db_url(db))
     except ParcoursError as exc:
         fail(str(exc))
     typer.echo(json.dumps(info, indent=2))
     if not info["compatible"]:
+        typer.echo(f"error: {info['problem']}", err=True)
         raise typer.Exit(3)
+    if info.get("freshness", {}).get("state") != "ok":
+        typer.echo(f"note: {info['freshness']['detail']}", err=True)
 
 
 @profile_app.command("recompute")
@@ -328,6 +376,67 @@ def profile_recompute(
         # Committed chunk by chunk: an interrupted run keeps the chunks it finished, no holder half-written.
         done = recompute_profiles(session, ids, commit_chunks=True)
     typer.echo(f"{done} skills profiles recomputed")
+
+
+batch_app = typer.Typer(help="Batch jobs partitioned over a Dask cluster (docs/scaling.md).", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
+EngineOption = Annotated[str, typer.Option("--engine", help="dask (a local cluster, or --scheduler) or serial.")]
+WorkersOption = Annotated[int, typer.Option("--workers", min=1, help="Dask workers of the local cluster.")]
+PartitionsOption = Annotated[int | None, typer.Option("--partitions", min=1, help="Partitions (default 2 a worker).")]
+SchedulerOption = Annotated[str | None, typer.Option(
+    "--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) instead of a local cluster.")]
+
+
+def _batch_report(report: object, as_json: bool) -> None:
+    import json
+
+    typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else str(report))  # type: ignore[attr-defined]
+
+
+@batch_app.command("profiles")
+def batch_profiles_command(
+    engine: EngineOption = "dask",
+    workers: WorkersOption = 2,
+    partitions: PartitionsOption = None,
+    scheduler: SchedulerOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Recompute every holder's skills profile, holders partitioned by id ranges over Dask workers (each
+    partition runs `parcours profile recompute`'s code on its range and commits chunk by chunk)."""
+    from parcours.store.engine import migrate
+    from training.batch import batch_profiles
+
+    url = db_url(db)
+    try:
+        migrate(url)
+        report = batch_profiles(url, engine=engine, workers=workers, partitions=partitions, scheduler=scheduler)
+    except ParcoursError as exc:
+        fail(str(exc), 2 if isinstance(exc, ValidationFailed) else 1)
+    _batch_report(report, as_json)
+
+
+@batch_app.command("embed")
+def batch_embed_command(
+    engine: EngineOption = "dask",
+    workers: WorkersOption = 2,
+    partitions: PartitionsOption = None,
+    scheduler: SchedulerOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Encode the catalogue texts missing from the embedding cache over Dask workers; `parcours index build`
+    then takes every vector from the cache."""
+    from parcours.store.engine import migrate
+    from training.batch import batch_embed
+
+    url = db_url(db)
+    try:
+        migrate(url)
+        report = batch_embed(url, engine=engine, workers=workers, partitions=partitions, scheduler=scheduler)
+    except ParcoursError as exc:
+        fail(str(exc), 2 if isinstance(exc, ValidationFailed) else 1)
+    _batch_report(report, as_json)
 
 
 @app.command("train")

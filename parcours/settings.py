@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
 import secrets
@@ -90,6 +91,9 @@ class Settings(BaseSettings):
     # waits for requests in flight after SIGTERM before it closes them.
     log_format: str = "text"
     graceful_shutdown_seconds: int = 20
+    # Requests inside the application at once, per worker (0: no limit); the others wait their turn in order
+    # (serving.middleware.ConcurrencyLimit, docs/operations.md). /health, /ready and /metrics never wait.
+    max_concurrent_requests: int = 8
     # `parcours import`: bigger files are refused before reading; rows are read in chunks of this many.
     import_max_file_bytes: int = 2 * 1024**3
     import_chunk_rows: int = 10_000
@@ -100,6 +104,10 @@ class Settings(BaseSettings):
     import_allow_unknown_columns: bool = False
     # Payment batches write one remittance CSV per provider here (default: data/remittances).
     remittance_dir: Path | None = None
+    # For demos and tests only: the business date every transition, deadline and recommendation uses instead
+    # of the calendar's (``parcours.domain.calendar.business_today``). Empty in production; when set, the server
+    # says so in its start log and in /health.
+    business_date: dt.date | None = None
 
     def resolved_db_url(self) -> str:
         """The SQLAlchemy URL: ``PARCOURS_DB_URL`` or the SQLite file ``data/parcours.db``."""

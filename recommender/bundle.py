@@ -16,6 +16,7 @@ from typing import Any
 from mlflow.pyfunc import PythonModel
 
 from parcours.settings import Settings, get_settings
+from recommender.provenance import DATABASE_TAG, check_model_provenance
 from recommender.ranker import TrainingRanker
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ class RankerBundle:
     params: dict[str, object]
     stats: dict[str, float] = field(default_factory=dict)
     model_version: str = "unregistered"
+    # The database it was trained on and its catalogue fingerprint then (``recommender.provenance``), also set
+    # as tags of the registered version; None in bundles registered before they were recorded.
+    database_id: str | None = None
+    catalogue_fingerprint: str | None = None
 
 
 class BundleModel(PythonModel):  # type: ignore[misc]
@@ -45,8 +50,11 @@ class BundleModel(PythonModel):  # type: ignore[misc]
         return self.bundle.ranker.predict_proba(model_input)[:, 1]
 
 
-def load_champion(settings: Settings | None = None) -> RankerBundle | None:
-    """The bundle under the ``champion`` alias, or ``None`` when there is none or it cannot be loaded."""
+def load_champion(settings: Settings | None = None, *, database_id: str | None = None) -> RankerBundle | None:
+    """The bundle under the ``champion`` alias, or ``None`` when there is none or it cannot be loaded.
+
+    With ``database_id`` (the configured database's identity), a champion trained on another database raises
+    ``OtherDatabase`` (checked on the version's tags before the model is loaded, then on the bundle itself)."""
     settings = settings or get_settings()
     uri = settings.resolved_mlflow_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
@@ -59,10 +67,15 @@ def load_champion(settings: Settings | None = None) -> RankerBundle | None:
         mlflow.set_tracking_uri(uri)
         client = MlflowClient(tracking_uri=uri)
         version = client.get_model_version_by_alias(settings.registered_model_name, CHAMPION)
+        name = f"champion {settings.registered_model_name}/{version.version}"
+        if database_id is not None:
+            check_model_provenance((version.tags or {}).get(DATABASE_TAG), database_id, model=name)
         model: Any = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name}@{CHAMPION}")
     except (MlflowException, OSError) as exc:
         log.warning("no usable champion model: %s", exc)
         return None
     bundle: RankerBundle = model.unwrap_python_model().bundle
+    if database_id is not None:
+        check_model_provenance(bundle.database_id, database_id, model=name)
     bundle.model_version = f"{settings.registered_model_name}/{version.version}"
     return bundle

@@ -19,7 +19,9 @@ encoding anything).
 
 An index is tied to the model that made its vectors: ``CatalogueIndex.load`` refuses (``IndexMismatch``)
 an index
-whose model id or dimension differ from what the caller encodes queries with.
+whose model id or dimension differ from what the caller encodes queries with. It is tied as well to the database
+whose catalogue it holds: ``meta.json`` records that database's identity and catalogue fingerprint, which the
+server checks (``recommender/provenance.py``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from recommender.lexical import BM25Index
 
 faiss: Any = _faiss  # the bundled stubs lack SearchParametersHNSW, selectors and HNSW fields
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 counts of French-aware tokens (recommender/lexical.py); a version 1 index is rebuilt
 EF_SEARCH_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 # A filtered search over at most this many rows scans them exactly instead of walking the graph. Above it the
 # graph walk keeps FILTERED_EF_FACTOR × efSearch / (share of rows allowed) candidates, so that about twice the
@@ -70,6 +72,11 @@ class IndexMetadata:
     rows: int
     live: int
     format_version: int = FORMAT_VERSION
+    # The database it was built on and its catalogue fingerprint then (``recommender.provenance``); None in
+    # indexes built before they were recorded.
+    database_id: str | None = None
+    catalogue_fingerprint: str | None = None
+    catalogue_trainings: int | None = None
 
     @classmethod
     def read(cls, folder: Path) -> IndexMetadata:

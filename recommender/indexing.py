@@ -3,7 +3,8 @@
 Full or incremental automatically: if an index built with the same model and vectors exists, only trainings
 whose text changed (new sha256) are encoded and added, removed or closed trainings are marked dead, and the
 filter columns of the others are refreshed; otherwise (or with ``full=True``) everything is rebuilt, still
-taking unchanged vectors from the embedding cache.
+taking unchanged vectors from the embedding cache. An index built on another database (``meta.json`` records the
+database identity, ``recommender/provenance.py``) is rebuilt in full, never updated in place.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from features.catalogue import load_catalogue, training_texts
@@ -27,6 +29,7 @@ from parcours.settings import Settings, get_settings
 from parcours.store.engine import session_scope
 from parcours.store.models import TrainingSession
 from recommender.index import CatalogueIndex
+from recommender.provenance import OtherDatabase, Provenance, check_index_provenance, current_provenance
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,9 @@ class BuildReport:
     encoded: int = 0
     cached: int = 0
     compacted: bool = False
+    database_id: str = ""
+    catalogue_fingerprint: str = ""
+    replaced_other_database: bool = False
     int8_agreement: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -59,6 +65,7 @@ class BuildReport:
             f"added {self.added}, updated {self.updated}, removed {self.removed}, unchanged "
             f"{self.unchanged}; "
             f"encoded {self.encoded}, from cache {self.cached}; {timing}"
+            + ("; the folder held another database's index: rebuilt in full" if self.replaced_other_database else "")
         )
 
 
@@ -110,6 +117,7 @@ def build_index(
     began = time.perf_counter()
     with session_scope(db_url) as session:
         catalogue = load_index_catalogue(session, today=today)
+        provenance = current_provenance(session)
     seconds["catalogue"] = time.perf_counter() - began
     if catalogue.empty:
         raise NotFound("no open training (with a session to come) in the catalogue: import a world first")
@@ -120,7 +128,8 @@ def build_index(
     kind = "flat" if len(catalogue) < settings.index_exact_below else "hnsw"
 
     existing: CatalogueIndex | None = None
-    if not full:
+    replaced_other = _built_on_other_database(folder, provenance)
+    if not full and not replaced_other:
         try:
             existing = CatalogueIndex.load(folder, model_id=query_model)
         except FileNotFoundError:
@@ -194,6 +203,12 @@ def build_index(
             unchanged=counts["unchanged"],
             compacted=bool(counts["compacted"]),
         )
+    index.meta.database_id = provenance.database_id
+    index.meta.catalogue_fingerprint = provenance.catalogue_fingerprint
+    index.meta.catalogue_trainings = provenance.trainings
+    report.database_id = provenance.database_id
+    report.catalogue_fingerprint = provenance.catalogue_fingerprint
+    report.replaced_other_database = replaced_other
     step = time.perf_counter()
     index.save(folder)
     seconds["save"] = time.perf_counter() - step
@@ -206,8 +221,26 @@ def build_index(
     return report
 
 
-def index_info(settings: Settings | None = None, index_dir: Path | None = None) -> dict[str, Any]:
-    """Metadata of the stored index and whether the configured model may serve it."""
+def _built_on_other_database(folder: Path, provenance: Provenance) -> bool:
+    """Whether the index at ``folder`` records another database than ``provenance``'s (then rebuilt in full)."""
+    from recommender.index import IndexMetadata
+
+    if not (folder / "meta.json").exists():
+        return False
+    meta = IndexMetadata.read(folder)
+    try:
+        check_index_provenance(meta.database_id, meta.catalogue_fingerprint, meta.catalogue_trainings, provenance,
+                               where=folder)
+    except OtherDatabase as exc:
+        log.warning("rebuilding in full: %s", exc)
+        return True
+    return False
+
+
+def index_info(settings: Settings | None = None, index_dir: Path | None = None,
+               db_url: str | None = None) -> dict[str, Any]:
+    """Metadata of the stored index and whether it can be served: built with the configured model and, when
+    ``db_url`` is given, on that database (``freshness``: ok, stale or unknown)."""
     from recommender.index import IndexMetadata, check_compatible
 
     settings = settings or get_settings()
@@ -218,6 +251,17 @@ def index_info(settings: Settings | None = None, index_dir: Path | None = None) 
     info: dict[str, Any] = {"path": str(folder), **asdict(meta)}
     try:
         check_compatible(meta, model_id=model_id(settings), dimension=None, where=folder)
+        if db_url is not None:
+            try:
+                with session_scope(db_url) as session:
+                    current = current_provenance(session)
+            except SQLAlchemyError as exc:  # not migrated, unreachable: the index is not the question then
+                info["freshness"] = {"state": "unknown", "detail": f"the database could not be read "
+                                     f"({type(exc).__name__}): run `parcours import` or check PARCOURS_DB_URL"}
+            else:
+                verdict = check_index_provenance(meta.database_id, meta.catalogue_fingerprint,
+                                                 meta.catalogue_trainings, current, where=folder)
+                info["freshness"] = verdict.as_dict()
         info["compatible"] = True
     except IndexMismatch as exc:
         info["compatible"] = False

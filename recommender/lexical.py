@@ -7,6 +7,12 @@ where a lexical score fails. The search adds both (``recommender/search.py``).
 Tokens are hashed (``HashingVectorizer``, 2**20 features): no vocabulary to refit, so rows for new or changed
 trainings are appended without touching the others, which keeps incremental re-indexing cheap. Document
 frequencies are recomputed from the stored counts over the live rows only when the scorer is (re)built.
+
+Tokens come from ``features.french_text.search_tokens``, one analysis for French and English texts and queries:
+elisions cut, stop words of both languages out, feminine endings to the masculine, Snowball's French stemmer,
+accents folded ("Comptabilité" and "comptables" meet as "comptabl", "soudeuse" and "soudeur" as "soudeur").
+English words go through the same steps ("accountant" → "account"), so an English query still meets an English
+catalogue. Changing the analysis changes the stored counts' meaning: bump ``recommender.index.FORMAT_VERSION``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from features.french_text import search_tokens
+
 N_FEATURES = 2**20
 
 
@@ -26,9 +34,7 @@ def make_vectorizer() -> HashingVectorizer:
         n_features=N_FEATURES,
         alternate_sign=False,
         norm=None,
-        lowercase=True,
-        stop_words="english",
-        token_pattern=r"(?u)\b\w\w+\b",
+        analyzer=search_tokens,
         dtype=np.float32,
     )
 

@@ -7,8 +7,9 @@ where the reference is the BM25 of an average-length training holding each query
 Candidates are the union of the ``search_candidates`` nearest trainings by embedding and the
 ``search_candidates`` best by BM25, both restricted to what the filter allows; each candidate gets both
 scores. The embedding carries meaning (a query on "bookkeeping" finds accounting trainings without the word);
-BM25 carries exact tokens the small encoder blurs (certification codes, acronyms, trade words). The
-weight is a
+BM25 carries exact tokens the small encoder blurs (certification codes, acronyms, trade words), and French
+words whatever their accents, gender or inflection (``recommender/lexical.py``), where the English encoder reads
+French poorly. The weight is a
 setting (``search_lexical_weight``, 0 turns the hybrid off); it stays small so a shared word alone ("stone" in
 "stone cutter" and "hot stone massage") cannot outrank meaning.
 

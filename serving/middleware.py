@@ -1,6 +1,8 @@
 """HTTP guards around every route (docs/security.md): a cap on request bodies, validation errors that never echo
 large inputs, and security headers.
 
+- ``ConcurrencyLimit``: at most ``Settings.max_concurrent_requests`` requests inside the application per worker;
+  the others wait in arrival order (probes and metrics excepted).
 - ``BodyLimit``: a body declared (``Content-Length``) or streamed beyond ``Settings.max_body_bytes`` is refused
   with 413 before the application reads it whole; a pure ASGI middleware, so nothing is buffered beyond the cap.
 - ``validation_error``: FastAPI's 422 for a request that fails validation, with each error's ``input`` cut to
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +33,32 @@ STRICT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` requests inside the application at once (per worker process); the others wait, first
+    come first served, before they take a thread, a database connection or the GIL.
+
+    Without it every request went in at once: 32 connections meant 32 threads fighting for one GIL (a thread back
+    from each database call waits for it behind the CPU-bound ones) and for the engine's pool, where a thread
+    holding a pool slot could wait for a thread and the reverse. ``exempt`` paths (probes, metrics) never wait.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str] = frozenset({"/health", "/ready", "/metrics"})
+                 ) -> None:
+        self.app = app
+        self.limit = limit
+        self.exempt = exempt
+        self._slots: anyio.Semaphore | None = None  # made in the event loop, at the first request
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit <= 0 or scope.get("path") in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self.limit)  # FIFO: waiters are served in arrival order
+        async with self._slots:
+            await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -4,7 +4,7 @@
   short safe token, else a new one), returns it in the ``X-Request-ID`` header, keeps it in a context variable so
   every log record of the request carries it, times the request, records the metrics and writes one access-log
   record (logger ``parcours.access``) with method, path, status and duration.
-- ``JsonFormatter``: one JSON object per line (time, level, logger, message, request_id and, for access records,
+- ``JsonFormatter``: one JSON object per line (time, level, logger, message, request_id, pid and, for access records,
   method, path, status, duration_ms). ``log_config`` builds the ``logging.config.dictConfig`` of ``parcours
   serve`` for ``PARCOURS_LOG_FORMAT=json|text``.
 - Metrics (``prometheus_client``): request latency histograms per route template, method and status class;
@@ -170,6 +170,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+            "pid": record.process,  # which worker
         }
         for field in ACCESS_FIELDS:
             if hasattr(record, field):

@@ -156,7 +156,7 @@ def test_log_config_knows_json_and_text_only() -> None:
 def test_serve_help_shows_workers() -> None:
     result = CliRunner().invoke(cli_app, ["serve", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert result.exit_code == 0
-    assert "--workers" in result.output and "--log-format" in result.output
+    assert "--workers" in result.output and "--log-format" in result.output and "--keep-alive" in result.output
 
 
 def _free_port() -> int:

@@ -9,6 +9,11 @@ champion's (re-evaluated in the same run), unless ``force``.
 ``incremental=True`` (``parcours train --incremental``) continues the champion on the interactions since its
 ``trained_until`` instead of fitting from scratch (``training.fit.update_bundle``); the new version's parameters
 say ``incremental=True`` and name the parent version, and the same promotion rule applies.
+
+Each version records the database it was trained on (identity and catalogue fingerprint,
+``recommender/provenance.py``) in its bundle and as tags of the run and of the version; the server refuses a
+champion of another database. A champion of another database found here is replaced by the new fit (it cannot be
+compared on this database's split), and cannot be continued with ``--incremental``.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from parcours.errors import NotFound  # noqa: E402
 from parcours.settings import Settings, get_settings  # noqa: E402
 from parcours.store.engine import session_scope  # noqa: E402
 from parcours.store.models import Interaction  # noqa: E402
-from recommender.bundle import CHAMPION, BundleModel, load_champion  # noqa: E402
+from recommender.bundle import CHAMPION, BundleModel, RankerBundle, load_champion  # noqa: E402
+from recommender.provenance import OtherDatabase, Provenance, current_provenance  # noqa: E402
 from training.fit import NotEnoughData, update_bundle  # noqa: E402
 from training.pipeline import Prepared, evaluate_prepared, fit_and_evaluate, prepare  # noqa: E402
 
@@ -44,9 +50,14 @@ EXPERIMENT = "parcours-ranker"
 def _configure(settings: Settings) -> MlflowClient:
     uri = settings.resolved_mlflow_uri()
     mlflow.set_tracking_uri(uri)
-    artifacts = (settings.data_dir / "mlruns").resolve()
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
+        if uri.startswith(("http://", "https://")):
+            # A tracking server keeps the artefacts (``--serve-artifacts``, deploy/): every API host loads them
+            # from it, which a folder on the training host would not allow.
+            mlflow.create_experiment(EXPERIMENT)
+        else:
+            artifacts = (settings.data_dir / "mlruns").resolve()
+            mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
     mlflow.set_experiment(EXPERIMENT)
     return MlflowClient(tracking_uri=uri)
 
@@ -89,10 +100,28 @@ def incremental_holdout_days(db_url: str, trained_until: dt.date, holdout_days: 
     return days_after // 2
 
 
+def _champion_of(settings: Settings, provenance: Provenance,
+                 incremental: bool) -> tuple[RankerBundle | None, str | None]:
+    """(the champion, if trained on this database; the other database's refusal, if it was trained elsewhere).
+
+    A champion of another database is no champion here: the new fit takes the alias without a comparison (its
+    scores on this database's split mean nothing), and ``--incremental`` has nothing to continue."""
+    try:
+        return load_champion(settings, database_id=provenance.database_id), None
+    except OtherDatabase as exc:
+        if incremental:
+            raise NotFound(f"--incremental continues the champion, but {exc}; run a full `parcours train` first") \
+                from exc
+        log.warning("%s: the new fit replaces it", exc)
+        return None, str(exc).split(",")[0]
+
+
 def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, truth_dir: Path | None = None,
                        force: bool = False, incremental: bool = False, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
-    champion = load_champion(settings)
+    with session_scope(db_url) as session:
+        provenance = current_provenance(session)
+    champion, replaced = _champion_of(settings, provenance, incremental)
     parent = champion if incremental else None
     if incremental and parent is None:
         raise NotFound(f"--incremental updates the champion of {settings.registered_model_name}, and there is no "
@@ -111,6 +140,8 @@ def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, t
         champion_report = evaluate_prepared(champion, prepared, seed=seed)
         champion_ndcg = champion_report["metrics"][f"ndcg@{report['k']}"]["model"]
     ndcg = report["metrics"][f"ndcg@{report['k']}"]["model"]
+    bundle.database_id = provenance.database_id
+    bundle.catalogue_fingerprint = provenance.catalogue_fingerprint
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as scratch:
         mlflow.log_params({"incremental": False, **bundle.params, "holdout_days": holdout_days,
                            "cut": prepared.split.cut_date.isoformat(),
@@ -126,7 +157,8 @@ def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, t
         mlflow.log_artifact(str(_plot(report, Path(scratch) / "ndcg_recall_mrr.png")))
         info = mlflow.pyfunc.log_model(name="model", python_model=BundleModel(bundle),
                                        pip_requirements=["scikit-learn", "numpy"])
-        version = mlflow.register_model(info.model_uri, settings.registered_model_name)
+        mlflow.set_tags(provenance.tags())
+        version = mlflow.register_model(info.model_uri, settings.registered_model_name, tags=provenance.tags())
     promoted = force or champion_ndcg is None or ndcg >= champion_ndcg
     if promoted:
         client.set_registered_model_alias(settings.registered_model_name, CHAMPION, version.version)
@@ -134,7 +166,10 @@ def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, t
                f"NOT promoted: NDCG@10 {ndcg:.4f} < champion's {champion_ndcg:.4f} (use --force)")
     kind = f"incremental update of {bundle.params['parent_version']}" if incremental else "full fit"
     lines = [f"run {run.info.run_id}: {settings.registered_model_name} version {version.version} {verdict}",
-             f"  {kind}, trained until {bundle.trained_until.isoformat()}, {bundle.stats['pairs']:,.0f} pairs"]
+             f"  {kind}, trained until {bundle.trained_until.isoformat()}, {bundle.stats['pairs']:,.0f} pairs",
+             f"  on database {provenance.database_id} ({provenance.trainings} trainings)"]
+    if replaced:
+        lines.append(f"  {replaced}, not this one: replaced without comparison")
     for metric in (f"ndcg@{report['k']}", f"recall@{report['k']}"):
         values = report["metrics"][metric]
         lines.append(f"  {metric}: " + ", ".join(f"{m}={v:.4f}" for m, v in values.items()))

@@ -60,6 +60,7 @@ class Training(Base):
         CheckConstraint(sql_in("modality", MODALITIES), name="modality_known"),
         CheckConstraint("level IS NULL OR (level BETWEEN 3 AND 8)", name="level_range"),
         Index("ix_trainings_provider_id", "provider_id"),
+        Index("ix_trainings_updated_at", "updated_at"),  # the catalogue fingerprint's latest stamp, in O(log n)
     )
 
     training_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -88,6 +89,7 @@ class TrainingSession(Base):
     """One dated session (start date) of a training; enrolments are made in a session that exists."""
 
     __tablename__ = "training_sessions"
+    __table_args__ = (Index("ix_training_sessions_start_date", "start_date"),)  # fingerprint; open trainings
 
     training_id: Mapped[str] = mapped_column(
         ForeignKey("trainings.training_id", ondelete="CASCADE"), primary_key=True
@@ -385,3 +387,21 @@ class HolderProfile(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+
+
+# --- Which database this is (issue 17): the index and the registered model record it and are refused elsewhere. --
+
+
+class DatabaseIdentity(Base):
+    """The identity of this database: one row, a UUID written by migration 0009 (or at first start if missing).
+
+    A copy made from this database (dump and restore, ``CREATE DATABASE … TEMPLATE``) keeps it: it holds the same
+    catalogue, so the index and model built on one serve the other.
+    """
+
+    __tablename__ = "database_identity"
+    __table_args__ = (CheckConstraint("singleton = 1", name="one_row"),)
+
+    singleton: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=1)
+    database_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -84,6 +84,8 @@ class Enrolment(Base):
             "exit_date IS NULL OR entry_date IS NULL OR exit_date >= entry_date", name="exit_after_entry"
         ),
         Index("ix_enrolments_holder_id", "holder_id"),
+        # The statistics' follow-up of an impression: a later file of the holder for the training (0010).
+        Index("ix_enrolments_holder_id_training_id_created_at", "holder_id", "training_id", "created_at"),
         Index("ix_enrolments_provider_id", "provider_id"),
         Index("ix_enrolments_state", "state"),
         Index(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from serving.deps import CurrentUser, require_role
 from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHeader, run_idempotent
+from serving.routers.trainings import load_catalogue_search
 from serving.services.recommendations import load_recommender
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -31,6 +32,8 @@ def reload_model(
     app = request.app
 
     def operation(_session: Session) -> tuple[int, Any]:
+        # The index too is re-checked (another database's is refused) and picked up if rebuilt since.
+        load_catalogue_search(app, app.state.settings)
         # Built aside, then swapped in one assignment: requests in flight keep the recommender they started with.
         state = load_recommender(app.state.session_factory, app.state.settings, app.state.catalogue_search)
         app.state.recommender = state

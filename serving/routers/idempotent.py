@@ -14,13 +14,17 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from parcours.domain.calendar import business_today
 from parcours.errors import Conflict
 from parcours.store.models import User
+from serving.schemas.errors import WRITE, responses
 from serving.services.actors import Actor
-from serving.services.idempotency import execute_idempotent
+from serving.services.idempotency import MAX_KEY_LENGTH, execute_idempotent
 
 # PostgreSQL serialization failure and deadlock: the transaction was rolled back and may simply be retried.
 RETRYABLE_SQLSTATES = ("40001", "40P01")
+# What check_key accepts: printable ASCII, no space at either end (HTTP strips them anyway).
+KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 
 
 class Strict(BaseModel):
@@ -30,9 +34,9 @@ class Strict(BaseModel):
 
 
 def business_date() -> dt.date:
-    """Today's date, the business date of every transition (tests override this dependency to travel in
-    time)."""
-    return dt.date.today()
+    """The business date of every transition: ``PARCOURS_BUSINESS_DATE`` in demos, else the calendar's today
+    (tests override this dependency to travel in time)."""
+    return business_today()
 
 
 TodayDep = Annotated[dt.date, Depends(business_date)]
@@ -40,15 +44,28 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="Required on every state-changing request: a unique value (e.g. "
-        "a UUID) per operation. A replay returns the first answer; reuse with another body gets 422.",
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=KEY_PATTERN,
+        description="Optional here: a unique value (e.g. a UUID) per operation; when sent, a replay returns the "
+        "first answer and reuse with another request gets 422.",
     ),
 ]
-IDEMPOTENCY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Missing or malformed Idempotency-Key"},
-    409: {"description": "Illegal transition, insufficient funds, or the same key still running"},
-    422: {"description": "Invalid body, or Idempotency-Key reused with a different request"},
-}
+# The routes that refuse a request without a key (400, the contract's answer, not FastAPI's 422: see
+# serving.app.request_validation_error).
+IdempotencyKeyRequired = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=KEY_PATTERN,
+        description="Required: a unique value (e.g. a UUID) per operation, 1 to 255 printable ASCII characters. "
+        "A replay returns the first answer (Idempotent-Replayed: true); reuse with another request gets 422.",
+        examples=["5f0c6f8e-2f4b-4a53-9a59-8b6f0f2b7c11"],
+    ),
+]
+IDEMPOTENCY_RESPONSES: dict[int | str, dict[str, Any]] = responses(*WRITE)
 
 
 def actor_of(user: User) -> Actor:

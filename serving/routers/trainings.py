@@ -14,7 +14,7 @@ import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from parcours.errors import IndexMismatch, NotFound, ValidationFailed
@@ -22,6 +22,8 @@ from parcours.settings import Settings
 from parcours.store.models import Provider, Training
 from recommender.index import SearchFilter
 from serving.deps import CurrentUser, SearchRateLimit, SessionDep
+from serving.schemas.errors import responses
+from serving.schemas.types import NonBlank
 from serving.services.catalogue import TrainingHit, checked_hits
 from serving.services.holders import today
 
@@ -63,32 +65,59 @@ class TrainingDetail(BaseModel):
 
 
 def load_catalogue_search(app: FastAPI, settings: Settings) -> None:
-    """Load the index at start into ``app.state.catalogue_search``; on failure keep the reason and go on.
+    """Load the index into ``app.state.catalogue_search`` (at start and on reload); on failure keep the reason.
 
-    A mismatched index (another model or dimension) is refused, logged and reported by ``/health`` as
-    degraded; the search then answers 503 with the reason rather than serving wrong neighbours.
+    A mismatched index (another model or dimension, or another database: ``recommender.provenance``) is refused,
+    logged and reported by ``/health`` and ``/ready``; the search then answers 503 with the reason and how to
+    rebuild rather than serving wrong neighbours. An index of this database whose catalogue changed since is
+    served and said stale. On reload an unchanged index folder keeps the loaded search (no encoder reload); the
+    new state is built aside and swapped in, so requests in flight keep the search they started with.
     """
+    from recommender.index import IndexMetadata
+    from recommender.provenance import Verdict, check_index_provenance, current_provenance
     from recommender.search import CatalogueSearch
 
-    app.state.catalogue_search = None
-    app.state.catalogue_search_error = None
-    app.state.catalogue_search_mismatch = False
+    previous = getattr(app.state, "catalogue_search", None)
+    search: CatalogueSearch | None = None
+    error: str | None = None
+    mismatch = False
+    freshness = Verdict("unknown", "no index")
+    folder = settings.resolved_index_dir()
     try:
-        app.state.catalogue_search = CatalogueSearch.load(settings)
+        if not (folder / "meta.json").exists():
+            raise FileNotFoundError(f"no catalogue index in {folder}: run `parcours index build`")
+        meta = IndexMetadata.read(folder)
+        with app.state.session_factory() as session:
+            current = current_provenance(session)
+        # Refuse another database's index before paying for the encoder.
+        freshness = check_index_provenance(meta.database_id, meta.catalogue_fingerprint, meta.catalogue_trainings,
+                                           current, where=folder)
+        if freshness.state != "ok":
+            log.warning("catalogue index: %s", freshness.detail)
+        unchanged = previous is not None and (previous.index.meta.built_at, previous.index.meta.updated_at) == (
+            meta.built_at, meta.updated_at)
+        search = previous if unchanged else CatalogueSearch.load(settings)
     except IndexMismatch as exc:
         log.error("catalogue index refused: %s", exc)
-        app.state.catalogue_search_error = str(exc)
-        app.state.catalogue_search_mismatch = True
+        error, mismatch = str(exc), True
     except FileNotFoundError as exc:
         log.warning("catalogue search unavailable: %s", exc)
-        app.state.catalogue_search_error = str(exc)
+        error = str(exc)
+    app.state.catalogue_search_error = error
+    app.state.catalogue_search_mismatch = mismatch
+    app.state.catalogue_search_freshness = freshness
+    app.state.catalogue_search = search
 
 
 def index_health(app: FastAPI) -> dict[str, object]:
-    """The index part of ``/health``: state, model and size; ``degraded`` when the index was refused."""
+    """The index part of ``/health``: state, model and size; ``degraded`` when the index was refused;
+    ``freshness`` says whether it was built on the current catalogue (``stale`` after an import)."""
     search = getattr(app.state, "catalogue_search", None)
+    freshness = getattr(app.state, "catalogue_search_freshness", None)
+    fresh = freshness.as_dict() if freshness is not None else None
     if search is not None:
-        return {"state": "ok", "model_id": search.model_id, "trainings": len(search.index), "degraded": False}
+        return {"state": "ok", "model_id": search.model_id, "trainings": len(search.index), "degraded": False,
+                "freshness": fresh}
     error = getattr(app.state, "catalogue_search_error", None)
     mismatch = bool(getattr(app.state, "catalogue_search_mismatch", False))
     return {"state": "mismatch" if mismatch else "missing", "detail": error, "degraded": mismatch}
@@ -98,20 +127,22 @@ def index_health(app: FastAPI) -> dict[str, object]:
     "/search",
     response_model=SearchResults,
     dependencies=[SearchRateLimit],
+    responses=responses(401, 422, 429, _503="The catalogue index is not loaded or was refused; the detail says why"),
     summary="Search the catalogue (neutral, hybrid semantic + BM25)",
 )
 def search_trainings(
     request: Request,
     user: CurrentUser,
     session: SessionDep,
-    q: Annotated[str, Query(min_length=1, max_length=500, description="What to look for, in words")],
+    q: Annotated[str, Query(min_length=1, max_length=500, pattern=NonBlank, description="What to look for, in words")],
     k: Annotated[int, Query(ge=1, le=100, description="How many trainings")] = 10,
     region: Annotated[list[str] | None, Query(max_length=20, description="Region codes (repeatable)")] = None,
     modality: Annotated[
         list[Modality] | None, Query(description="onsite, remote or hybrid (repeatable)")
     ] = None,
     max_price_cents: Annotated[int | None, Query(ge=0, le=2**62, description="Highest price, in cents")] = None,
-    level: Annotated[list[int] | None, Query(description="Certification levels 3–8 (repeatable)")] = None,
+    level: Annotated[list[Annotated[int, Field(ge=3, le=8)]] | None,
+                     Query(description="Certification levels 3–8 (repeatable)")] = None,
 ) -> SearchResults:
     del user  # any authenticated role may search; the answer does not depend on who asks
     if not q.strip():
@@ -140,7 +171,8 @@ def search_trainings(
 
 
 @router.get(
-    "/{training_id}", response_model=TrainingDetail, summary="One training with its skills and sessions"
+    "/{training_id}", response_model=TrainingDetail, responses=responses(401, 404, 422),
+    summary="One training with its skills and sessions",
 )
 def get_training(
     training_id: Annotated[str, Path(min_length=1, max_length=64)],

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from parcours.errors import Forbidden, NotFound
 from parcours.store.models import AuditLog, Consent, Holder, User
+from serving.services.at_commit import at_commit
 
 
 def consent_is_active(consent: Consent, now: dt.datetime) -> bool:
@@ -53,10 +54,20 @@ def aware(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+def _audit_row(user: User, action: str, holder_id: str | None, resource: str) -> AuditLog:
+    return AuditLog(actor=user.username, role=user.role, action=action, holder_id=holder_id, resource=resource[:300])
+
+
 def audit(session: Session, user: User, action: str, holder_id: str | None, resource: str) -> None:
     """Append one row to the audit log (``resource`` cut to the column's 300 characters)."""
-    session.add(AuditLog(actor=user.username, role=user.role, action=action, holder_id=holder_id,
-                         resource=resource[:300]))
+    session.add(_audit_row(user, action, holder_id, resource))
+
+
+def audit_at_commit(session: Session, user: User, action: str, holder_id: str | None, resource: str) -> None:
+    """Append one row to the audit log in the same transaction, inserted when the session commits
+    (``serving.services.at_commit``: a read then holds no write lock while it computes)."""
+    row = _audit_row(user, action, holder_id, resource)
+    at_commit(session, lambda s: s.add(row))
 
 
 def authorise_holder_read(session: Session, user: User, holder_id: str, action: str, resource: str) -> Holder:
@@ -79,7 +90,7 @@ def authorise_holder_read(session: Session, user: User, holder_id: str, action: 
     holder = session.get(Holder, holder_id)
     if holder is None:
         raise NotFound(f"holder {holder_id} not found")
-    audit(session, user, action, holder_id, resource)
+    audit_at_commit(session, user, action, holder_id, resource)
     return holder
 
 

@@ -35,7 +35,13 @@ from parcours.errors import NotFound
 from parcours.store.models import Holder, LedgerAccount, LedgerEntry, LedgerTransaction, Training
 from parcours.store.supporting_models import Enrolment, TopUp
 from serving.services.actors import Actor
-from serving.services.topups import UsableTopUp, release_waiting_topup, topup_account, usable_topups
+from serving.services.topups import (
+    UsableTopUp,
+    release_waiting_topup,
+    topup_account,
+    usable_topups,
+    usable_topups_by_training,
+)
 
 # --- accounts of a file -------------------------------------------------------------------------------------
 
@@ -124,6 +130,22 @@ def estimate_funding(
         balances=available_balances_cents(session, holder_id),
         on=on,
     )
+
+
+def estimate_funding_many(
+    session: Session, holder: Holder, prices_cents: dict[str, int], on: dt.date
+) -> dict[str, rules.FileFunding]:
+    """``estimate_funding`` for several trainings of one holder (training id -> price): the balances read once
+    and the top-ups in one query, instead of both per training."""
+    if not prices_cents:
+        return {}
+    balances = available_balances_cents(session, holder.holder_id)
+    topups = usable_topups_by_training(session, holder_id=holder.holder_id, training_ids=list(prices_cents))
+    return {
+        training_id: _funding_for(session, holder=holder, price_cents=price, topups=topups.get(training_id, []),
+                                  balances=balances, on=on)
+        for training_id, price in prices_cents.items()
+    }
 
 
 # --- reservation at confirmation ----------------------------------------------------------------------------

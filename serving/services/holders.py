@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from features.esco import load_taxonomy
 from features.profile.store import stored_embedding
 from features.profile.weights import noisy_or_by_name
+from parcours.domain.calendar import business_today
 from parcours.domain.ledger import available_balances_cents, holder_balances_cents
 from parcours.store.models import (
     Experience,
@@ -104,4 +105,5 @@ def holder_context(session: Session, holder: Holder, *, personalised: bool | Non
 
 
 def today() -> dt.date:
-    return dt.date.today()
+    """The business date (``PARCOURS_BUSINESS_DATE`` in demos and tests, else the calendar's)."""
+    return business_today()

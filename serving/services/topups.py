@@ -310,7 +310,26 @@ def usable_topups(
         query = query.where(TopUp.enrolment_id.is_(None))
     else:
         query = query.where((TopUp.enrolment_id.is_(None)) | (TopUp.enrolment_id == enrolment_id))
-    topups = list(session.scalars(query.order_by(TopUp.topup_id)))
+    return _with_money(session, list(session.scalars(query.order_by(TopUp.topup_id))))
+
+
+def usable_topups_by_training(
+    session: Session, *, holder_id: str, training_ids: list[str]
+) -> dict[str, list[UsableTopUp]]:
+    """``usable_topups(..., enrolment_id=None)`` for several trainings in one query (what a new file for each
+    could use): the recommendations price ten trainings per request."""
+    query = select(TopUp).where(
+        TopUp.holder_id == holder_id, TopUp.training_id.in_(training_ids), TopUp.released.is_(False),
+        TopUp.enrolment_id.is_(None),
+    )
+    by_training: dict[str, list[UsableTopUp]] = {}
+    for usable in _with_money(session, list(session.scalars(query.order_by(TopUp.topup_id)))):
+        by_training.setdefault(usable.topup.training_id, []).append(usable)
+    return by_training
+
+
+def _with_money(session: Session, topups: list[TopUp]) -> list[UsableTopUp]:
+    """The top-ups with money still waiting, in the given order."""
     balances = balances_by_code(session, [topup_account_code(t.topup_id) for t in topups])
     return [
         UsableTopUp(t, balances.get(topup_account_code(t.topup_id), 0))

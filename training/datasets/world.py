@@ -30,7 +30,9 @@ from ingest.world_format import FILE_ORDER, MANIFEST
 from training.datasets.world_builder import WorldBuilder
 from training.datasets.world_files import DEMO_USERS, TRUTH, Written, sha256, write_world
 from training.datasets.world_params import (
+    COMMON_TRADES,
     ENROL_RATE,
+    LANGUAGES,
     MAX_DAYS_BEFORE_SESSION,
     MAX_ENROLMENTS,
     MIN_DAYS_BEFORE_SESSION,
@@ -55,14 +57,23 @@ class _Timer:
 
 
 def generate_world(
-    out: Path, *, scale: str, seed: int, as_of: dt.date | None = None, variant: str = "default"
+    out: Path,
+    *,
+    scale: str,
+    seed: int,
+    as_of: dt.date | None = None,
+    variant: str = "default",
+    lang: str = "en",
 ) -> str:
     """Write a synthetic world (import files, demo users, ``truth/``, ``manifest.json``) into ``out``.
 
-    The world is a deterministic function of (seed, scale, as_of, variant); ``as_of`` defaults to the first day of
-    the current month, ``variant`` names one of ``world_params.VARIANTS`` (the world zoo). Returns a one-paragraph
-    summary with counts and timings.
+    The world is a deterministic function of (seed, scale, as_of, variant, lang); ``as_of`` defaults to the first
+    day of the current month, ``variant`` names one of ``world_params.VARIANTS`` (the world zoo), ``lang`` the
+    language of its texts (``fr``: French texts, and the common trades in its occupations). Returns a
+    one-paragraph summary with counts and timings.
     """
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}, not {lang!r}")
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, not {scale!r}")
     problem = variant_problem(SCALES[scale], variant)
@@ -73,7 +84,7 @@ def generate_world(
     truth_dir = out / TRUTH
     truth_dir.mkdir(parents=True, exist_ok=True)
     timer = _Timer()
-    builder = WorldBuilder(SCALES[scale], seed, as_of, VARIANTS[variant])
+    builder = WorldBuilder(SCALES[scale], seed, as_of, VARIANTS[variant], lang=lang)
     timer.lap("esco")
     builder.make_catalogue()
     timer.lap("catalogue")
@@ -92,7 +103,7 @@ def generate_world(
     ev = written.events
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in timer.timings.items())
     cat, pop = builder.catalogue, builder.population
-    kind = "" if variant == "default" else f", variant {variant}"
+    kind = ("" if variant == "default" else f", variant {variant}") + ("" if lang == "en" else f", in {lang}")
     return (
         f"World '{scale}'{kind} (seed {seed}, as of {as_of.isoformat()}) written to {out}: {cat.n_t} trainings "
         f"from {len(cat.p_ids)} providers over {len(builder.occupations.pool)} ESCO occupations, "
@@ -107,6 +118,12 @@ def generate_world(
 def _with_future_session(builder: WorldBuilder) -> int:
     cat = builder.catalogue
     return int((cat.sess_days[cat.sess_ptr[1:] - 1] >= builder.as_of_day).sum())
+
+
+def _language(lang: str) -> dict[str, object]:
+    """What manifest.json says of the language: nothing for English (the manifest of an English world stays as
+    it was before worlds had a language), else the language and the occupations it added."""
+    return {} if lang == "en" else {"language": lang, "common_trades": [p.strip() for p in COMMON_TRADES]}
 
 
 def _write_manifest(out: Path, builder: WorldBuilder, scale: str, written: Written) -> None:
@@ -132,6 +149,7 @@ def _write_manifest(out: Path, builder: WorldBuilder, scale: str, written: Writt
         "seed": builder.seed,
         "as_of": builder.as_of.isoformat(),
         "variant": builder.variant.manifest(),
+        **_language(builder.lang),
         "window": {"start": builder.window_start.isoformat(), "end_exclusive": builder.as_of.isoformat()},
         "scale_parameters": asdict(builder.scale),
         "utility_weights": asdict(builder.variant.weights),

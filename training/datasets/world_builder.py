@@ -19,7 +19,7 @@ from training.datasets.world_holders import Population
 from training.datasets.world_interactions import Interactions, simulate
 from training.datasets.world_ledger import activity_years, replay_ledger, rights_events
 from training.datasets.world_occupations import Occupations
-from training.datasets.world_params import DEFAULT_VARIANT, WorldScale, WorldVariant
+from training.datasets.world_params import COMMON_TRADES, DEFAULT_VARIANT, LANGUAGES, WorldScale, WorldVariant
 from training.datasets.world_reference import ANCHORS, REGION_CODES
 from training.datasets.world_time import months_before, to_days
 from training.datasets.world_utility import VARIANT_TRUTH_FILES, utility_inputs
@@ -45,8 +45,16 @@ class WorldBuilder:
     )
 
     def __init__(
-        self, scale: WorldScale, seed: int, as_of: dt.date, variant: WorldVariant = DEFAULT_VARIANT
+        self,
+        scale: WorldScale,
+        seed: int,
+        as_of: dt.date,
+        variant: WorldVariant = DEFAULT_VARIANT,
+        lang: str = "en",
     ) -> None:
+        if lang not in LANGUAGES:
+            raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}, not {lang!r}")
+        self.lang = lang  # "fr": French texts, and the common trades in the pool (world_params.COMMON_TRADES)
         self.scale = scale
         self.variant = variant
         self.latents = VariantLatents()
@@ -65,7 +73,8 @@ class WorldBuilder:
 
     def make_catalogue(self) -> None:
         """Occupations, providers, trainings with their sessions, and their texts."""
-        self.occupations = Occupations(self.esco, self.scale, self.rng("occupations"))
+        extra = COMMON_TRADES if self.lang == "fr" else ()
+        self.occupations = Occupations(self.esco, self.scale, self.rng("occupations"), extra)
         self.catalogue = Catalogue(
             self.esco,
             self.occupations,
@@ -73,6 +82,7 @@ class WorldBuilder:
             as_of_day=self.as_of_day,
             window_start_day=self.window_start_day,
             quiet=self.quiet,
+            lang=self.lang,
         )
         self.catalogue.make_providers(self.rng("providers"))
         self.catalogue.make_trainings(self.rng("trainings"))

@@ -1,5 +1,6 @@
 """The catalogue of a world: providers, certifications and their offerings (trainings), dated sessions, and the
-English titles and descriptions written from ESCO labels and definitions."""
+titles and descriptions written from ESCO labels and definitions (English), or from the French ESCO labels
+(``lang="fr"``, wording in ``world_french``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tqdm import tqdm
 from ingest.world_format import COLUMNS, LIST_SEPARATOR, TRAININGS
 from training.datasets.world_arrays import weighted_sample
 from training.datasets.world_esco import EscoContext
+from training.datasets.world_french import ANCHOR_TEXTS_FR, french_esco, training_description, training_title
 from training.datasets.world_occupations import Occupations
 from training.datasets.world_params import HOURLY_RATE_EUR, WorldScale
 from training.datasets.world_reference import (
@@ -42,8 +44,10 @@ class Catalogue:
         as_of_day: int,
         window_start_day: int,
         quiet: bool,
+        lang: str = "en",
     ) -> None:
         self.esco = esco
+        self.lang = lang
         self.occ = occupations
         self.scale = scale
         self.as_of_day = as_of_day
@@ -288,7 +292,11 @@ class Catalogue:
         return clean + [r for r in rest if r not in clean]
 
     def make_texts(self, rng: np.random.Generator) -> None:
-        """English titles and descriptions from ESCO labels and definitions, with varied templates."""
+        """English titles and descriptions from ESCO labels and definitions, with varied templates (French ones
+        from the French labels when the world's language is French)."""
+        if self.lang == "fr":
+            self._make_texts_fr(rng)
+            return
         esco = self.esco
         titles: list[str] = []
         descriptions: list[str] = []
@@ -359,6 +367,62 @@ class Catalogue:
             titles.append(title)
             descriptions.append(" ".join(p for p in parts if p))
         self.t_title, self.t_description = titles, descriptions
+
+    def _make_texts_fr(self, rng: np.random.Generator) -> None:
+        """French titles and descriptions (``world_french``): the same choices as the English ones, in French."""
+        fr = french_esco(self.esco)
+        titles: list[str] = []
+        descriptions: list[str] = []
+        iterator = tqdm(range(self.n_t), desc="training texts", unit="training", disable=self.quiet)
+        for i in iterator:
+            occ = int(self.occ.pool[self.t_focus[i]])
+            occ_label = fr.occ_label[occ]
+            phrases = self._skill_phrases_fr(self.t_skills[i], rng)
+            clean = [p for p in phrases[:6] if fr.skill_title_clean[p[1]]]
+            s1 = clean[0][0] if clean else occ_label
+            s2 = clean[1][0] if len(clean) > 1 else ""
+            level = int(self.t_level[i])
+            if self.anchor_of[i] >= 0:
+                anchor = ANCHORS[self.anchor_of[i]]
+                title, extra = ANCHOR_TEXTS_FR[anchor.name][self.anchor_item[i]]
+            else:
+                extra = ""
+                title = training_title(rng, occ_label, s1, s2, level)
+            region = REGIONS[self.t_region[i]]
+            descriptions.append(
+                training_description(
+                    rng,
+                    occ_label=occ_label,
+                    occ_alt_labels=fr.occ_alt_labels[occ],
+                    code=str(self.t_code[i]),
+                    level=level,
+                    phrases=[p[0] for p in phrases],
+                    prerequisites=[fr.skill_title[s] for s in self.t_prereq[i]],
+                    extra=extra,
+                    hours=int(self.t_hours[i]),
+                    modality=MODALITIES[self.t_modality[i]],
+                    city=region[3][i % len(region[3])],
+                    region=region[1],
+                )
+            )
+            titles.append(title)
+        self.t_title, self.t_description = titles, descriptions
+
+    def _skill_phrases_fr(self, skills: Sequence[int], rng: np.random.Generator) -> list[tuple[str, int]]:
+        """French labels of the skills taught with their index, those fit for a title first in random order."""
+        fr = french_esco(self.esco)
+        labels = {int(s): fr.skill_title[s] for s in skills}
+        clean = [s for s in labels if fr.skill_title_clean[s]]
+        rest = [s for s in labels if not fr.skill_title_clean[s]]
+        if len(clean) > 1:
+            clean = [clean[i] for i in rng.permutation(len(clean))]
+        seen: set[str] = set()
+        out: list[tuple[str, int]] = []
+        for s in clean + rest:
+            if labels[s] not in seen:
+                seen.add(labels[s])
+                out.append((labels[s], s))
+        return out
 
     # -- the import file ---------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The files of a generated world: the import files (in the world format of ``ingest.world_format``), the demo
-users and the truth (``truth/``), with holders given their ids (three demo holders first)."""
+users, the demo holders' enrolment files to replay (``demo_files.json``, ``world_demo_files``) and the truth
+(``truth/``), with holders given their ids (three demo holders first)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pandas as pd
 
 from ingest.world_format import COLUMNS, EXPERIENCE, HOLDERS, INTERACTIONS, TRAININGS
 from training.datasets.world_builder import WorldBuilder
+from training.datasets.world_demo_files import write_demo_files
 from training.datasets.world_reference import EMPLOYMENT_STATUSES, REGION_CODES
 from training.datasets.world_time import days_to_iso, seconds_to_iso
 from training.datasets.world_utility import VARIANT_TRUTH_FILES
@@ -152,6 +154,8 @@ def write_world(
     ):
         write_csv(frame[list(COLUMNS[name])], out / name)
     usernames = _write_demo_users(out, builder, order)
+    demo_holders = [f"H{i + 1:06d}" for i in range(min(3, pop.n_h))]
+    write_demo_files(out, builder, cat.p_ids.index(demo_provider(builder, order)), demo_holders)
     _write_truth(out / TRUTH, builder, frames, hid, ledger)
     return Written(
         experience_rows=len(experience),
@@ -162,19 +166,21 @@ def write_world(
     )
 
 
-def _write_demo_users(out: Path, builder: WorldBuilder, order: np.ndarray) -> list[str]:
-    """One user per role; the provider user is the provider of the first demo holder's enrolments."""
+def demo_provider(builder: WorldBuilder, order: np.ndarray) -> str:
+    """The demo provider: the provider of most of the first demo holder's enrolments."""
     cat, en = builder.catalogue, builder.interactions.enrolments
     first = int(order[0])
     first_enrolments = en["t"][en["h"] == first]
     if len(first_enrolments):
         providers_of_first = pd.Series([cat.p_ids[cat.t_provider[t]] for t in first_enrolments])
         counts = providers_of_first.value_counts()
-        provider_id = sorted(counts[counts == counts.max()].index)[0]
-    else:
-        provider_id = (
-            cat.p_ids[int(pd.Series(cat.t_provider[en["t"]]).mode().min())] if len(en["t"]) else cat.p_ids[0]
-        )
+        return str(sorted(counts[counts == counts.max()].index)[0])
+    return str(cat.p_ids[int(pd.Series(cat.t_provider[en["t"]]).mode().min())] if len(en["t"]) else cat.p_ids[0])
+
+
+def _write_demo_users(out: Path, builder: WorldBuilder, order: np.ndarray) -> list[str]:
+    """One user per role; the provider user is the provider of the first demo holder's enrolments."""
+    provider_id = demo_provider(builder, order)
     users = [
         ("admin", "admin", "", "", ""),
         ("adviser", "adviser", "", "", ""),

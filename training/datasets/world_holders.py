@@ -1,5 +1,6 @@
 """The holders of a world: demographics, dated job histories, diplomas, certifications, trainings before the
-window, volunteering, goal and preferences, then latent skills (the truth) and the skills they declare."""
+window, volunteering, goal and preferences, then latent skills (the truth) and the skills they declare (in the
+catalogue's language: French labels and wording from ``world_french`` in a French world)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tqdm import tqdm
 
 from features.catalogue import WEEKLY_HOURS
 from parcours.domain.rules import flat_participation_cents
+from training.datasets import world_french as fr_text
 from training.datasets.world_arrays import expand_rows, group_max, weighted_sample
 from training.datasets.world_catalogue import Catalogue
 from training.datasets.world_esco import EscoContext
@@ -62,10 +64,13 @@ class Population:
         self.as_of_day = to_days(as_of)
         self.window_start_day = window_start_day
         self.quiet = quiet
+        self.french = fr_text.french_esco(esco) if catalogue.lang == "fr" else None
 
     def _job_label(self, rng: np.random.Generator, occ: int) -> tuple[str, str]:
         """A job as a holder declares it: preferred label, an alternative label, or free text with a typo."""
         esco = self.esco
+        if self.french is not None:
+            return self._job_label_fr(rng, occ)
         draw = rng.random()
         alts = esco.occ_alt_labels[occ]
         if draw < 0.55 or (draw < 0.8 and not alts):
@@ -79,6 +84,24 @@ class Population:
             return typo_variant(rng, base), ""
         return label, (str(esco.occ_uris[occ]) if rng.random() < 0.75 else "")
 
+    def _job_label_fr(self, rng: np.random.Generator, occ: int) -> tuple[str, str]:
+        """The French job label: one gender form of the preferred label, an alternative label, or free text."""
+        assert self.french is not None
+        draw = rng.random()
+        alts = self.french.occ_alt_labels[occ]
+        if draw < 0.55 or (draw < 0.8 and not alts):
+            label = fr_text.job_label(rng, self.french.occ_forms[occ])
+        elif draw < 0.8:
+            label = alts[int(rng.integers(0, len(alts)))]
+        else:
+            base = (
+                alts[int(rng.integers(0, len(alts)))]
+                if alts and rng.random() < 0.4
+                else fr_text.job_label(rng, self.french.occ_forms[occ])
+            )
+            return typo_variant(rng, base, qualifier_templates=fr_text.QUALIFIERS_FR), ""
+        return label, (str(self.esco.occ_uris[occ]) if rng.random() < 0.75 else "")
+
     def make_holders(self, rng: np.random.Generator, variant_rng: np.random.Generator | None = None) -> None:
         """Demographics, dated job histories, diplomas, certifications, past trainings, volunteering, goal.
 
@@ -86,6 +109,7 @@ class Population:
         ``rng`` stays as in the default world.
         """
         esco, cat, variant = self.esco, self.catalogue, self.variant
+        french = self.french
         share_target, share_latent = variant.share_declared_target, variant.share_latent_target
         n = self.scale.n_holders
         as_of_day = self.as_of_day
@@ -176,9 +200,9 @@ class Population:
                 occ = int(self.occ.pool[pos])
                 label, uri = self._job_label(rng, occ)
                 if frac < 1.0 and rng.random() < 0.5:
-                    label = f"{label} (part-time)"
+                    label = f"{label} {fr_text.PART_TIME_FR if french else '(part-time)'}"
                 if is_self and rng.random() < 0.5:
-                    label = f"{label} (self-employed)"
+                    label = f"{label} {fr_text.SELF_EMPLOYED_FR if french else '(self-employed)'}"
                 add_exp(h, "job", label, uri, start, -1 if is_open else end)
                 jobs["h"].append(h)
                 jobs["occ"].append(pos)
@@ -225,7 +249,9 @@ class Population:
                 add_exp(
                     h,
                     "diploma",
-                    f"{name} — {esco.occ_label[field_occ]}",
+                    f"{fr_text.diploma_name(name)} — {french.occ_label[field_occ]}"
+                    if french
+                    else f"{name} — {esco.occ_label[field_occ]}",
                     str(esco.occ_uris[field_occ]) if rng.random() < 0.3 else "",
                     graduated - int(rng.integers(300, 1100)),
                     graduated,
@@ -246,11 +272,13 @@ class Population:
                 skill = int(ranked[int(rng.integers(0, len(ranked)))])
                 day = int(rng.integers(cs, as_of_day - 30))
                 title = esco.skill_title[skill]
+                code = int(rng.integers(1000, 10000))
+                kind = int(rng.integers(0, 3))
                 label = (
-                    f"{capitalise(title)} — certificate",
-                    f"Certified in {title}",
-                    f"RS{int(rng.integers(1000, 10000))} {title}",
-                )[int(rng.integers(0, 3))]
+                    fr_text.certification_label(kind, french.skill_title[skill], code)
+                    if french
+                    else (f"{capitalise(title)} — certificate", f"Certified in {title}", f"RS{code} {title}")[kind]
+                )
                 add_exp(
                     h,
                     "certification",
@@ -297,7 +325,14 @@ class Population:
                     skill_contrib["h"].append(h)
                     skill_contrib["skill"].append(skill)
                     skill_contrib["value"].append(0.5)
-                add_exp(h, "volunteering", f"{capitalise(label)}, about {hours} h a year", skill_uri, start, end)
+                add_exp(
+                    h,
+                    "volunteering",
+                    fr_text.volunteering_label(a, hours) if french else f"{capitalise(label)}, about {hours} h a year",
+                    skill_uri,
+                    start,
+                    end,
+                )
                 if eligible:
                     final = min(last_year, self.as_of.year - 1)
                     for year in range(max(first_year, CEC_FIRST_ACTIVITY_YEAR), final + 1):
@@ -383,7 +418,7 @@ class Population:
             p = self.hs_prof[candidates] / self.hs_prof[candidates].sum()
             for idx in np.sort(weighted_sample(rng, candidates, k, p)):
                 skill = int(self.hs_skill[idx])
-                label = esco.skill_title[skill]
+                label = esco.skill_title[skill] if self.french is None else self.french.skill_title[skill]
                 if rng.random() < 0.2:
                     label = typo_variant(rng, label, qualifiers=False)
                 day = int(rng.integers(int(self.h_career_start[h]), self.as_of_day - 30))

@@ -3,6 +3,8 @@ derived-skill cosine), demand and level."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -14,14 +16,20 @@ from training.datasets.world_reference import ANCHORS
 class Occupations:
     """Drawn once per world from the "occupations" stream; positions index ``pool``."""
 
-    def __init__(self, esco: EscoContext, scale: WorldScale, rng: np.random.Generator) -> None:
+    def __init__(
+        self, esco: EscoContext, scale: WorldScale, rng: np.random.Generator, extra: Sequence[str] = ()
+    ) -> None:
+        """``extra``: text prefixes of occupations always in the pool, like the anchors' (the French world's
+        common trades, ``world_params.COMMON_TRADES``); none by default."""
         weights = esco.occ_skills
         norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
         unit = sp.diags(1 / np.maximum(norms, 1e-12)) @ weights
         similarity = np.asarray((unit @ unit.T).toarray(), dtype=np.float32)
         np.fill_diagonal(similarity, -1.0)
         self.anchor_occupations = [[esco.occupation(p) for p in anchor.occupations] for anchor in ANCHORS]
-        anchor_set = sorted({o for group in self.anchor_occupations for o in group})
+        anchor_set = sorted(
+            {o for group in self.anchor_occupations for o in group} | {esco.occupation(p) for p in extra}
+        )
         n_all = len(esco.occ_uris)
         enough_skills = np.diff(esco.occ_skills.indptr) >= 8
         if scale.n_occupations is None:

@@ -212,3 +212,38 @@ def variant_problem(scale: WorldScale, variant: str) -> str | None:
             f"{', '.join(v for v in VARIANTS if VARIANTS[v].pool_safe)})"
         )
     return None
+
+
+# --- Languages (parcours world generate --lang) ---------------------------------------------------------------
+
+LANGUAGES = ("en", "fr")
+# Occupations a French world always holds, with their two nearest neighbours, like the anchors' (text prefixes of
+# ESCO occupations): the trades French holders search for first ("comptabilité", "cariste", "aide-soignant" …),
+# which a 400-occupation draw mostly misses. The English world is drawn without them, as before.
+COMMON_TRADES = (
+    "accountant ",
+    "welder ",
+    "forklift operator",
+    "nurse assistant",
+    "nurse responsible for general care",
+    "baker ",
+    "web developer",
+    "bricklayer",
+    "medical administrative assistant",
+    "bus driver",
+    "electrician",
+    "plumber",
+    "cook ",
+    "hairdresser",
+    "shop assistant",
+    "carpenter",
+    "home care aide",
+    "warehouse worker",
+    "waiter",
+    "receptionist",
+    "butcher",
+    "building cleaner",
+    "construction painter",
+    "administrative assistant",
+    "cashier",
+)

@@ -91,9 +91,15 @@ _QWERTY_NEIGHBOURS = {
 }
 
 
-def typo_variant(rng: np.random.Generator, text: str, qualifiers: bool = True) -> str:
+def typo_variant(
+    rng: np.random.Generator,
+    text: str,
+    qualifiers: bool = True,
+    qualifier_templates: tuple[str, str, str] | None = None,
+) -> str:
     """Free text as people type it: a typo (swap, drop, double or slip a letter) and, for job titles
-    (``qualifiers``), sometimes a qualifier ("senior …", "… (part time)", capitals)."""
+    (``qualifiers``), sometimes a qualifier ("senior …", "… (part time)", "assistant …", capitals);
+    ``qualifier_templates`` words the three qualifiers in another language ("{} confirmé", …)."""
     letters = [i for i, ch in enumerate(text) if ch.isalpha()]
     if len(letters) >= 4:
         i = letters[int(rng.integers(1, len(letters) - 1))]
@@ -109,7 +115,9 @@ def typo_variant(rng: np.random.Generator, text: str, qualifiers: bool = True) -
             if options:
                 text = text[:i] + options[int(rng.integers(0, len(options)))] + text[i + 1 :]
     qualifier = int(rng.integers(0, 8)) if qualifiers else -1
-    if qualifier == 0:
+    if qualifier_templates is not None and 0 <= qualifier <= 2:
+        text = qualifier_templates[qualifier].format(text)
+    elif qualifier == 0:
         text = "senior " + text
     elif qualifier == 1:
         text = text + " (part time)"
