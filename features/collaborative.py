@@ -67,6 +67,16 @@ class CoOccurrence:
         others = self.holders_per_training - 1.0
         return np.divide(1.0, np.sqrt(np.maximum(others, 0.0)), out=np.zeros_like(others), where=others > 0)
 
+    def _per_matrix(self) -> tuple[np.ndarray, sp.csr_matrix]:
+        """(history weights, 0/1 pattern of the counts), derived once per matrix rather than per request (the
+        pattern is a pass over the whole n × n matrix); derived again if either field is replaced."""
+        cached = self.__dict__.get("_derived")
+        if cached is None or cached[0] is not self.counts or cached[1] is not self.holders_per_training:
+            cached = (self.counts, self.holders_per_training, self._history_weights(),
+                      (self.counts > 0).astype(np.float32))
+            self.__dict__["_derived"] = cached
+        return cached[2], cached[3]
+
     def affinity(self, history: sp.csr_matrix, holder_rows: np.ndarray, training_rows: np.ndarray) -> np.ndarray:
         """Mean cosine similarity of ``training_rows[i]`` to holder ``holder_rows[i]``'s history, the holder left
         out of every count (``history``: the binary interest matrix the holders' rows come from)."""
@@ -97,9 +107,10 @@ class CoOccurrence:
             return np.zeros(n, dtype=np.float32)
         own = np.zeros(n, dtype=bool)
         own[row.indices] = True
-        weighted = row.multiply(self._history_weights()[np.newaxis, :]).tocsr()
+        weights, kept = self._per_matrix()
+        weighted = row.multiply(weights[np.newaxis, :]).tocsr()
         numerator = np.asarray((weighted @ self.counts).todense()).ravel()
-        present = np.asarray((weighted @ (self.counts > 0).astype(np.float32)).todense()).ravel()
+        present = np.asarray((weighted @ kept).todense()).ravel()
         numerator -= np.where(own, present, 0.0)
         others = self.holders_per_training - own
         size = np.maximum(row.nnz - own, 1.0)

@@ -11,6 +11,7 @@ diversified) and explains each item. With personalisation off it answers the neu
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -99,6 +100,7 @@ class LearnedRecommender(Recommender):
             return self.neutral.recommend(holder, k)
         if k <= 0:
             return []
+        single_threaded_openmp()  # per thread: requests run on the server's worker threads, not the loading one
         on = self.today()
         allowed = self.allowed(holder, on)
         holders = self.holder_arrays(holder)
@@ -124,13 +126,21 @@ class LearnedRecommender(Recommender):
         return out
 
 
+_OPENMP = threading.local()
+
+
 def single_threaded_openmp() -> None:
-    """Run scikit-learn's OpenMP code (the boosting's ``predict_proba``) on one thread in this process.
+    """Run scikit-learn's OpenMP code (the boosting's ``predict_proba``) on one thread in the calling thread.
 
     A request scores a few hundred candidates; an OpenMP team costs more than it saves there. On the large
     world's bundle and 330 candidates, the ranker's ``predict_proba`` took 15.4 ms with the default 2 threads
     and 4.8 ms with one (the completion model 8.1 and 2.7 ms). The catalogue search sets FAISS to one thread
-    for the same reason. Process-wide, as that is: the serving process fits nothing."""
+    for the same reason. OpenMP's thread count is a per-thread setting: set once per thread (the call itself
+    costs milliseconds), in each thread that ranks; set only where the loading thread ran it, the requests
+    (served from other threads) kept two. The serving process fits nothing."""
+    if getattr(_OPENMP, "single", False):
+        return
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="openmp")
+    _OPENMP.single = True

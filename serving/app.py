@@ -15,7 +15,6 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from limits import storage
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -41,7 +40,7 @@ from serving.routers import profile as profile_router
 from serving.routers import rights as rights_router
 from serving.routers import statistics as statistics_router
 from serving.schemas.errors import domain_problems, problem
-from serving.security import LoginGuard, RateLimit
+from serving.security import LoginGuard, MemoryStore, RateLimit
 from serving.services.recommendations import RecommenderState, load_recommender
 
 log = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # stops the start; the login guard and the search limit; the body cap, short 422s and security headers.
     settings.resolved_jwt_secret()
     app.state.login_guard = LoginGuard(settings)
-    app.state.search_limit = RateLimit.parse(settings.search_rate_per_user, "searches", storage.MemoryStorage())
+    app.state.search_limit = RateLimit.parse(settings.search_rate_per_user, "searches", MemoryStore())
     install_error_shapes(app)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

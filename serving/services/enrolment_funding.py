@@ -133,13 +133,16 @@ def estimate_funding(
 
 
 def estimate_funding_many(
-    session: Session, holder: Holder, prices_cents: dict[str, int], on: dt.date
+    session: Session, holder: Holder, prices_cents: dict[str, int], on: dt.date,
+    balances: dict[str, int] | None = None,
 ) -> dict[str, rules.FileFunding]:
     """``estimate_funding`` for several trainings of one holder (training id -> price): the balances read once
-    and the top-ups in one query, instead of both per training."""
+    (or ``balances``, ``available_balances_cents`` already read in this transaction) and the top-ups in one
+    query, instead of both per training."""
     if not prices_cents:
         return {}
-    balances = available_balances_cents(session, holder.holder_id)
+    if balances is None:
+        balances = available_balances_cents(session, holder.holder_id)
     topups = usable_topups_by_training(session, holder_id=holder.holder_id, training_ids=list(prices_cents))
     return {
         training_id: _funding_for(session, holder=holder, price_cents=price, topups=topups.get(training_id, []),

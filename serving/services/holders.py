@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,9 +52,14 @@ def account_view(session: Session, holder: Holder) -> dict[str, object]:
 
 def profile_text(session: Session, holder: Holder) -> str:
     """A plain-text profile: declared experience labels and the target occupation's label."""
+    return _profile_text_of(holder, session.scalars(
+        select(Experience).where(Experience.holder_id == holder.holder_id)).all())
+
+
+def _profile_text_of(holder: Holder, experiences: Sequence[Experience]) -> str:
     taxonomy = load_taxonomy()
     parts: list[str] = []
-    for experience in session.scalars(select(Experience).where(Experience.holder_id == holder.holder_id)):
+    for experience in experiences:
         parts.append(experience.label)
         if experience.esco_uri:
             label = (taxonomy.occupation_label(experience.esco_uri) if taxonomy.is_occupation(experience.esco_uri)
@@ -81,25 +87,36 @@ def current_occupation(session: Session, holder_id: str) -> str | None:
     ).first()
 
 
-def holder_context(session: Session, holder: Holder, *, personalised: bool | None = None) -> HolderContext:
+def _latest_job_occupation(experiences: Sequence[Experience]) -> str | None:
+    """``current_occupation`` over experiences already read (start dates are never null)."""
+    jobs = [e for e in experiences if e.kind == "job" and e.esco_uri is not None]
+    return max(jobs, key=lambda e: (e.start_date, e.experience_id)).esco_uri if jobs else None
+
+
+def holder_context(session: Session, holder: Holder, *, personalised: bool | None = None,
+                   balances: dict[str, int] | None = None) -> HolderContext:
     """What a recommender may know of ``holder`` now. ``personalised`` overrides the holder's stored choice
-    only towards neutral: a request can ask for neutral suggestions, never personalise a holder who opted out."""
-    balances = available_balances_cents(session, holder.holder_id)
+    only towards neutral: a request can ask for neutral suggestions, never personalise a holder who opted out.
+    ``balances``: ``available_balances_cents`` if the caller already read it in this transaction."""
+    if balances is None:
+        balances = available_balances_cents(session, holder.holder_id)
     events = session.execute(select(Interaction.training_id, Interaction.event)
                              .where(Interaction.holder_id == holder.holder_id)).all()
     # The profile is read only when it may be used (``context_from_rows`` withholds it otherwise).
     personalise = personalisation(holder.personalisation_enabled, personalised)
     embedding, embedding_model = stored_embedding(session, holder.holder_id) if personalise else (None, None)
+    # One read of the experiences for the profile text and the current occupation (two queries before).
+    experiences = session.scalars(select(Experience).where(Experience.holder_id == holder.holder_id)).all()
     return context_from_rows(
         {column: getattr(holder, column) for column in HOLDER_COLUMNS},
         cpf_balance_cents=balances.get("cpf", 0),
         cec_balance_cents=balances.get("cec", 0),
         events=[(training_id, event) for training_id, event in events],
-        profile_text=profile_text(session, holder),
+        profile_text=_profile_text_of(holder, experiences),
         skill_weights=stored_skill_weights(session, holder.holder_id) if personalise else {},
         embedding=embedding,
         embedding_model=embedding_model,
-        current_occupation=current_occupation(session, holder.holder_id) if personalise else None,
+        current_occupation=_latest_job_occupation(experiences) if personalise else None,
         personalised=personalised,
     )
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from features.catalogue import load_catalogue
 from parcours.domain import rules
+from parcours.domain.ledger import available_balances_cents
 from parcours.settings import Settings
 from parcours.store.models import Holder, Training
 from recommender.base import Recommender
@@ -105,7 +106,9 @@ class PricedRecommendation:
 def recommendations_for(session: Session, recommender: Recommender, holder: Holder, k: int, *,
                         personalised: bool | None = None) -> tuple[bool, list[PricedRecommendation]]:
     """(personalised?, the ``k`` items priced with the holder's funding plan today and explained)."""
-    context = holder_context(session, holder, personalised=personalised)
+    # Read once for the context and the pricing (the same transaction: the same balances).
+    balances = available_balances_cents(session, holder.holder_id)
+    context = holder_context(session, holder, personalised=personalised, balances=balances)
     on = today()
     recommended = recommender.recommend(context, k=k)
     # One query for the items' current title and price, one funding estimate for them all (balances and top-ups
@@ -113,7 +116,8 @@ def recommendations_for(session: Session, recommender: Recommender, holder: Hold
     current = {row.training_id: row for row in session.execute(
         select(Training.training_id, Training.title, Training.price_cents)
         .where(Training.training_id.in_([rec.training_id for rec in recommended])))}
-    plans = estimate_funding_many(session, holder, {t: row.price_cents for t, row in current.items()}, on)
+    plans = estimate_funding_many(session, holder, {t: row.price_cents for t, row in current.items()}, on,
+                                  balances=balances)
     items: list[PricedRecommendation] = []
     for rec in recommended:
         training = current.get(rec.training_id)
