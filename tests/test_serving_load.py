@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -175,6 +176,13 @@ def test_a_read_inserts_its_audit_row_at_commit_and_a_rollback_drops_it(sqlite_u
     assert rows == ["recommend"]
 
 
+def in_own_thread(work: Callable[[], None]) -> None:
+    """Run ``work`` (which starts an event loop) in a thread of its own: a test run earlier in the same process (the
+    browser tests' synchronous Playwright) may leave an event loop running in the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(work).result()
+
+
 def test_each_worker_socket_shares_the_port_and_gives_accepted_connections_tcp_nodelay() -> None:
     """``--workers N``: every worker binds its own ``SO_REUSEPORT`` socket to the same port (serving.workers), and
     a connection accepted on it has TCP_NODELAY, which the event loop sets only when the socket says IPPROTO_TCP
@@ -207,9 +215,12 @@ def test_each_worker_socket_shares_the_port_and_gives_accepted_connections_tcp_n
         for server in servers:
             server.close()
 
-    try:
+    def run() -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(accept_some())
+
+    try:
+        in_own_thread(run)
     finally:
         for listener in listeners:
             listener.close()
@@ -305,5 +316,5 @@ def test_the_concurrency_limit_lets_requests_in_one_at_a_time_in_arrival_order_a
             assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200, 200]
         assert entered == ["/slow/0", "/health", "/metrics", "/slow/1", "/slow/2"]
 
-    asyncio.run(scenario())
+    in_own_thread(lambda: asyncio.run(scenario()))
 

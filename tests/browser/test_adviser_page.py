@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("tiny_world")]
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "adviser_compare.png"
 # French amounts as Intl formats them: narrow no-break spaces between thousands, a no-break space before €.
 EUROS = re.compile(r"^\d{1,3}(?:[\u202f\u00a0 ]\d{3})*,\d{2}[\u00a0\u202f ]€$")
-COMPARED_HOLDER = "H000046"
+COMPARED_HOLDER = "H000078"  # three or more distinct paths towards their target (the compare view)
 
 
 def expect(locator):  # type: ignore[no-untyped-def]
