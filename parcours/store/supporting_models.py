@@ -358,7 +358,8 @@ class Impression(Base):
     __tablename__ = "impressions"
     __table_args__ = (
         CheckConstraint("rank >= 1", name="rank_positive"),
-        Index("ix_impressions_holder_id_training_id", "holder_id", "training_id"),
+        # covering: an impression's follow-up compares shown_at with later events without a table read
+        Index("ix_impressions_holder_id_training_id_shown_at", "holder_id", "training_id", "shown_at"),
         Index("ix_impressions_shown_at", "shown_at"),
     )
 

@@ -44,6 +44,8 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
+    null,
     or_,
     select,
     union_all,
@@ -184,8 +186,8 @@ def statistics_table(session: Session, indicator: str, by: str) -> Table:
 
 
 def _one_way(session: Session, spec: Indicator, by: str) -> tuple[dict[str, Aggregate], Aggregate, OneWay[str]]:
-    parts = {row.key[0]: row for row in aggregate(session, spec, (by,))}
-    (total,) = aggregate(session, spec, ())
+    grouped, total = aggregate_with_total(session, spec, (by,))
+    parts = {row.key[0]: row for row in grouped}
     hidden = suppress_one_way(
         {key: row.holders for key, row in parts.items()},
         total.holders,
@@ -305,15 +307,36 @@ def aggregate(session: Session, spec: Indicator, dims: Sequence[str]) -> list[Ag
     keys, joining the holders for the keys that belong to the holder (region, status, level). Counting the rows
     of the middle level gives the distinct holders with hash aggregates, where ``COUNT(DISTINCT …)`` would sort,
     and the holders are joined after the facts are reduced to one row per holder."""
+    return _aggregate(session, spec, dims, with_total=False)[0]
+
+
+def aggregate_with_total(session: Session, spec: Indicator, dims: Sequence[str]) -> tuple[list[Aggregate], Aggregate]:
+    """``aggregate`` by ``dims`` and the total, in one statement: the per-holder level is computed once (a CTE)
+    and the total regroups it by holder, where a second statement read every fact again (for the impressions
+    followed, a probe of the events and files per impression)."""
+    if not dims or spec.name == "impressions":
+        # every impression counts: its total is a scan of the (holder, training) index, cheaper than regrouping
+        # the per-holder level by holder
+        (total,) = aggregate(session, spec, ())
+        return aggregate(session, spec, dims) if dims else [], total
+    parts, grand = _aggregate(session, spec, dims, with_total=True)
+    if grand is None:  # the total leg has no GROUP BY: always one row
+        raise RuntimeError("statistics: the total row is missing")
+    return parts, grand
+
+
+def _aggregate(
+    session: Session, spec: Indicator, dims: Sequence[str], with_total: bool
+) -> tuple[list[Aggregate], Aggregate | None]:
     dialect = session.get_bind().dialect.name
     facts = _facts(spec, dims, dialect).subquery("facts")
     fact_keys = [column for column in facts.c if column.name.startswith("k")]
-    per_holder = (
+    per_holder_query = (
         select(*fact_keys, facts.c.holder, func.sum(facts.c.amount).label("amount"),
-               func.count().label("facts"), func.max(facts.c.flagged).label("flagged"))
+               func.sum(facts.c.n).label("facts"), func.max(facts.c.flagged).label("flagged"))
         .group_by(*fact_keys, facts.c.holder)
-        .subquery("per_holder")
     )
+    per_holder = per_holder_query.cte("per_holder") if with_total else per_holder_query.subquery("per_holder")
     keys: list[Any] = []
     for i, dim in enumerate(dims):
         if dim in HOLDER_DIMENSIONS:
@@ -322,23 +345,36 @@ def aggregate(session: Session, spec: Indicator, dims: Sequence[str]) -> list[Ag
             keys += [per_holder.c[f"k{i}y"], per_holder.c[f"k{i}m"]]
         else:
             keys.append(per_holder.c[f"k{i}"])
-    query = select(
-        *keys,
-        func.count(),
-        func.coalesce(func.sum(per_holder.c.amount), 0),
-        func.coalesce(func.sum(per_holder.c.facts), 0),
-        func.coalesce(func.sum(per_holder.c.flagged), 0),
-    ).select_from(per_holder)
+
+    def sums(source: Any) -> list[Any]:
+        return [func.count(), func.coalesce(func.sum(source.c.amount), 0),
+                func.coalesce(func.sum(source.c.facts), 0), func.coalesce(func.sum(source.c.flagged), 0)]
+
+    query: Any = select(literal_column("0").label("level"), *keys, *sums(per_holder)).select_from(per_holder)
     if any(dim in HOLDER_DIMENSIONS for dim in dims):
         query = query.join(Holder, Holder.holder_id == per_holder.c.holder)
     if keys:
         query = query.group_by(*keys)
-    out = []
+    if with_total:
+        holders = (
+            select(per_holder.c.holder, func.sum(per_holder.c.amount).label("amount"),
+                   func.sum(per_holder.c.facts).label("facts"), func.max(per_holder.c.flagged).label("flagged"))
+            .group_by(per_holder.c.holder)
+            .subquery("holders_total")
+        )
+        query = union_all(
+            query, select(literal_column("1"), *[null() for _ in keys], *sums(holders)).select_from(holders)
+        )
+    out, total = [], None
     for row in session.execute(query).all():
-        key, (holders, amount, count, flagged) = _format_key(dims, row[: len(keys)]), row[len(keys):]
-        sensitive = spec.name == "cancellation_rate" and is_small(int(flagged))
-        out.append(Aggregate(key, int(holders), int(amount), int(count), int(flagged), sensitive))
-    return out
+        (holders_count, amount, count, flagged) = (int(value) for value in row[len(keys) + 1:])
+        sensitive = spec.name == "cancellation_rate" and is_small(flagged)
+        if int(row[0]) == 1:
+            total = Aggregate((), holders_count, amount, count, flagged, sensitive)
+        else:
+            key = _format_key(dims, row[1: len(keys) + 1])
+            out.append(Aggregate(key, holders_count, amount, count, flagged, sensitive))
+    return out, total
 
 
 def _format_key(dims: Sequence[str], values: Sequence[Any]) -> tuple[str, ...]:
@@ -392,6 +428,8 @@ def _facts(spec: Indicator, dims: Sequence[str], dialect: str) -> Any:
     the amount it adds to the value and, for the cancellation rate, 1 when it counts in the numerator. A
     ``UNION ALL`` when the facts come from several equality joins (CPF and corrective rights; participation and
     its refund)."""
+    if spec.source == "impressions" and "certification" in dims and not {"month", "age_band"} & set(dims):
+        return _impressions_by_training(spec, dims, dialect)
     if spec.source == "impressions":
         legs = [_impression_facts(spec, dialect)]
         holder, training, when = Impression.holder_id, Impression.training_id, Impression.shown_at
@@ -400,13 +438,35 @@ def _facts(spec: Indicator, dims: Sequence[str], dialect: str) -> Any:
         holder, training, when = Enrolment.holder_id, Enrolment.training_id, Enrolment.created_at
     queries = []
     for leg in legs:
-        query = leg.add_columns(*_fact_keys(dims, when, dialect), holder.label("holder"))
+        query = leg.add_columns(literal(1).label("n"), *_fact_keys(dims, when, dialect), holder.label("holder"))
         if "certification" in dims:
             query = query.join(Training, Training.training_id == training)
         if "age_band" in dims:
             query = query.join(Holder, Holder.holder_id == holder)
         queries.append(query)
     return queries[0] if len(queries) == 1 else union_all(*queries)
+
+
+def _impressions_by_training(spec: Indicator, dims: Sequence[str], dialect: str) -> Any:
+    """The impressions counted per (training, holder) before the certification is looked up, one lookup per
+    pair in training order: in the holders' order SQLite read the wide training rows at random (3.8 s of CPU
+    on the large world, docs/benchmarks.md). ``n`` carries the impressions of the pair (amount and facts)."""
+    shown = (
+        _impression_facts(spec, dialect)
+        .with_only_columns(Impression.training_id.label("training"), Impression.holder_id.label("holder"),
+                           func.count().label("n"))
+        .group_by(Impression.training_id, Impression.holder_id)
+    )
+    if dialect == "sqlite":  # the grouping would follow the (holder, training) index otherwise
+        shown = shown.order_by(Impression.training_id)
+    pairs = shown.subquery("shown")
+    keys = [Training.certification_code.label(f"k{i}") for i, dim in enumerate(dims) if dim == "certification"]
+    return (
+        select(pairs.c.n.label("amount"), literal(0).label("flagged"), pairs.c.n.label("n"), *keys,
+               pairs.c.holder.label("holder"))
+        .select_from(pairs)
+        .join(Training, Training.training_id == pairs.c.training)
+    )
 
 
 def _file_facts(spec: Indicator) -> Any:
