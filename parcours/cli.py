@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -387,10 +388,19 @@ SchedulerOption = Annotated[str | None, typer.Option(
     "--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) instead of a local cluster.")]
 
 
-def _batch_report(report: object, as_json: bool) -> None:
+def _run_batch(job: Callable[..., Any], db: str | None, as_json: bool, **options: Any) -> None:
+    """Migrate the database, run one ``training.batch`` job on it and print its report (exit 2 on bad input)."""
     import json
 
-    typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else str(report))  # type: ignore[attr-defined]
+    from parcours.store.engine import migrate
+
+    url = db_url(db)
+    try:
+        migrate(url)
+        report = job(url, **options)
+    except ParcoursError as exc:
+        fail(str(exc), 2 if isinstance(exc, ValidationFailed) else 1)
+    typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else str(report))
 
 
 @batch_app.command("profiles")
@@ -404,16 +414,9 @@ def batch_profiles_command(
 ) -> None:
     """Recompute every holder's skills profile, holders partitioned by id ranges over Dask workers (each
     partition runs `parcours profile recompute`'s code on its range and commits chunk by chunk)."""
-    from parcours.store.engine import migrate
     from training.batch import batch_profiles
 
-    url = db_url(db)
-    try:
-        migrate(url)
-        report = batch_profiles(url, engine=engine, workers=workers, partitions=partitions, scheduler=scheduler)
-    except ParcoursError as exc:
-        fail(str(exc), 2 if isinstance(exc, ValidationFailed) else 1)
-    _batch_report(report, as_json)
+    _run_batch(batch_profiles, db, as_json, engine=engine, workers=workers, partitions=partitions, scheduler=scheduler)
 
 
 @batch_app.command("embed")
@@ -427,16 +430,9 @@ def batch_embed_command(
 ) -> None:
     """Encode the catalogue texts missing from the embedding cache over Dask workers; `parcours index build`
     then takes every vector from the cache."""
-    from parcours.store.engine import migrate
     from training.batch import batch_embed
 
-    url = db_url(db)
-    try:
-        migrate(url)
-        report = batch_embed(url, engine=engine, workers=workers, partitions=partitions, scheduler=scheduler)
-    except ParcoursError as exc:
-        fail(str(exc), 2 if isinstance(exc, ValidationFailed) else 1)
-    _batch_report(report, as_json)
+    _run_batch(batch_embed, db, as_json, engine=engine, workers=workers, partitions=partitions, scheduler=scheduler)
 
 
 @app.command("train")
