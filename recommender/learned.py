@@ -127,15 +127,26 @@ def fit_reasons(item: RankedItem) -> list[str]:
     return said
 
 
+def typical_completion(bundle, catalogue: CatalogueArrays) -> float:  # type: ignore[no-untyped-def]
+    """The catalogue's typical completion rate, to compare a completion estimate with: that of the enrolments the
+    completion model was fitted on (settled ones, old enough for their outcome to be known; ``training.fit``'s
+    ``settled_completion_rate``). ``CatalogueArrays.completion_overall`` counts sessions still running as not
+    completed (0.50 where settled enrolments complete at 0.59 on the default world): the fallback for bundles
+    fitted before the rate was recorded."""
+    rate = getattr(bundle, "stats", {}).get("settled_completion_rate")
+    return float(rate) if rate is not None else float(catalogue.completion_overall)
+
+
 def risk_of(item: RankedItem, typical_completion: float) -> str | None:
     """Why abandonment is likely, or ``None``: unmet prerequisites, or a predicted completion well below the
-    catalogue's typical rate (``RISK_RATIO`` of it), said with both figures."""
+    catalogue's typical rate (``RISK_RATIO`` of it, ``typical_completion``), said with both figures and where the
+    typical rate comes from."""
     if item.features["prerequisites_met"] < 1.0:
         return "des prérequis que vous n'avez peut-être pas"
     p = item.completion_probability
     if p is not None and typical_completion > 0 and p < RISK_RATIO * typical_completion:
-        return (f"achèvement estimé à {round(100 * p)} %, contre {round(100 * typical_completion)} % "
-                "en moyenne dans le catalogue")
+        return (f"achèvement estimé à {round(100 * p)} %, nettement sous les {round(100 * typical_completion)} % "
+                "des inscriptions passées du catalogue dont l'issue est connue")
     return None
 
 

@@ -20,7 +20,7 @@ from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
 from recommender.base import HolderContext, Recommendation, Recommender
 from recommender.baselines import allowed_mask, non_increasing
 from recommender.candidates import VectorSearch, exact_vector_search, generate_candidates
-from recommender.learned import diversify, fit_reasons, rank_candidates, risk_of
+from recommender.learned import diversify, fit_reasons, rank_candidates, risk_of, typical_completion
 from recommender.neutral import NeutralRecommender
 
 SKILLS_EXPLAINED = 3
@@ -74,6 +74,8 @@ class LearnedRecommender(Recommender):
         for uri, col in space.skill_col.items():
             self.skill_uris[col] = uri
         self.neutral = NeutralRecommender(catalogue, today=today)
+        # What an estimate reads as "well below": the settled enrolments' rate the completion model learnt.
+        self.typical_completion = typical_completion(bundle, catalogue)
         single_threaded_openmp()
 
     def holder_arrays(self, holder: HolderContext) -> HolderArrays:
@@ -121,7 +123,7 @@ class LearnedRecommender(Recommender):
                            for c in closed[:SKILLS_EXPLAINED])
             out.append(Recommendation(
                 str(self.catalogue.training_ids[row]), score, tuple(fit_reasons(item)), labels,
-                item.completion_probability, risk_of(item, self.catalogue.completion_overall),
+                item.completion_probability, risk_of(item, self.typical_completion),
             ))
         return out
 

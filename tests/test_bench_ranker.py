@@ -59,3 +59,18 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     plot([_result(42, {"model": 0.3, "popularity": 0.1, "content": 0.2}),
           _result(2026, {"model": 0.25, "popularity": 0.1, "content": 0.15})], path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_render_reports_the_concentration_of_every_methods_lists(tmp_path: Path) -> None:
+    result = _result(42, {"model": 0.3, "popularity": 0.1, "oracle": 0.8})
+    metrics = result["report"]["metrics"]
+    metrics["top_item_share"] = {"model": 0.3, "popularity": 1.0, "oracle": 0.2}
+    metrics["training_gini"] = {"model": 0.85, "popularity": 0.99, "oracle": 0.8}
+    metrics["coverage@10"] = {"model": 0.5, "popularity": 0.01, "oracle": 0.4}
+    text = render([result], tmp_path / "plot.png")
+    rows = {line.split("|")[2].strip(): line for line in text.splitlines() if line.startswith("| 42 | ")}
+    assert "30.0%" in rows["model"] and "150" in rows["model"] and "❌" in rows["model"]  # 0.5 × 300 trainings
+    assert "100.0%" in rows["popularity"] and "✅" not in rows["popularity"] + rows["oracle"]
+    metrics["top_item_share"]["model"] = 0.25
+    assert "✅" in [line for line in render([result], tmp_path / "p.png").splitlines()
+                   if line.startswith("| 42 | model |")][0]

@@ -29,7 +29,7 @@ def test_completion_calibration_on_held_out_enrolments(tiny_world) -> None:  # t
 
     folder, url = tiny_world
     prepared = prepare(url, show_progress=False)
-    bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=0)
+    bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=0, frames=prepared.frames)
     result = completion_calibration(bundle, prepared.catalogue, prepared.holders, prepared.split, truth_dir=folder)
     if not result["available"]:
         pytest.skip("the tiny world's completion model or held-out outcomes are missing")

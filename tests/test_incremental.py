@@ -123,7 +123,8 @@ def test_update_bundle_computes_features_for_the_new_pairs_only(prepared, parent
     since = parent.trained_until
     assert since < split.cut_date
     # Drawn as the parent's were (its number of random negatives, with or without the viewed-not-taken ones).
-    drawn = {"random_negatives": parent.params["random_negatives"], "hard_negatives": parent.params["hard_negatives"]}
+    drawn = {"random_negatives": parent.params["random_negatives"], "hard_negatives": parent.params["hard_negatives"],
+             "popular_negatives": parent.params["popular_negatives"]}
     h, t, _enrolled, _completed = training_pairs(catalogue, holders, split.train, since=since, **drawn)
     all_h, _t, _e, _c = training_pairs(catalogue, holders, split.train, **drawn)
     # The new pairs: every holder had an interaction since the parent's cut; far fewer pairs than a full fit.

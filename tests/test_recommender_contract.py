@@ -121,7 +121,8 @@ def world(tiny_world) -> World:  # type: ignore[no-untyped-def]
 
     folder, url = tiny_world
     prepared = prepare(url, show_progress=False)
-    return World(prepared, fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=0), folder, url)
+    bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=0, frames=prepared.frames)
+    return World(prepared, bundle, folder, url)
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ from parcours.errors import Conflict, ParcoursError
 from recommender.bundle import RankerBundle
 from recommender.ranker import TrainingRanker
 from training.dataset import POSITIVE_EVENTS, TimeSplit, WorldFrames
+from training.point_in_time import PointInTime, pair_days
 
 # Fewest enrolments (with both outcomes) to fit or update the completion model on.
 MIN_COMPLETION_ROWS = 50
@@ -49,6 +50,9 @@ MIN_COMPLETION_ROWS = 50
 # the time to be completed yet, and counting it as "not completed" biased every estimate down (on the small
 # world 95 % of completions come within 177 days of the enrolment; docs/guidance.md).
 COMPLETION_HORIZON_DAYS = 180
+# ``RankerBundle.stats`` key of the completion rate of the enrolments the completion model was fitted on
+# (settled: at least ``COMPLETION_HORIZON_DAYS`` before the cut); ``recommender.learned.typical_completion``.
+SETTLED_RATE = "settled_completion_rate"
 # Fewest new enrolments (and new negatives) for an incremental update.
 MIN_UPDATE_POSITIVES = 10
 
@@ -74,6 +78,7 @@ def build_arrays(frames: WorldFrames, as_of: dt.date, interactions: pd.DataFrame
 def training_pairs(
     catalogue: CatalogueArrays, holders: HolderArrays, interactions: pd.DataFrame, *,
     random_negatives: int = 2, seed: int = 0, since: dt.date | None = None, hard_negatives: bool = True,
+    point_in_time: PointInTime | None = None, popular_negatives: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(holder rows, training rows, enrolled label, completed label) of every training pair.
 
@@ -81,6 +86,11 @@ def training_pairs(
     negatives; vectorised (integer keys, no per-interaction Python). With ``since``, only the pairs with an
     interaction on or after that day (UTC), labelled from all their interactions, and random negatives for their
     positives; random negatives never hit a pair the holder interacted with at any time in ``interactions``.
+    With ``point_in_time``, the holder row of each pair is the row of ``point_in_time.holders`` whose profile
+    stands as on the day of the pair's first enrolment (or first interaction when it has none), so no pair reads
+    the skills its own completion taught; the random negatives drawn for a positive share its row.
+    ``popular_negatives``: the share of random negatives drawn in proportion to the training's enrolments before
+    the cut to the power ``POPULAR_NEGATIVES_POWER`` (word2vec's unigram^0.75) instead of uniformly.
     """
     h_all = row_positions(interactions["holder_id"], holders.position)
     t_all = row_positions(interactions["training_id"], catalogue.position)
@@ -103,18 +113,25 @@ def training_pairs(
     y = (np.bincount(inverse, weights=positive, minlength=len(unique)) > 0).astype(np.int8)
     completed = (np.bincount(inverse, weights=complete, minlength=len(unique)) > 0).astype(np.int8)
     seen = h * n_trainings + t  # every pair the holder interacted with, new or not
+    row = h if point_in_time is None else point_in_time.rows(
+        h, pair_days(interactions, inverse, known, positive, len(unique)))
     if since is not None:
         recent = (interactions["occurred_at"] >= pd.Timestamp(since, tz="UTC")).to_numpy()[known]
         new = np.isin(unique, keys[recent])
-        h, t, y, completed = h[new], t[new], y[new], completed[new]
+        h, t, y, completed, row = h[new], t[new], y[new], completed[new], row[new]
     if not hard_negatives:  # only what the holder took, against trainings drawn from the whole catalogue
-        h, t, y, completed = h[y == 1], t[y == 1], y[y == 1], completed[y == 1]
+        taken = y == 1
+        h, t, y, completed, row = h[taken], t[taken], y[taken], completed[taken], row[taken]
     rng = np.random.default_rng(seed)
-    positive_h = h[y == 1]
-    extra_h = np.repeat(positive_h, random_negatives)
+    extra_h = np.repeat(h[y == 1], random_negatives)
+    extra_row = np.repeat(row[y == 1], random_negatives)  # a negative reads its positive's profile
     extra_t = rng.integers(0, n_trainings, size=len(extra_h))
+    if popular_negatives > 0 and catalogue.popularity.sum() > 0:
+        weight = np.power(catalogue.popularity.astype(np.float64), POPULAR_NEGATIVES_POWER)
+        drawn = rng.random(len(extra_t)) < popular_negatives
+        extra_t[drawn] = rng.choice(n_trainings, size=int(drawn.sum()), p=weight / weight.sum())
     keep = ~np.isin(extra_h * n_trainings + extra_t, seen)  # not a pair the holder interacted with
-    h = np.concatenate([h, extra_h[keep]])
+    h = np.concatenate([row, extra_row[keep]])
     t = np.concatenate([t, extra_t[keep]])
     return h, t, np.concatenate([y, np.zeros(keep.sum(), np.int8)]), np.concatenate(
         [completed, np.zeros(keep.sum(), np.int8)])
@@ -201,12 +218,17 @@ def leave_own_provider_out(X: np.ndarray, catalogue: CatalogueArrays, holder_row
 
 
 MF_FOLDS = 2
+POPULAR_NEGATIVES_POWER = 0.75
 # Chosen on the world zoo (docs/guidance.md, "Training pairs"): the holder's enrolments against trainings drawn
 # from the whole catalogue. With the viewed-and-not-taken trainings as negatives (as before) the model learnt what
 # tells an enrolment from a view, not what a holder would take among the whole catalogue, which is what it ranks:
 # on weak_content it fell below item co-occurrence alone.
 RANDOM_NEGATIVES = 10
 HARD_NEGATIVES = False
+# Share of the random negatives drawn by popularity (``training_pairs``): uniform negatives are mostly trainings
+# nobody took, so popularity alone told them apart and a few popular trainings reached a quarter to a third of all
+# lists; a tenth drawn by popularity halved that for a small loss of NDCG@10 (docs/guidance.md, "Concentration").
+POPULAR_NEGATIVES = 0.1
 
 
 def factors_out_of_fold(X: np.ndarray, catalogue: CatalogueArrays, holders: HolderArrays,  # noqa: N803
@@ -220,12 +242,14 @@ def factors_out_of_fold(X: np.ndarray, catalogue: CatalogueArrays, holders: Hold
     if holders.history is None or catalogue.factors is None or len(holder_rows) == 0:
         return X
     column = FEATURE_NAMES.index("mf_score")
-    rank = np.empty(len(holders.holder_ids), dtype=np.int64)
-    rank[np.argsort(holders.holder_ids, kind="stable")] = np.arange(len(holders.holder_ids))
+    # Rank of each row's holder id: point-in-time rows (``training.point_in_time``) repeat their holder's id
+    # after the base rows, take their holder's fold and are left out of the fits (their history is the holder's).
+    ids, rank = np.unique(holders.holder_ids, return_inverse=True)
     fold = rank % MF_FOLDS
+    base = len(ids)
     order = np.argsort(catalogue.training_ids, kind="stable")
     for f in range(MF_FOLDS):
-        others = sp.diags((fold != f).astype(np.float32)) @ holders.history
+        others = sp.diags((fold[:base] != f).astype(np.float32)) @ holders.history[:base]
         factors = ItemFactors.build(others.tocsr(), item_order=order, seed=seed)
         mine = fold[holder_rows] == f
         X[mine, column] = mf_score(factors, holders, holder_rows[mine], training_rows[mine])
@@ -236,17 +260,25 @@ def fit_bundle(
     catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,
     random_negatives: int = RANDOM_NEGATIVES, seed: int = 0, ranker_params: dict[str, Any] | None = None,
     leave_own_out: bool = True, hard_negatives: bool = HARD_NEGATIVES,
-    completion_horizon_days: int = COMPLETION_HORIZON_DAYS,
+    completion_horizon_days: int = COMPLETION_HORIZON_DAYS, frames: WorldFrames | None = None,
+    popular_negatives: float = POPULAR_NEGATIVES,
 ) -> RankerBundle:
     """Fit the ranker (and the completion model) on the training pairs before the split's cut.
+
+    ``frames`` (those ``holders`` were built from, profiles before the cut): each pair reads the holder's profile
+    as it stood on the pair's day (``training.point_in_time``); without them, the profile before the cut, which
+    holds what the pair's own completion taught (the leak of docs/guidance.md, kept for comparison).
 
     ``leave_own_out=False`` keeps the holder's own activity in the popularity and provider completion
     features of its pairs (the leaks ``leave_own_enrolments_out`` and ``leave_own_provider_out`` remove; kept
     for comparison); ``completion_horizon_days=0`` fits the completion model on every enrolment, the unsettled
     ones too (the bias ``bench_ranker`` shows)."""
     started = time.perf_counter()
+    at_day = PointInTime.build(frames, holders, split.cut) if frames is not None else None
+    holders = at_day.holders if at_day is not None else holders
     h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
-                                               seed=seed, hard_negatives=hard_negatives)
+                                               seed=seed, hard_negatives=hard_negatives, point_in_time=at_day,
+                                               popular_negatives=popular_negatives)
     pairs_seconds = time.perf_counter() - started
     X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
     if leave_own_out:
@@ -258,8 +290,8 @@ def fit_bundle(
     features_seconds = time.perf_counter() - started - pairs_seconds
     params = {"random_negatives": random_negatives, "seed": seed, "leave_own_out": leave_own_out,
               "leave_own_provider_out": leave_own_out, "mf_out_of_fold": leave_own_out,
-              "hard_negatives": hard_negatives,
-              **(ranker_params or {})}
+              "hard_negatives": hard_negatives, "point_in_time": at_day is not None,
+              "popular_negatives": popular_negatives, **(ranker_params or {})}
     ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(X, enrolled)
     completion = None
     enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut,
@@ -269,18 +301,21 @@ def fit_bundle(
     stats = {"pairs": float(len(h)), "positives": float(enrolled.sum()), "pairs_seconds": pairs_seconds,
              "features_seconds": features_seconds,
              "fit_seconds": time.perf_counter() - started - pairs_seconds - features_seconds}
+    if enrolled_rows.any():  # the rate the completion model learnt, which served estimates are compared with
+        stats[SETTLED_RATE] = float(completed[enrolled_rows].mean())
     return RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats)
 
 
 def update_bundle(
     parent: RankerBundle, catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,
-    extra_iter: int = 100, seed: int = 0,
+    extra_iter: int = 100, seed: int = 0, frames: WorldFrames | None = None,
 ) -> RankerBundle:
     """A new bundle continuing ``parent`` on the interactions from its ``trained_until`` day to the cut.
 
     ``parent`` is left unchanged (its rankers are copied). The pairs are drawn as for a full fit (the parent's
     number of random negatives), but only for pairs with an interaction since ``parent.trained_until``;
     the completion model is continued when those pairs hold enough enrolments with both outcomes, else kept.
+    ``frames``: as in ``fit_bundle``, for a parent fitted on point-in-time profiles.
     """
     if tuple(parent.feature_names) != FEATURE_NAMES:
         raise Conflict("the champion was fitted on other features than this version computes: "
@@ -291,9 +326,13 @@ def update_bundle(
                             f"{split.cut_date.isoformat()}: no new interactions to update it with")
     started = time.perf_counter()
     random_negatives = int(parent.params.get("random_negatives", 2))  # type: ignore[call-overload]
-    h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
-                                               seed=seed, since=since,
-                                               hard_negatives=bool(parent.params.get("hard_negatives", True)))
+    at_day = (PointInTime.build(frames, holders, split.cut)
+              if frames is not None and parent.params.get("point_in_time", False) else None)
+    holders = at_day.holders if at_day is not None else holders
+    h, t, enrolled, completed = training_pairs(
+        catalogue, holders, split.train, random_negatives=random_negatives, seed=seed, since=since,
+        hard_negatives=bool(parent.params.get("hard_negatives", True)), point_in_time=at_day,
+        popular_negatives=float(parent.params.get("popular_negatives", 0.0)))  # type: ignore[arg-type]
     if enrolled.sum() < MIN_UPDATE_POSITIVES or (enrolled == 0).sum() < MIN_UPDATE_POSITIVES:
         raise NotEnoughData(f"{int(enrolled.sum())} enrolments among the interactions since {since.isoformat()} "
                             f"(at least {MIN_UPDATE_POSITIVES} needed): too few to update the model with")
@@ -316,10 +355,13 @@ def update_bundle(
         completion = copy.deepcopy(completion).update(X[enrolled_rows], completed[enrolled_rows],
                                                       extra_iter=extra_iter)
     params = {**parent.params, "incremental": True, "parent_version": parent.model_version,
-              "parent_trained_until": since.isoformat(), "extra_iter": extra_iter, "seed": seed}
+              "parent_trained_until": since.isoformat(), "extra_iter": extra_iter, "seed": seed,
+              "point_in_time": at_day is not None}
     stats = {"pairs": float(len(h)), "positives": float(enrolled.sum()), "pairs_seconds": pairs_seconds,
              "features_seconds": features_seconds,
              "fit_seconds": time.perf_counter() - started - pairs_seconds - features_seconds,
              "correction_iterations": float(ranker.update_iterations_[-1]),
              "completion_updated": float(completion is not parent.completion)}
+    if SETTLED_RATE in parent.stats:  # the few new settled enrolments would not say the rate better
+        stats[SETTLED_RATE] = parent.stats[SETTLED_RATE]
     return RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats)

@@ -79,7 +79,7 @@ def evaluate_prepared(bundle: RankerBundle, prepared: Prepared, *, seed: int = 0
 
 def fit_and_evaluate(prepared: Prepared, *, seed: int = 0, truth_dir: Path | None = None,
                      max_holders: int | None = MAX_HOLDERS) -> tuple[RankerBundle, dict[str, Any]]:
-    bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=seed)
+    bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=seed, frames=prepared.frames)
     return bundle, evaluate_prepared(bundle, prepared, seed=seed, truth_dir=truth_dir, max_holders=max_holders)
 
 

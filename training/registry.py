@@ -131,7 +131,8 @@ def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, t
     prepared: Prepared = prepare(db_url, holdout_days=holdout_days, settings=settings)
     client = _configure(settings)
     if parent is not None:
-        bundle = update_bundle(parent, prepared.catalogue, prepared.holders, prepared.split, seed=seed)
+        bundle = update_bundle(parent, prepared.catalogue, prepared.holders, prepared.split, seed=seed,
+                               frames=prepared.frames)
         report = evaluate_prepared(bundle, prepared, seed=seed, truth_dir=truth_dir)
     else:
         bundle, report = fit_and_evaluate(prepared, seed=seed, truth_dir=truth_dir)

@@ -68,7 +68,7 @@ def completion_measurements(prepared, bundle, world: Path) -> dict[str, Any]:  #
     from training.fit import fit_bundle
 
     unsettled = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=FIT_SEED,
-                           completion_horizon_days=0)
+                           completion_horizon_days=0, frames=prepared.frames)
     out: dict[str, Any] = {}
     for label, fitted in (("settled", bundle), ("every enrolment", unsettled)):
         result = completion_calibration(fitted, prepared.catalogue, prepared.holders, prepared.split,
@@ -133,8 +133,9 @@ def render(results: list[dict[str, Any]], plot_path: Path) -> str:
         "`fit_and_evaluate` as "
         f"`parcours train --truth` does: time split {HOLDOUT_DAYS} days before the last interaction, fit seed "
         f"{FIT_SEED}, profiles as they stood before the cut (`profiles_before`: without what trainings completed "
-        "after it taught), the same held-out holders and the same allowed set (open at the cut, not taken before) "
-        "for every method; the model's list diversified as served; *oracle* ranks by the world's noise-free "
+        "after it taught; each training pair reads the profile as it stood on the pair's day, "
+        "`training.point_in_time`), the same held-out holders and the same allowed set (open at the cut, not taken "
+        "before) for every method; the model's list diversified as served; *oracle* ranks by the world's noise-free "
         "utility. Before December 2026 the profiles held those later completions: a leak worth 0.04–0.08 NDCG@10 "
         "to the model (docs/esco.md).",
         "",
@@ -176,6 +177,7 @@ def render(results: list[dict[str, Any]], plot_path: Path) -> str:
             f"| {r['prepare_seconds']:.1f} s | {r['evaluate_seconds']:.1f} s | {r['import_seconds']:.0f} s | "
             f"{r['profile_seconds']:.0f} s |"
         )
+    lines += concentration_lines(results)
     lines += completion_lines(results)
     lines += [
         "",
@@ -189,6 +191,38 @@ def render(results: list[dict[str, Any]], plot_path: Path) -> str:
         "Reproduce: `python -m training.bench --only ranker` (worlds and databases cached under the work folder).",
     ]
     return "\n".join(lines) + "\n"
+
+
+CONCENTRATION_TARGET = 0.25
+
+
+def concentration_lines(results: list[dict[str, Any]]) -> list[str]:
+    """How concentrated each method's top-10 lists are, the model's as served (issue 13: ≤ 25 % of lists)."""
+    lines = [
+        "",
+        "### Concentration of the lists (issue 13, popularity bias)",
+        "",
+        "Each method's top-10 lists for the held-out holders above, built as the server builds them (the model is "
+        "`LearnedRecommender.recommend`, diversified, on each holder's `HolderContext` as of the cut, made by the "
+        "`context_from_rows` the server's `holder_context` calls). *top share*: share of the holders whose list "
+        "holds the training shown most often (target ≤ 25 % for the model, near the oracle's); *distinct*: "
+        "trainings shown at least once; *Gini*: of top-10 impressions over the trainings open at the cut.",
+        "",
+        "| seed | method | top share | distinct trainings | exposure Gini | ≤ 25 % |",
+        "|---:|---|---:|---:|---:|:---:|",
+    ]
+    for r in results:
+        metrics = r["report"]["metrics"]
+        trainings = r["trainings"]
+        for method in metrics["ndcg@10"]:
+            share = metrics.get("top_item_share", {}).get(method)
+            if share is None:
+                continue
+            distinct = round(metrics["coverage@10"][method] * trainings)
+            mark = ("✅" if share <= CONCENTRATION_TARGET else "❌") if method == "model" else ""
+            lines.append(f"| {r['seed']} | {method} | {share:.1%} | {distinct:,} | "
+                         f"{metrics['training_gini'][method]:.3f} | {mark} |")
+    return lines
 
 
 def completion_lines(results: list[dict[str, Any]]) -> list[str]:

@@ -44,8 +44,9 @@ FIRST, LAST = ("model",), ("oracle",)  # column order: the model first, the orac
 # What a result depends on besides the world: a result is reused only when none of these changed.
 MEASURED_CODE = (
     "features/pairs.py", "features/collaborative.py", "training/fit.py", "training/evaluate.py",
-    "training/pipeline.py", "training/dataset.py", "recommender/served.py", "recommender/candidates.py",
-    "recommender/learned.py", "recommender/ranker.py", "recommender/baselines.py", "recommender/neutral.py",
+    "training/pipeline.py", "training/dataset.py", "training/point_in_time.py", "recommender/served.py",
+    "recommender/candidates.py", "recommender/learned.py", "recommender/ranker.py", "recommender/baselines.py",
+    "recommender/neutral.py",
 )
 
 
