@@ -1,20 +1,31 @@
 """The statistics' faster statement shapes (issue 18) give the numbers of the plain ones: the total computed in
 the grouped statement equals the separate total, and the impressions counted per (training, holder) before the
-certification lookup equal a count over every impression, on the tiny world with the bench's drawn facts."""
+certification lookup equal a count over every impression, on the tiny world with the bench's drawn facts; the
+PostgreSQL planner settings of the statements last their transaction only. (The PostgreSQL shapes publish the
+SQLite tables: tests/test_bench_stats.py.)"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ingest.world_import import import_folder
 from parcours.store.engine import get_engine, migrate, session_scope
 from parcours.store.models import Interaction, Training
 from parcours.store.supporting_models import Enrolment, Impression
-from serving.services.statistics import BY, INDICATORS, aggregate, aggregate_with_total
+from serving.services.statistics import (
+    BY,
+    INDICATORS,
+    MANY_GROUPS_WORK_MEM,
+    POSTGRESQL_SETTINGS,
+    aggregate,
+    aggregate_with_total,
+    statistics_table,
+)
 from training.bench import bench_stats
 from training.datasets.world import generate_world
 
@@ -68,3 +79,26 @@ def test_impressions_by_certification_count_every_impression(url: str, name: str
     assert {key: (row.holders, row.amount, row.rows) for key, row in got.items()} == {
         key: (len(holders[key]), shown[key], shown[key]) for key in shown
     }
+
+
+def test_postgresql_settings_last_one_transaction(pg_url: str) -> None:
+    """The planner settings of the statistics statements (``POSTGRESQL_SETTINGS``, ``work_mem``) hold in their
+    transaction only: the pooled connection goes back with the server's own."""
+    engine = get_engine(pg_url)
+    names = [*POSTGRESQL_SETTINGS, "work_mem"]
+
+    def current(connection: Any) -> dict[str, str]:
+        return {name: connection.execute(text(f"SELECT current_setting('{name}')")).scalar_one() for name in names}
+
+    with engine.connect() as conn:
+        before = current(conn)
+    with session_scope(pg_url) as session:
+        statistics_table(session, "impressions", "month")  # many groups: work_mem raised
+        inside = current(session.connection())
+        statistics_table(session, "impressions", "region")  # by holder: work_mem back to the default
+        by_holder = current(session.connection())
+    with engine.connect() as conn:
+        after = current(conn)
+    assert inside == {**before, **POSTGRESQL_SETTINGS, "work_mem": MANY_GROUPS_WORK_MEM} != before
+    assert by_holder == {**before, **POSTGRESQL_SETTINGS}
+    assert after == before

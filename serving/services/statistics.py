@@ -48,6 +48,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    table,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -265,7 +266,12 @@ def log_impressions(
          "shown_at": when}
         for rank, training_id in enumerate(training_ids, start=1)
     ]
-    at_commit(session, lambda s: s.execute(insert(Impression), rows))  # no write lock held while answering
+    # No write lock held while answering; a plain executemany on the transaction's connection (the ORM's bulk
+    # insert path cost several times the insert).
+    at_commit(session, lambda s: s.connection().execute(_INSERT_IMPRESSIONS, rows))
+
+
+_INSERT_IMPRESSIONS = insert(Impression)
 
 
 # --- the aggregates in SQL ------------------------------------------------------------------------------------
@@ -275,6 +281,17 @@ HOLDER_DIMENSIONS = {
     "qualification_level": Holder.qualification_level,
 }
 SPENT_TRANSACTION_KINDS = ("reservation", "cancellation_refund", "unspent_return")
+# PostgreSQL settings for the statistics statements, local to their transaction (``set_config(…, true)``, as
+# ``SET LOCAL``; docs/statistics.md, "Speed"): no JIT (compiling costs more than it saves on these scans), and
+# no sort-based plan nor nested loop: the planner cannot estimate a join on two columns (holder, training) and,
+# underestimating the rows of the impressions' follow-up about tenfold, sorted a million rows for a merge join
+# or a group aggregate, or probed the trainings' primary key per row, where hashing took half the time.
+POSTGRESQL_SETTINGS = {"jit": "off", "enable_sort": "off", "enable_nestloop": "off"}
+# When the middle level groups a key of the fact with the holder (month, certification, age band: up to a million
+# groups on the large world), its hash aggregate in memory; at the default 4 MB it spilled to disk in batches.
+# Grouped by holder alone the default stays: the planner then reads the impressions in the order of their
+# (holder, …) index and aggregates them as they come, cheaper than a hash table.
+MANY_GROUPS_WORK_MEM = "256MB"
 
 
 @dataclass(frozen=True)
@@ -331,9 +348,15 @@ def _aggregate(
     dialect = session.get_bind().dialect.name
     facts = _facts(spec, dims, dialect).subquery("facts")
     fact_keys = [column for column in facts.c if column.name.startswith("k")]
+
+    def per_holder_sum(column: Any, small: bool) -> Any:
+        # PostgreSQL sums a bigint into a numeric: cast a holder's count back to integer so the next level adds up
+        # integers (a holder's cents stay bigint)
+        return cast(func.sum(column), Integer) if small and dialect == "postgresql" else func.sum(column)
+
     per_holder_query = (
-        select(*fact_keys, facts.c.holder, func.sum(facts.c.amount).label("amount"),
-               func.sum(facts.c.n).label("facts"), func.max(facts.c.flagged).label("flagged"))
+        select(*fact_keys, facts.c.holder, per_holder_sum(facts.c.amount, spec.kind != "cents").label("amount"),
+               per_holder_sum(facts.c.n, True).label("facts"), func.max(facts.c.flagged).label("flagged"))
         .group_by(*fact_keys, facts.c.holder)
     )
     per_holder = per_holder_query.cte("per_holder") if with_total else per_holder_query.subquery("per_holder")
@@ -365,6 +388,8 @@ def _aggregate(
         query = union_all(
             query, select(literal_column("1"), *[null() for _ in keys], *sums(holders)).select_from(holders)
         )
+    if dialect == "postgresql":
+        _postgresql_settings(session, many_groups=bool(fact_keys))
     out, total = [], None
     for row in session.execute(query).all():
         (holders_count, amount, count, flagged) = (int(value) for value in row[len(keys) + 1:])
@@ -375,6 +400,16 @@ def _aggregate(
             key = _format_key(dims, row[1: len(keys) + 1])
             out.append(Aggregate(key, holders_count, amount, count, flagged, sensitive))
     return out, total
+
+
+def _postgresql_settings(session: Session, many_groups: bool) -> None:
+    """``POSTGRESQL_SETTINGS`` and ``work_mem`` for the statement, set each time since a transaction may run
+    several statistics statements (the report): ``is_local``, gone when the transaction ends."""
+    default_work_mem = select(literal_column("reset_val")).select_from(table("pg_settings")).where(
+        literal_column("name") == "work_mem").scalar_subquery()
+    work_mem = literal(MANY_GROUPS_WORK_MEM) if many_groups else default_work_mem
+    session.execute(select(*(func.set_config(name, value, True) for name, value in POSTGRESQL_SETTINGS.items()),
+                           func.set_config("work_mem", work_mem, True)))
 
 
 def _format_key(dims: Sequence[str], values: Sequence[Any]) -> tuple[str, ...]:
@@ -398,12 +433,17 @@ def _utc(column: Any, dialect: str) -> Any:
 
 # SQLite keeps a timestamp as the text 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (SQLAlchemy's format, no offset), so
 # its year and month are slices of it: half the CPU of EXTRACT's strftime over a million impressions.
+# PostgreSQL's EXTRACT gives a numeric, slower to hash and subtract than date_part's double cast to an integer.
 def _year(moment: Any, dialect: str) -> Any:
-    return cast(func.substr(moment, 1, 4), Integer) if dialect == "sqlite" else extract("year", moment)
+    if dialect == "sqlite":
+        return cast(func.substr(moment, 1, 4), Integer)
+    return cast(func.date_part("year", moment), Integer) if dialect == "postgresql" else extract("year", moment)
 
 
 def _month(moment: Any, dialect: str) -> Any:
-    return cast(func.substr(moment, 6, 2), Integer) if dialect == "sqlite" else extract("month", moment)
+    if dialect == "sqlite":
+        return cast(func.substr(moment, 6, 2), Integer)
+    return cast(func.date_part("month", moment), Integer) if dialect == "postgresql" else extract("month", moment)
 
 
 def _fact_keys(dims: Sequence[str], when: Any, dialect: str) -> list[ColumnElement[Any]]:
@@ -428,7 +468,8 @@ def _facts(spec: Indicator, dims: Sequence[str], dialect: str) -> Any:
     the amount it adds to the value and, for the cancellation rate, 1 when it counts in the numerator. A
     ``UNION ALL`` when the facts come from several equality joins (CPF and corrective rights; participation and
     its refund)."""
-    if spec.source == "impressions" and "certification" in dims and not {"month", "age_band"} & set(dims):
+    if (spec.source == "impressions" and "certification" in dims and not {"month", "age_band"} & set(dims)
+            and dialect == "sqlite"):
         return _impressions_by_training(spec, dims, dialect)
     if spec.source == "impressions":
         legs = [_impression_facts(spec, dialect)]
@@ -448,18 +489,19 @@ def _facts(spec: Indicator, dims: Sequence[str], dialect: str) -> Any:
 
 
 def _impressions_by_training(spec: Indicator, dims: Sequence[str], dialect: str) -> Any:
-    """The impressions counted per (training, holder) before the certification is looked up, one lookup per
-    pair in training order: in the holders' order SQLite read the wide training rows at random (3.8 s of CPU
-    on the large world, docs/benchmarks.md). ``n`` carries the impressions of the pair (amount and facts)."""
-    shown = (
+    """SQLite: the impressions counted per (training, holder) before the certification is looked up, one lookup
+    per pair in training order: in the holders' order SQLite read the wide training rows at random (3.8 s of CPU
+    on the large world, docs/benchmarks.md). ``n`` carries the impressions of the pair (amount and facts).
+    PostgreSQL hash-joins the trainings to the impressions directly: nearly every pair occurs once, and grouping
+    them first cost a hash aggregate of 900,000 rows for nothing."""
+    pairs = (
         _impression_facts(spec, dialect)
         .with_only_columns(Impression.training_id.label("training"), Impression.holder_id.label("holder"),
                            func.count().label("n"))
         .group_by(Impression.training_id, Impression.holder_id)
+        .order_by(Impression.training_id)  # the grouping would follow the (holder, training) index otherwise
+        .subquery("shown")
     )
-    if dialect == "sqlite":  # the grouping would follow the (holder, training) index otherwise
-        shown = shown.order_by(Impression.training_id)
-    pairs = shown.subquery("shown")
     keys = [Training.certification_code.label(f"k{i}") for i, dim in enumerate(dims) if dim == "certification"]
     return (
         select(pairs.c.n.label("amount"), literal(0).label("flagged"), pairs.c.n.label("n"), *keys,
@@ -480,11 +522,16 @@ def _file_facts(spec: Indicator) -> Any:
 
 
 def _impression_facts(spec: Indicator, dialect: str) -> Any:
-    """Impressions; followed (enrolled): the holder's last view or enrol event (enrol event) or file for the
-    training came after the impression. On PostgreSQL the last events are grouped once and hash-joined, which an
-    ``EXISTS`` per impression under an ``OR`` could not be; SQLite has no hash join (it built a temporary index
-    over the grouped events for every query, 1.6-2.8 s of CPU on the large world), and there each impression
-    probes the covering index of its (holder, training) events and of its files instead (about a third of it)."""
+    """Impressions; followed (enrolled): a view or enrol event (an enrol event) or a file of the holder for the
+    training came after the impression.
+
+    PostgreSQL: one semi-join of the impressions with the later events and files together (``EXISTS`` over their
+    ``UNION ALL``), hashed on (holder, training) with the time compared in the join: grouping the last event of
+    every (holder, training) first, then joining it, cost a hash aggregate of 880,000 pairs on the large world
+    for nothing (nearly every pair occurs once), and two ``EXISTS`` under an ``OR`` are not turned into joins.
+    SQLite has no hash join (it built a temporary index over the events for every query, 1.6-2.8 s of CPU on the
+    large world): there each impression probes the covering index of its (holder, training) events and of its
+    files instead (about a third of it)."""
     query = select(literal(1).label("amount"), literal(0).label("flagged")).select_from(Impression)
     if spec.name == "impressions":
         return query
@@ -497,24 +544,15 @@ def _impression_facts(spec: Indicator, dialect: str) -> Any:
             Enrolment.holder_id == Impression.holder_id, Enrolment.training_id == Impression.training_id,
             Enrolment.created_at > Impression.shown_at)
         return query.where(or_(later_event.exists(), later_file.exists()))
-    last_event = (
-        select(Interaction.holder_id, Interaction.training_id, func.max(Interaction.occurred_at).label("last"))
-        .where(Interaction.event.in_(events))
-        .group_by(Interaction.holder_id, Interaction.training_id)
-        .subquery("last_event")
-    )
-    last_file = (
-        select(Enrolment.holder_id, Enrolment.training_id, func.max(Enrolment.created_at).label("last"))
-        .group_by(Enrolment.holder_id, Enrolment.training_id)
-        .subquery("last_file")
-    )
-    return (
-        query.outerjoin(last_event, and_(last_event.c.holder_id == Impression.holder_id,
-                                         last_event.c.training_id == Impression.training_id))
-        .outerjoin(last_file, and_(last_file.c.holder_id == Impression.holder_id,
-                                   last_file.c.training_id == Impression.training_id))
-        .where(or_(last_event.c.last > Impression.shown_at, last_file.c.last > Impression.shown_at))
-    )
+    later = union_all(
+        select(Interaction.holder_id.label("holder_id"), Interaction.training_id.label("training_id"),
+               Interaction.occurred_at.label("at")).where(Interaction.event.in_(events)),
+        select(Enrolment.holder_id, Enrolment.training_id, Enrolment.created_at),
+    ).subquery("later")
+    return query.where(
+        select(literal(1)).select_from(later).where(
+            later.c.holder_id == Impression.holder_id, later.c.training_id == Impression.training_id,
+            later.c.at > Impression.shown_at).exists())
 
 
 def _file_ref(prefix: str) -> Any:
