@@ -10,6 +10,7 @@ world zoo, so earlier caches stay valid.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 import time
@@ -61,6 +62,21 @@ def world_folder(
     return folder
 
 
+def matcher_fingerprint() -> str:
+    """Digest of what matches free text to ESCO beyond the world files (the profiles read declared experiences
+    through it): the matcher's code, the ESCO data shipped beside it and the multilingual encoder's version."""
+    from features import esco_matcher
+
+    digest = hashlib.sha256()
+    code = Path(esco_matcher.__file__)
+    for path in [code, *sorted((code.parent / "esco_data").glob("*"))]:
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update((esco_matcher.e5_model_id() if esco_matcher.e5_available() else "no-e5").encode())
+    return digest.hexdigest()[:16]
+
+
 def _remove_sqlite(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -82,10 +98,13 @@ def database_for(
     marker = path.with_suffix(".ready.json")
     url = f"sqlite:///{path.resolve()}"
     files = json.loads((world / "manifest.json").read_text(encoding="utf-8")).get("files", {})
+    matcher = matcher_fingerprint()
     if marker.exists() and path.exists():
         info = json.loads(marker.read_text(encoding="utf-8"))
         same_files = info.get("world_files", files) == files  # markers written before the zoo do not say
-        if info.get("version") == MARKER_VERSION and info.get("world") == str(world.resolve()) and same_files:
+        same_matcher = info.get("matcher") == matcher
+        if (info.get("version") == MARKER_VERSION and info.get("world") == str(world.resolve()) and same_files
+                and same_matcher):
             return url, {"import_seconds": info["import_seconds"], "profile_seconds": info["profile_seconds"]}
     marker.unlink(missing_ok=True)
     _remove_sqlite(path)
@@ -100,6 +119,6 @@ def database_for(
         recompute_profiles(session, ids, today=as_of)
     profile_seconds = time.perf_counter() - started
     marker.write_text(json.dumps({"version": MARKER_VERSION, "world": str(world.resolve()), "world_files": files,
-                                  "holders": len(ids), "import_seconds": import_seconds,
+                                  "matcher": matcher, "holders": len(ids), "import_seconds": import_seconds,
                                   "profile_seconds": profile_seconds}, indent=2), encoding="utf-8")
     return url, {"import_seconds": import_seconds, "profile_seconds": profile_seconds}
