@@ -178,12 +178,33 @@ class CatalogueArrays:
     cooccurrence: CoOccurrence | None = None
     factors: ItemFactors | None = None
     _orders: CandidateOrders | None = field(default=None, repr=False, compare=False)
+    _regions: tuple[np.ndarray, np.ndarray, dict[str, int]] | None = field(default=None, repr=False, compare=False)
+    _counts: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray] | None = field(
+        default=None, repr=False, compare=False)
 
     def candidate_orders(self) -> CandidateOrders:
         """Row orders the candidate sources walk (computed once per arrays, so a request scans a few rows)."""
         if self._orders is None:
             self._orders = CandidateOrders.build(self)
         return self._orders
+
+    def row_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(skills, prerequisites) of every row, as float32 sums of the rows (each row's sum is the same whether
+        the matrix is summed whole or a request's rows are taken first); summed again if a matrix is replaced."""
+        if self._counts is None or self._counts[0] is not self.skills or self._counts[1] is not self.prerequisites:
+            self._counts = (self.skills, self.prerequisites,
+                            np.asarray(self.skills.sum(axis=1)).ravel().astype(np.float32),
+                            np.asarray(self.prerequisites.sum(axis=1)).ravel().astype(np.float32))
+        return self._counts[2], self._counts[3]
+
+    def region_codes(self) -> tuple[np.ndarray, dict[str, int]]:
+        """(each row's region as an integer code, the code of each region), computed once per arrays (again if
+        ``region`` is replaced)."""
+        if self._regions is None or self._regions[0] is not self.region:
+            codes, names = pd.factorize(self.region)
+            self._regions = (self.region, np.asarray(codes, dtype=np.int64),
+                             {str(name): i for i, name in enumerate(names)})
+        return self._regions[1], self._regions[2]
 
     @classmethod
     def build(
@@ -330,6 +351,27 @@ class HolderArrays:
     is_job_seeker: np.ndarray
     # Binary holders × trainings matrix of past interactions (``features.collaborative``), None when unknown.
     history: sp.csr_matrix | None = None
+    # Per holder row: (co-occurrence matrix, history, that row's ``CoOccurrence.scores_for``) (``cooccurrence_scores``).
+    _cooccurrence_rows: dict[int, tuple[CoOccurrence, sp.csr_matrix, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+    def history_of(self, row: int) -> sp.csr_matrix | None:
+        """Row ``row`` of ``history`` (1 × trainings), or ``None`` without a history matrix."""
+        return None if self.history is None else matrix_row(self.history, row)
+
+    def cooccurrence_scores(self, cooccurrence: CoOccurrence, row: int) -> np.ndarray:
+        """``cooccurrence.scores_for(self.history[row])``, computed once per holder row (a request's candidate
+        sources and its candidates' features both read it: two passes over the co-occurrence matrix before);
+        computed again if the matrix or the history is replaced. Read-only: the array is shared."""
+        assert self.history is not None
+        rows = self.__dict__.setdefault("_cooccurrence_rows", {})  # arrays unpickled from before the field too
+        cached = rows.get(row)
+        if cached is None or cached[0] is not cooccurrence or cached[1] is not self.history:
+            scores = cooccurrence.scores_for(matrix_row(self.history, row))
+            scores.flags.writeable = False
+            cached = (cooccurrence, self.history, scores)
+            rows[row] = cached
+        return cached[2]
 
     @classmethod
     def build(
@@ -406,19 +448,17 @@ class HolderArrays:
 
         ``goal_occupation`` is the target occupation, or the current job when there is no target.
         """
-        cols = np.array(sorted(space.skill_col[u] for u in skill_weights if u in space.skill_col), dtype=np.int64)
         by_col = {space.skill_col[u]: w for u, w in skill_weights.items() if u in space.skill_col}
-        weights = np.array([min(max(by_col[c], 0.0), 1.0) for c in cols], dtype=np.float32)
+        cols = np.array(sorted(by_col), dtype=np.int64)
+        weights = np.array([min(max(by_col[c], 0.0), 1.0) for c in cols.tolist()], dtype=np.float32)
         n_skills = len(space.skill_col)
         skills = sp.csr_matrix((weights, cols, np.array([0, len(cols)])), shape=(1, n_skills))
+        # The gap, importance × (1 − held) over the goal's skills, as ``build`` computes it with sparse matrices
+        # (importance − importance·held in float32, zeros dropped), on the goal's row of the occupation matrix
+        # directly: a few hundred entries, where the sparse operations' set-up cost more than the arithmetic.
         goal = space.occupation_row.get(goal_occupation or "", -1)
-        if goal >= 0:
-            importance = space.occupation_skills[goal].tocsr().astype(np.float32)
-        else:
-            importance = sp.csr_matrix((1, n_skills), dtype=np.float32)
-        held = skills.multiply(importance > 0).tocsr()
-        gap = (importance - importance.multiply(held)).tocsr()
-        gap.eliminate_zeros()
+        gap_cols, gap_weights = _gap_of(space.occupation_skills, goal, cols, weights)
+        gap = sp.csr_matrix((gap_weights, gap_cols, np.array([0, len(gap_cols)])), shape=(1, n_skills))
         vector = np.zeros((1, dimension), dtype=np.float32)
         if embedding is not None and len(embedding) == dimension:
             vector[0] = embedding
@@ -436,6 +476,35 @@ class HolderArrays:
         )
 
 
+def matrix_row(matrix: sp.csr_matrix, row: int) -> sp.csr_matrix:
+    """``matrix[row]`` (1 × columns); a one-row matrix (one request's holder) is its own row, not copied: the copy
+    was most of the cost of reading one holder's row. Read it, never write to it."""
+    if matrix.shape[0] == 1 and row in (0, -1):
+        return matrix
+    return matrix[row]
+
+
+def _gap_of(occupation_skills: sp.csr_matrix, goal: int, held_cols: np.ndarray, held_weights: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, float32 weights) of one holder's gap for occupation row ``goal`` (none when ``goal`` < 0), the
+    holder holding ``held_weights`` at the sorted ``held_cols``."""
+    if goal < 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    start, end = occupation_skills.indptr[goal], occupation_skills.indptr[goal + 1]
+    cols = occupation_skills.indices[start:end].astype(np.int64)
+    importance = occupation_skills.data[start:end].astype(np.float32)
+    order = np.argsort(cols, kind="stable")  # a canonical matrix is sorted already: then this changes nothing
+    cols, importance = cols[order], importance[order]
+    held = np.zeros(len(cols), dtype=np.float32)
+    if len(held_cols):
+        at = np.minimum(np.searchsorted(held_cols, cols), len(held_cols) - 1)
+        found = (held_cols[at] == cols) & (importance > 0)  # held only where the goal needs the skill
+        held[found] = held_weights[at[found]]
+    gap = importance - importance * held
+    kept = gap != 0
+    return cols[kept], gap[kept]
+
+
 def _rowwise_dot(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
     return np.asarray(left.multiply(right).sum(axis=1)).ravel().astype(np.float32)
 
@@ -445,7 +514,7 @@ def _holder_dot(holder_matrix: sp.csr_matrix, h: np.ndarray, right: sp.csr_matri
     candidates) that is one sparse matrix-vector product, without building ``len(h)`` copies of the holder's
     row and their element-wise product (the general path, used in training)."""
     if len(h) and (h == h[0]).all():
-        vector = holder_matrix[int(h[0])].toarray().ravel()
+        vector = matrix_row(holder_matrix, int(h[0])).toarray().ravel()
         return np.asarray(right @ vector, dtype=np.float32).ravel()
     return _rowwise_dot(holder_matrix[h], right)
 
@@ -484,11 +553,12 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
     gap_closed = _holder_dot(hol.gap, h, train_skills)
     gap_total = hol.gap_total[h]
     gap_coverage = np.divide(gap_closed, gap_total, out=np.zeros_like(gap_closed), where=gap_total > 0)
-    n_skills = np.asarray(train_skills.sum(axis=1)).ravel().astype(np.float32)
+    skill_counts, prerequisite_counts = cat.row_counts()
+    n_skills = skill_counts[t]
     held_taught = _holder_dot(hol.skills, h, train_skills)
     novelty = np.divide(n_skills - held_taught, n_skills, out=np.zeros_like(n_skills), where=n_skills > 0)
     prerequisites = cat.prerequisites[t]
-    n_prerequisites = np.asarray(prerequisites.sum(axis=1)).ravel().astype(np.float32)
+    n_prerequisites = prerequisite_counts[t]
     met = _holder_dot(hol.skills, h, prerequisites)
     prerequisites_met = np.divide(met, n_prerequisites, out=np.ones_like(met), where=n_prerequisites > 0)
     goal = hol.goal_occupation[h]
@@ -499,18 +569,24 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
     ratio = np.minimum(price / (cpf + cec + 100.0), 10.0)
     preferred = hol.preferred_modality[h]
     modality_match = np.where(preferred < 0, 0.5, (preferred == cat.modality[t]).astype(np.float32))
-    # Regions as integer codes (one hash per pair, not a string comparison per pair and region).
-    region_codes, regions = pd.factorize(np.concatenate([hol.region[h], cat.region[t]]))
-    holder_region = region_codes[:len(h)]
-    region_match = (holder_region == region_codes[len(h):]) | (cat.modality[t] == MODALITY_CODES["remote"])
+    # Regions as integer codes: the catalogue's coded once per arrays, each distinct holder region looked up once
+    # (a region no training has gets a code of its own below zero, which matches no training).
+    catalogue_region, code_of = cat.region_codes()
+    if len(h) and (h == h[0]).all():  # one holder's candidates (a request)
+        holder_regions, which = [str(hol.region[h[0]])], np.zeros(len(h), dtype=np.int64)
+    else:
+        which, distinct = pd.factorize(hol.region[h])
+        holder_regions = [str(region) for region in distinct]
+    codes = np.array([code_of.get(region, -1 - i) for i, region in enumerate(holder_regions)], dtype=np.int64)
+    region_match = (codes[which] == catalogue_region[t]) | (cat.modality[t] == MODALITY_CODES["remote"])
     level, qualification = cat.level[t], hol.qualification_level[h]
     level_gap = np.nan_to_num(level - qualification, nan=0.0)
     region_popularity = np.zeros(len(t), dtype=np.float32)
-    for code in np.unique(holder_region):
-        counts = cat.region_popularity.get(str(regions[code]))
+    for i, region in enumerate(holder_regions):
+        counts = cat.region_popularity.get(region)
         if counts is not None:
-            rows = holder_region == code
-            region_popularity[rows] = cat.relative_popularity(counts[t[rows]], str(regions[code]))
+            rows = which == i
+            region_popularity[rows] = cat.relative_popularity(counts[t[rows]], region)
     return np.column_stack([
         similarity, gap_coverage, gap_closed, novelty, prerequisites_met, target_match.astype(np.float32),
         np.log1p(out_of_pocket / 100.0), ratio, modality_match, region_match.astype(np.float32),
@@ -524,7 +600,7 @@ def _cf_affinity(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.n
     if cat.cooccurrence is None or hol.history is None or len(h) == 0:
         return np.zeros(len(h), dtype=np.float32)
     if (h == h[0]).all():  # one holder's candidates (a request): the whole row in two vector-matrix products
-        return cat.cooccurrence.scores_for(hol.history[int(h[0])])[t]
+        return hol.cooccurrence_scores(cat.cooccurrence, int(h[0]))[t]
     return cat.cooccurrence.affinity(hol.history, h, t)
 
 
@@ -533,5 +609,5 @@ def mf_score(factors: ItemFactors | None, hol: HolderArrays, h: np.ndarray, t: n
     if factors is None or hol.history is None or len(h) == 0:
         return np.zeros(len(h), dtype=np.float32)
     if (h == h[0]).all():
-        return factors.scores_at(hol.history[int(h[0])], t)
+        return factors.scores_at(matrix_row(hol.history, int(h[0])), t)
     return factors.affinity(hol.history, h, t)

@@ -477,6 +477,7 @@ def evaluate_command(
     from training.pipeline import evaluate_champion, prepare
 
     try:
+        _refuse_another_databases_champion(db_url(db))
         prepared = prepare(db_url(db), holdout_days=holdout_days, show_progress=not as_json)
         evaluated, report = evaluate_champion(prepared, seed=seed, truth_dir=truth)
     except ParcoursError as exc:
@@ -487,6 +488,19 @@ def evaluate_command(
         return
     for metric, values in report["metrics"].items():
         typer.echo(f"{metric:>22}  " + "  ".join(f"{name}={value:.4f}" for name, value in values.items()))
+
+
+def _refuse_another_databases_champion(url: str) -> None:
+    """``OtherDatabase`` (the server's message) when the registered champion was trained on another database
+    than ``url``: the server refuses to serve it, so evaluating it as this database's model would mislead."""
+    from parcours.store.engine import migrate, session_scope
+    from parcours.store.identity import database_identity
+    from recommender.bundle import load_champion
+
+    migrate(url)
+    with session_scope(url) as session:
+        identity = database_identity(session)
+    load_champion(get_settings(), database_id=identity)
 
 
 stats_app = typer.Typer(help="Statistics of the scheme's use, small cells suppressed (purpose 5).",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from features.pairs import CatalogueArrays, HolderArrays
+from features.pairs import CatalogueArrays, HolderArrays, matrix_row
 
 # (vector, k, allowed mask) → catalogue rows, best first
 VectorSearch = Callable[[np.ndarray, int, np.ndarray], np.ndarray]
@@ -85,18 +85,19 @@ def generate_candidates(
     if personalised:
         search = vector_search or exact_vector_search(catalogue)
         sources.append(search(holders.embeddings[holder_row], n_similar, allowed))
-        gap = holders.gap[holder_row]
+        gap = matrix_row(holders.gap, holder_row)
         if gap.nnz:
             closed = np.asarray(catalogue.skills_csc[:, gap.indices] @ gap.data).ravel()
             sources.append(_top(closed, allowed, n_gap))
         goal = int(holders.goal_occupation[holder_row])
         if goal >= 0:
             sources.append(_first_allowed(orders.by_occupation.get(goal, orders.empty), allowed, n_target))
-        if holders.history is not None and catalogue.cooccurrence is not None and holders.history[holder_row].nnz:
-            affinity = catalogue.cooccurrence.scores_for(holders.history[holder_row])
+        history = holders.history_of(holder_row)  # one slice of the history matrix, not one per use
+        if history is not None and catalogue.cooccurrence is not None and history.nnz:
+            affinity = holders.cooccurrence_scores(catalogue.cooccurrence, holder_row)  # the features reuse it
             sources.append(_top(affinity, allowed, n_collaborative))
-        if holders.history is not None and catalogue.factors is not None and holders.history[holder_row].nnz:
-            sources.append(_top(catalogue.factors.scores_for(holders.history[holder_row]), allowed, n_factors))
+        if history is not None and catalogue.factors is not None and history.nnz:
+            sources.append(_top(catalogue.factors.scores_for(history), allowed, n_factors))
     region = str(holders.region[holder_row])
     sources.append(_first_allowed(orders.by_region.get(region, orders.popular), allowed, n_popular))
     sources.append(_first_allowed(orders.overall, allowed, n_popular))

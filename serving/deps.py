@@ -48,12 +48,29 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     session: Session = request.app.state.session_factory()
     try:
         yield session
-        await run_in_threadpool(session.commit)
     except BaseException:
-        await run_in_threadpool(session.rollback)
+        await run_in_threadpool(_rollback_and_close, session)
+        raise
+    await run_in_threadpool(_commit_and_close, session)
+
+
+def _commit_and_close(session: Session) -> None:
+    """Commit then close in one trip through the thread pool (one trip less per request than a trip each); a
+    failed commit is rolled back and the session still closed."""
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
         raise
     finally:
-        await run_in_threadpool(session.close)
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -93,8 +110,9 @@ def too_many(exc: RateLimited) -> HTTPException:
     return HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
-def search_rate_limit(request: Request, user: CurrentUser) -> None:
-    """A generous per-user limit on the routes that encode and rank (429 with ``Retry-After`` beyond it)."""
+async def search_rate_limit(request: Request, user: CurrentUser) -> None:
+    """A generous per-user limit on the routes that encode and rank (429 with ``Retry-After`` beyond it).
+    async: an in-memory count needs no trip through the thread pool, which a sync dependency takes."""
     limit: RateLimit | None = getattr(request.app.state, "search_limit", None)
     if limit is None:
         return

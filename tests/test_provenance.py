@@ -262,3 +262,26 @@ def test_a_champion_of_another_database_is_refused_then_replaced_by_training_her
         answer = client.get(f"/v1/holders/{holder}/recommendations", headers=token(client, f"prov-{holder}"))
         assert answer.status_code == 200 and answer.json()["items"]
         assert client.get("/ready").status_code == 200
+
+
+def test_evaluate_refuses_another_databases_champion_with_the_servers_message(  # type: ignore[no-untyped-def]
+        trained_elsewhere, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from parcours.cli import app
+
+    settings, other_url, _holder, _folder = trained_elsewhere
+    # A database of its own identity: whichever champion the registry holds by now was trained on another one.
+    # (That the check lets a database's own champion through: the train-then-evaluate test of test_ranker.py.)
+    mine = _copy_sqlite(other_url, tmp_path / "mine.db")
+    with session_scope(mine) as session:
+        session.execute(text("UPDATE database_identity SET database_id = :id"), {"id": str(uuid.uuid4())})
+    monkeypatch.setenv("PARCOURS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("PARCOURS_CACHE_DIR", str(settings.resolved_cache_dir()))
+    get_settings.cache_clear()
+    try:
+        refused = CliRunner().invoke(app, ["evaluate", "--json", "--db", mine])
+        assert refused.exit_code == 1
+        assert "was trained on database" in refused.stderr and f"configured database is {_identity(mine)}" in \
+            refused.stderr and "`parcours train`" in refused.stderr
+    finally:
+        get_settings.cache_clear()
+        get_engine(mine).dispose()

@@ -3,13 +3,14 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from serving.deps import CurrentUser, HolderIdPath, SearchRateLimit, SessionDep
 from serving.schemas.errors import responses
 from serving.schemas.rights import AccountPublic
 from serving.services.access import authorise_holder_read
+from serving.services.at_commit import commit_without_disk_wait
 from serving.services.holders import account_view
 from serving.services.recommendations import RecommenderState, recommendations_for
 from serving.services.statistics import log_impressions
@@ -60,14 +61,21 @@ def get_recommendations(
     personalised: Annotated[bool | None, Query(
         description="false: neutral suggestions for this request (a holder who switched personalisation off "
                     "always gets them)")] = None,
-) -> RecommendationsPublic:
+) -> Response:
     holder = authorise_holder_read(session, user, holder_id, "recommend", f"/holders/{holder_id}/recommendations")
     state: RecommenderState = request.app.state.recommender
     if state.recommender is None:
-        return RecommendationsPublic(model_version="none", personalised=False, degraded=True, items=[])
+        return _json(RecommendationsPublic(model_version="none", personalised=False, degraded=True, items=[]))
     used_personalisation, items = recommendations_for(session, state.recommender, holder, k,
                                                       personalised=personalised)
     log_impressions(session, holder.holder_id, [item.training_id for item in items], state.recommender.model_version)
-    return RecommendationsPublic(
+    commit_without_disk_wait(session)  # it writes only the audit row and the impressions
+    return _json(RecommendationsPublic(
         model_version=state.recommender.model_version, personalised=used_personalisation, degraded=state.degraded,
-        items=[RecommendationItem(**vars(item)) for item in items])
+        items=[RecommendationItem(**vars(item)) for item in items]))
+
+
+def _json(answer: BaseModel) -> Response:
+    """The answer serialised here, in the route's thread, as FastAPI serialises a ``response_model`` (pydantic's
+    JSON): returned as a model, FastAPI validated it once more, from a second trip through the thread pool."""
+    return Response(content=answer.model_dump_json(), media_type="application/json")

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 _PENDING = "parcours_at_commit"
+_NO_DISK_WAIT = "parcours_commit_without_disk_wait"
 
 
 def at_commit(session: Session, write: Callable[[Session], object]) -> None:
@@ -26,8 +27,22 @@ def at_commit(session: Session, write: Callable[[Session], object]) -> None:
     session.info.setdefault(_PENDING, []).append(write)
 
 
+def commit_without_disk_wait(session: Session) -> None:
+    """For a transaction that writes only the records of a read (its audit row, impressions): on PostgreSQL its
+    commit does not wait for the write-ahead log to reach the disk (``synchronous_commit`` off for this
+    transaction only; the disk flush was most of a recommendation's commit). The rows are committed
+    before the answer is sent all the same, and survive a crash of the server process (the kill test): only a
+    crash of PostgreSQL or of the machine within about 0.6 s (three ``wal_writer_delay``) could drop them, the
+    guarantee SQLite's ``synchronous=NORMAL`` gives (``parcours.store.engine``). Never for money or state."""
+    if not session.in_transaction():
+        session.begin()
+    session.info[_NO_DISK_WAIT] = True
+
+
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
+    if session.info.pop(_NO_DISK_WAIT, False) and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     for write in session.info.pop(_PENDING, None) or ():
         write(session)  # flushed by the commit that called us
 
@@ -36,3 +51,4 @@ def _write_pending(session: Session) -> None:
 def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:  # the outermost transaction: what it read was undone with it
         session.info.pop(_PENDING, None)
+        session.info.pop(_NO_DISK_WAIT, None)

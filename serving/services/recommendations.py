@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from features.catalogue import load_catalogue
@@ -85,6 +85,11 @@ def load_recommender(factory: sessionmaker[Session], settings: Settings,
                                      "open trainings")
 
 
+# The items' current title and price (built once: building it per request cost about as much as running it).
+_CURRENT_TITLE_AND_PRICE = select(Training.training_id, Training.title, Training.price_cents).where(
+    Training.training_id.in_(bindparam("training_ids", expanding=True)))
+
+
 @dataclass(frozen=True)
 class PricedRecommendation:
     training_id: str
@@ -114,8 +119,7 @@ def recommendations_for(session: Session, recommender: Recommender, holder: Hold
     # One query for the items' current title and price, one funding estimate for them all (balances and top-ups
     # read once): per item, these were about 40 queries per answer of 10.
     current = {row.training_id: row for row in session.execute(
-        select(Training.training_id, Training.title, Training.price_cents)
-        .where(Training.training_id.in_([rec.training_id for rec in recommended])))}
+        _CURRENT_TITLE_AND_PRICE, {"training_ids": [rec.training_id for rec in recommended]})} if recommended else {}
     plans = estimate_funding_many(session, holder, {t: row.price_cents for t, row in current.items()}, on,
                                   balances=balances)
     items: list[PricedRecommendation] = []
