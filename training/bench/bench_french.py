@@ -22,14 +22,13 @@ matcher's fingerprint (``matcher_fingerprint``) is the one recorded beside them.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from training.bench.bench_ranker import FIT_SEED, HOLDOUT_DAYS, measure, model_ratio
-from training.bench.worlds import AS_OF, SCALE, database_for, world_folder
+from training.bench.worlds import AS_OF, SCALE, database_for, matcher_fingerprint, world_folder
 
 SEED = 42
 KNOWN_ITEMS = 300
@@ -105,21 +104,6 @@ def french_world(work_dir: Path, seed: int = SEED, scale: str = SCALE, as_of: dt
     print(f"generating the French {scale} world, seed {seed}", flush=True)
     generate_world(folder, scale=scale, seed=seed, as_of=as_of, lang=LANG)
     return folder
-
-
-def matcher_fingerprint() -> str:
-    """Digest of what matches free text to ESCO beyond the world files: the matcher's code, the ESCO data shipped
-    beside it (French labels, label vectors) and the multilingual encoder's version when it is installed."""
-    from features import esco_matcher
-
-    digest = hashlib.sha256()
-    code = Path(esco_matcher.__file__)
-    for path in [code, *sorted((code.parent / "esco_data").glob("*"))]:
-        if path.is_file():
-            digest.update(path.name.encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    digest.update((esco_matcher.e5_model_id() if esco_matcher.e5_available() else "no-e5").encode())
-    return digest.hexdigest()[:16]
 
 
 def matched_database(world: Path, work_dir: Path, seed: int, scale: str = SCALE,
