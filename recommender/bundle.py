@@ -43,10 +43,14 @@ class RankerBundle:
 class BundleModel(PythonModel):  # type: ignore[misc]
     """The fitted ``RankerBundle`` as an MLflow model; ``predict`` scores a feature matrix."""
 
+    # MLflow wraps ``predict`` to validate inputs against its type hints, and without hints prints advice to every
+    # `parcours` command; the feature matrix is a plain array whose columns ``feature_names`` names: no schema.
+    _skip_type_hint_validation = True
+
     def __init__(self, bundle: RankerBundle) -> None:
         self.bundle = bundle
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # MLflow reads hints
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         return self.bundle.ranker.predict_proba(model_input)[:, 1]
 
 

@@ -285,3 +285,13 @@ def test_evaluate_refuses_another_databases_champion_with_the_servers_message(  
     finally:
         get_settings.cache_clear()
         get_engine(mine).dispose()
+
+
+def test_cli_train_on_a_database_never_imported_into_says_import_first(tmp_path: Path) -> None:
+    from parcours.cli import app
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = CliRunner().invoke(app, ["train", "--db", url], env={"PARCOURS_DATA_DIR": str(tmp_path / "data")})
+    assert result.exit_code == 1, result.output
+    assert "parcours import" in result.output
+    assert "Traceback" not in result.output and "no such table" not in result.output

@@ -36,7 +36,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from parcours.errors import NotFound  # noqa: E402
 from parcours.settings import Settings, get_settings  # noqa: E402
-from parcours.store.engine import session_scope  # noqa: E402
+from parcours.store.engine import migrate, session_scope  # noqa: E402
 from parcours.store.models import Interaction  # noqa: E402
 from recommender.bundle import CHAMPION, BundleModel, RankerBundle, load_champion  # noqa: E402
 from recommender.provenance import OtherDatabase, Provenance, current_provenance  # noqa: E402
@@ -119,6 +119,9 @@ def _champion_of(settings: Settings, provenance: Provenance,
 def train_and_register(db_url: str, *, holdout_days: int = 120, seed: int = 0, truth_dir: Path | None = None,
                        force: bool = False, incremental: bool = False, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
+    # As `prepare` and every other command do: a database never imported into then says "import first", not a
+    # missing table.
+    migrate(db_url)
     with session_scope(db_url) as session:
         provenance = current_provenance(session)
     champion, replaced = _champion_of(settings, provenance, incremental)
