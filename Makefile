@@ -52,8 +52,15 @@ lint: $(STAMP) ## ruff, mypy and the one-way layers (import-linter)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP) ## Run the benchmarks and rewrite docs/benchmarks.md
+bench: $(STAMP) /usr/bin/wrk ## Run the benchmarks and rewrite docs/benchmarks.md
 	$(BIN)/python -m training.bench --out docs/benchmarks.md
+
+# The load bench drives the server with Debian's wrk: installed when missing, as .ci/run installs Chromium (only the
+# benchmarks need it, not `make test`).
+/usr/bin/wrk: export DEBIAN_FRONTEND := noninteractive
+/usr/bin/wrk:
+	apt-get update -qq
+	apt-get install -y -qq wrk >/dev/null
 
 notebooks: $(STAMP) ## Run the notebooks on the demo world (after `make demo`): reports/*.ipynb, reports/figures/
 	mkdir -p reports

@@ -10,12 +10,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from parcours.errors import ParcoursError, ValidationFailed
 from parcours.settings import get_settings
+
+if TYPE_CHECKING:
+    from recommender.bundle import RankerBundle
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -477,9 +480,9 @@ def evaluate_command(
     from training.pipeline import evaluate_champion, prepare
 
     try:
-        _refuse_another_databases_champion(db_url(db))
+        champion = _this_databases_champion(db_url(db))
         prepared = prepare(db_url(db), holdout_days=holdout_days, show_progress=not as_json)
-        evaluated, report = evaluate_champion(prepared, seed=seed, truth_dir=truth)
+        evaluated, report = evaluate_champion(prepared, champion, seed=seed, truth_dir=truth)
     except ParcoursError as exc:
         fail(str(exc))
     typer.echo(evaluated, err=True)
@@ -490,9 +493,10 @@ def evaluate_command(
         typer.echo(f"{metric:>22}  " + "  ".join(f"{name}={value:.4f}" for name, value in values.items()))
 
 
-def _refuse_another_databases_champion(url: str) -> None:
-    """``OtherDatabase`` (the server's message) when the registered champion was trained on another database
-    than ``url``: the server refuses to serve it, so evaluating it as this database's model would mislead."""
+def _this_databases_champion(url: str) -> RankerBundle | None:
+    """The registered champion (``None`` without one), loaded once for ``parcours evaluate``; ``OtherDatabase``
+    (the server's message) when it was trained on another database than ``url``: the server refuses to serve it,
+    so evaluating it as this database's model would mislead. Checked before the split is prepared."""
     from parcours.store.engine import migrate, session_scope
     from parcours.store.identity import database_identity
     from recommender.bundle import load_champion
@@ -500,7 +504,7 @@ def _refuse_another_databases_champion(url: str) -> None:
     migrate(url)
     with session_scope(url) as session:
         identity = database_identity(session)
-    load_champion(get_settings(), database_id=identity)
+    return load_champion(get_settings(), database_id=identity)
 
 
 stats_app = typer.Typer(help="Statistics of the scheme's use, small cells suppressed (purpose 5).",

@@ -92,8 +92,9 @@ class Settings(BaseSettings):
     log_format: str = "text"
     graceful_shutdown_seconds: int = 20
     # Requests inside the application at once, per worker (0: no limit); the others wait their turn in order
-    # (serving.middleware.ConcurrencyLimit, docs/operations.md). /health, /ready and /metrics never wait.
-    max_concurrent_requests: int = 8
+    # (serving.middleware.ConcurrencyLimit, docs/operations.md). /health, /ready and /metrics never wait. Two:
+    # one computes while the other waits on the database; more only take turns at one GIL (docs/scaling.md).
+    max_concurrent_requests: int = 2
     # `parcours import`: bigger files are refused before reading; rows are read in chunks of this many.
     import_max_file_bytes: int = 2 * 1024**3
     import_chunk_rows: int = 10_000

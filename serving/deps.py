@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from parcours.settings import Settings
+from parcours.store.engine import end_session
 from parcours.store.models import User
 from serving.security import RateLimit, RateLimited, decode_access_token, token_matches
 
@@ -49,28 +50,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     except BaseException:
-        await run_in_threadpool(_rollback_and_close, session)
+        await run_in_threadpool(end_session, session, commit=False)
         raise
-    await run_in_threadpool(_commit_and_close, session)
-
-
-def _commit_and_close(session: Session) -> None:
-    """Commit then close in one trip through the thread pool (one trip less per request than a trip each); a
-    failed commit is rolled back and the session still closed."""
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-def _rollback_and_close(session: Session) -> None:
-    try:
-        session.rollback()
-    finally:
-        session.close()
+    # Commit and close in one trip through the thread pool (a trip each cost one more per request).
+    await run_in_threadpool(end_session, session, commit=True)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

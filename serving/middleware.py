@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 import anyio
+from anyio.lowlevel import RunVar
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -42,6 +43,10 @@ class ConcurrencyLimit:
     Without it every request went in at once: 32 connections meant 32 threads fighting for one GIL (a thread back
     from each database call waits for it behind the CPU-bound ones) and for the engine's pool, where a thread
     holding a pool slot could wait for a thread and the reverse. ``exempt`` paths (probes, metrics) never wait.
+
+    The slots are counted per event loop: an anyio semaphore wakes its waiters in its own loop only, and one
+    shared between loops hung (a release in one loop did not wake a waiter in another). A worker serves from one
+    loop, so the limit is the worker's; a TestClient used without ``with`` runs each request in a loop of its own.
     """
 
     def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str] = frozenset({"/health", "/ready", "/metrics"})
@@ -49,15 +54,19 @@ class ConcurrencyLimit:
         self.app = app
         self.limit = limit
         self.exempt = exempt
-        self._slots: anyio.Semaphore | None = None  # made in the event loop, at the first request
+        # This instance's semaphore in each running loop, made at the loop's first request (a name of its own:
+        # anyio 3 keyed run variables by name).
+        self._slots: RunVar[anyio.Semaphore] = RunVar(f"parcours-concurrency-limit-{id(self)}")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.limit <= 0 or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
-        if self._slots is None:
-            self._slots = anyio.Semaphore(self.limit)  # FIFO: waiters are served in arrival order
-        async with self._slots:
+        slots = self._slots.get(None)
+        if slots is None:
+            slots = anyio.Semaphore(self.limit)  # FIFO: waiters are served in arrival order
+            self._slots.set(slots)
+        async with slots:
             await self.app(scope, receive, send)
 
 

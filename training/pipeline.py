@@ -83,16 +83,14 @@ def fit_and_evaluate(prepared: Prepared, *, seed: int = 0, truth_dir: Path | Non
     return bundle, evaluate_prepared(bundle, prepared, seed=seed, truth_dir=truth_dir, max_holders=max_holders)
 
 
-def evaluate_champion(prepared: Prepared, *, seed: int = 0, truth_dir: Path | None = None,
-                      settings: Settings | None = None) -> tuple[str, dict[str, Any]]:
-    """(what was evaluated, the report) for ``parcours evaluate``: the registered champion, the model the server
-    answers with, evaluated as ``parcours train`` evaluated it (``evaluate_prepared``, on the held-out sample of
-    its own training seed), so both print the same numbers for the same model and split. With no champion, one
-    fitted on other features than this version computes, or one trained past this split's cut (it would have
-    learnt from the held-out period), a model is fitted on the split with ``seed`` instead."""
-    from recommender.bundle import load_champion
-
-    champion = load_champion(settings)
+def evaluate_champion(prepared: Prepared, champion: RankerBundle | None, *, seed: int = 0,
+                      truth_dir: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """(what was evaluated, the report) for ``parcours evaluate``: ``champion`` (the registered one, the model the
+    server answers with, loaded by the caller with its database check), evaluated as ``parcours train`` evaluated
+    it (``evaluate_prepared``, on the held-out sample of its own training seed), so both print the same numbers
+    for the same model and split. With no champion, one fitted on other features than this version computes, or
+    one trained past this split's cut (it would have learnt from the held-out period), a model is fitted on the
+    split with ``seed`` instead."""
     cut = prepared.split.cut_date
     if champion is None:
         why = "no champion registered"

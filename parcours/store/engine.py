@@ -44,18 +44,32 @@ def session_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(url), expire_on_commit=False)
 
 
+def end_session(session: Session, *, commit: bool) -> None:
+    """Commit (``commit``) or roll back, then close in every case; a failed commit is rolled back. The one ending
+    of a unit of work: ``session_scope`` and the API's per-request session (one thread-pool trip) both use it."""
+    try:
+        if commit:
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    else:
+        if not commit:
+            session.rollback()
+    finally:
+        session.close()
+
+
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
     """A session committed on success and rolled back on any error: nothing is half-written."""
     session = session_factory(url)()
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        end_session(session, commit=False)
         raise
-    finally:
-        session.close()
+    end_session(session, commit=True)
 
 
 def alembic_config(url: str) -> Config:
