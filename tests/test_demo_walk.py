@@ -109,7 +109,20 @@ def test_demo_files_in_every_state(demo_world: tuple[str, Path, dict[str, object
     assert [f["state"] for f in planned] == ["paid", "service_done", "exited", "in_training", "confirmed"]
     assert f"business date {plan['business_date']}" in README.read_text(encoding="utf-8")
     again = replay_demo_files(session_factory(url), work / "world", remittance_dir=work / "remittances")
-    assert (again.files, again.skipped) == ({}, 5)
+    assert (again.files, again.skipped, again.consents) == ({}, 5, [])
+
+
+def test_the_demo_adviser_finds_consenting_holders(demo_world: tuple[str, Path, dict[str, object]]) -> None:
+    """holder1 and holder2 consent to the demo adviser (an empty adviser page otherwise); holder3 does not."""
+    url, work, _plan = demo_world
+    client = TestClient(create_app(Settings(db_url=url, data_dir=work, remittance_dir=work / "remittances")))
+    token = client.post("/v1/auth/token", data={"username": "adviser", "password": "demo-adviser"}).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    listed = client.get("/v1/advisers/me/holders", headers=headers)
+    assert listed.status_code == 200, listed.text
+    assert sorted(h["holder_id"] for h in listed.json()) == ["H000001", "H000002"]
+    assert client.get("/v1/holders/H000001/preferences", headers=headers).status_code == 200
+    assert client.get("/v1/holders/H000003/preferences", headers=headers).status_code == 403
 
 
 def test_readme_walk(demo_world: tuple[str, Path, dict[str, object]], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -83,7 +83,7 @@ def test_round_trip(client: TestClient) -> None:
     response = put(client, body)
     assert response.status_code == 200, response.text
     written = response.json()
-    assert written["target_occupation"] == {"uri": ACCOUNTANT, "label": "accountant", "score": 1.0,
+    assert written["target_occupation"] == {"uri": ACCOUNTANT, "label": "comptable", "score": 1.0,
                                             "low_confidence": False, "matched_from": "uri", "text": None}
     assert {k: written[k] for k in body if k != "target_occupation"} == {k: v for k, v in body.items()
                                                                           if k != "target_occupation"}
@@ -105,7 +105,9 @@ def test_round_trip(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("text", "uri", "label", "exact"),
-    [("accountant", ACCOUNTANT, "accountant", True), ("bookkeeping and payroll", BOOKKEEPER, "bookkeeper", False)],
+    # Matched in English, answered with ESCO's French label (what holders and advisers read).
+    [("accountant", ACCOUNTANT, "comptable", True),
+     ("bookkeeping and payroll", BOOKKEEPER, "chargé de comptabilité/chargée de comptabilité", False)],
 )
 def test_free_text_target_is_matched_and_answered_with_its_score(
     client: TestClient, text: str, uri: str, label: str, exact: bool
@@ -127,7 +129,7 @@ def test_unknown_uri_is_422_with_close_suggestions(client: TestClient) -> None:
     [problem] = response.json()["detail"]
     assert problem["loc"] == ["target_occupation"] and "unknown" in problem["msg"]
     suggestions = problem["ctx"]["suggestions"]
-    assert suggestions[0] == {"uri": ACCOUNTANT, "label": "accountant", "score": suggestions[0]["score"]}
+    assert suggestions[0] == {"uri": ACCOUNTANT, "label": "comptable", "score": suggestions[0]["score"]}
     assert len(suggestions) == 5
 
 

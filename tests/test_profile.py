@@ -430,8 +430,16 @@ def test_api_experience_skills_and_gap(client):
     assert skills["n_skills"] > 0 and skills["skills"][0]["evidence"][0]["experience_id"] == job_id
     assert skills["skills"][0]["evidence"][0]["via_uri"] == occupation("accountant")
 
+    # What a holder reads is ESCO's French label where there is one (the stored profile keeps the URIs).
+    from features.esco_fr import load_french_labels
+
+    french_skills = load_french_labels("skill").preferred
+    shown = [s for s in skills["skills"] if s["skill_uri"] in french_skills]
+    assert shown and all(s["label"] == french_skills[s["skill_uri"]] for s in shown)
+
     gap = client.get("/v1/holders/H1/skill-gap", params={"target": "payroll clerk"}, headers=h1)
     assert gap.status_code == 200 and gap.json()["target_uri"] == occupation("payroll clerk")
+    assert gap.json()["target_label"] == load_french_labels("occupation").preferred[occupation("payroll clerk")]
 
     patched = client.patch(f"/v1/holders/H1/experience/{job_id}", json={"end_date": "2018-01-01"}, headers=h1)
     assert patched.status_code == 422 and patched.json()["detail"][0]["loc"] == ["end_date"]

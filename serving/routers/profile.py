@@ -26,6 +26,7 @@ from serving.services.experience import (
     exclude_skill,
     list_experience,
 )
+from serving.services.labels import label_of
 
 router = APIRouter(prefix="/v1/holders", tags=["skills profile"])
 
@@ -229,7 +230,7 @@ def get_skills(
     skills = [
         SkillPublic(
             skill_uri=s.skill_uri,
-            label=s.label,
+            label=label_of(s.skill_uri, "skill", s.label),
             weight=s.weight,
             source=s.source,
             evidence=[
@@ -292,9 +293,9 @@ def get_skill_gap(
     return SkillGapPublic(
         holder_id=holder_id,
         target_uri=gap.target_uri,
-        target_label=gap.target_label,
+        target_label=label_of(gap.target_uri, "occupation", gap.target_label),
         confidence=gap.confidence,
         low_confidence=gap.low_confidence,
         coverage=gap.coverage,
-        items=[GapItemPublic(**vars(i)) for i in gap.items[:k]],
+        items=[GapItemPublic(**{**vars(i), "label": label_of(i.skill_uri, "skill", i.label)}) for i in gap.items[:k]],
     )

@@ -4,25 +4,33 @@ moved exactly as the rules say (reservation at confirmation, payment and return 
 
 Run once after ``parcours import`` and ``parcours user import`` (``parcours world demo-files``): a holder who already
 has a file for the training and session is skipped, so a second run changes nothing.
+
+The demo holders but the last also let the demo advisers see their data (``grant_demo_consents``): otherwise an
+adviser signing in to the demo finds an empty page; the last holder shows what an adviser without consent gets.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from parcours.errors import ValidationFailed
+from parcours.store.models import User
 from parcours.store.supporting_models import Enrolment
 from serving.services import enrolment_files as files
+from serving.services.access import find_active_consent
 from serving.services.actors import Actor
+from serving.services.consents import grant_consent
 from serving.services.payments import run_payment_batch
 
 DEMO_FILES = "demo_files.json"  # the generator's name for it (training.datasets.world_demo_files)
+DEMO_USERS = "demo_users.csv"
 # Steps of one file in the order they happen on the same day.
 STEPS = ("request", "accept", "confirm", "entry", "exit", "service_done", "pay")
 
@@ -32,10 +40,12 @@ class Replayed:
     business_date: dt.date
     files: dict[str, int]  # state → enrolment id
     skipped: int
+    consents: list[tuple[str, str]] = field(default_factory=list)  # (holder id, adviser) granted by this run
 
     def summary(self) -> str:
         made = ", ".join(f"{state} #{number}" for state, number in self.files.items()) or "none"
-        return (f"demo files: {made}; {self.skipped} already there. Serve them with "
+        granted = ", ".join(f"{holder} to {adviser}" for holder, adviser in self.consents) or "none new"
+        return (f"demo files: {made}; {self.skipped} already there; consents: {granted}. Serve them with "
                 f"PARCOURS_BUSINESS_DATE={self.business_date.isoformat()}")
 
 
@@ -80,7 +90,33 @@ def replay_demo_files(
         with factory() as session, session.begin():
             ids[number] = _apply(session, STEPS[step], rows[number], ids.get(number), day).enrolment_id
     made = {str(rows[n]["state"]): ids[n] for n in sorted(ids)}
-    return Replayed(dt.date.fromisoformat(str(plan["business_date"])), made, len(skipped))
+    consents = grant_demo_consents(factory, folder)
+    return Replayed(dt.date.fromisoformat(str(plan["business_date"])), made, len(skipped), consents)
+
+
+def grant_demo_consents(factory: sessionmaker[Session], folder: Path) -> list[tuple[str, str]]:
+    """Each demo holder but the last (``demo_users.csv``, by username) consents to each demo adviser, as the holder
+    would through the API (``grant_consent``, audited); a consent already active is kept. Returns those granted."""
+    path = folder / DEMO_USERS
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    holders = sorted(r["username"] for r in rows if r.get("role") == "holder")[:-1]
+    advisers = sorted(r["username"] for r in rows if r.get("role") == "adviser")
+    granted: list[tuple[str, str]] = []
+    with factory() as session, session.begin():
+        users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(holders + advisers)))}
+        now = dt.datetime.now(dt.UTC)
+        for name in holders:
+            holder = users.get(name)
+            if holder is None or holder.holder_id is None:
+                continue  # users not imported yet: nothing to consent for
+            for adviser in advisers:
+                if adviser in users and find_active_consent(session, holder.holder_id, adviser, now) is None:
+                    grant_consent(session, holder, holder.holder_id, adviser)
+                    granted.append((holder.holder_id, adviser))
+    return granted
 
 
 def _apply(session: Session, step: str, row: dict[str, str | int], file_id: int | None, day: dt.date) -> Enrolment:

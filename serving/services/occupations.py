@@ -36,7 +36,8 @@ from parcours.store.models import Experience, Holder
 from recommender.base import HolderContext
 from recommender.path_planner import HELD_THRESHOLD, CareerPath, PathPlanner, PathRequest, PathTopUp
 from serving.services.holders import today
-from serving.services.paths import label_of, planning_context, waiting_topups
+from serving.services.labels import label_of
+from serving.services.paths import planning_context, waiting_topups
 
 MAX_K = 50
 TYPICAL_STEPS = 4

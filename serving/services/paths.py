@@ -27,15 +27,13 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from features.catalogue import load_catalogue
-from features.esco import load_taxonomy
 from parcours.errors import ValidationFailed
 from parcours.store.models import Holder, TrainingSession
 from parcours.store.supporting_models import TopUp
@@ -51,36 +49,13 @@ from recommender.path_planner import (
     UnknownOccupation,
 )
 from serving.services.holders import holder_context, stored_skill_weights, today
+from serving.services.labels import label_of, labels
 from serving.services.preferences import resolve_target_occupation
 from serving.services.topups import usable_topups
 
 MAX_STEPS = 6  # what the API lets a caller ask for (the planner allows up to 8)
 DEFAULT_STEPS = 4
 TIME_LIMIT_S = 1.0  # one deadline for every solve of a request, then the greedy path
-
-LabelKind = Literal["skill", "occupation"]
-
-
-# --- Labels: French where ESCO has them --------------------------------------------------------------------
-
-
-@lru_cache(maxsize=2)
-def labels(kind: LabelKind) -> dict[str, str]:
-    """Every concept of ``kind`` → its French preferred label (``features.esco_fr``), the English one else."""
-    taxonomy = load_taxonomy()
-    frame = taxonomy.skills if kind == "skill" else taxonomy.occupations
-    out = dict(zip(frame.index.astype(str), frame["label"].astype(str), strict=True))
-    try:
-        from features.esco_fr import load_french_labels
-    except ImportError:  # French labels not shipped: English
-        return out
-    out.update(load_french_labels(kind).preferred)
-    return out
-
-
-def label_of(uri: str, kind: LabelKind, default: str | None = None) -> str:
-    return labels(kind).get(uri, default or uri)
-
 
 # --- The planner served by this process --------------------------------------------------------------------
 
