@@ -38,6 +38,10 @@ class RankerBundle:
     # as tags of the registered version; None in bundles registered before they were recorded.
     database_id: str | None = None
     catalogue_fingerprint: str | None = None
+    # Exposure prices by training id, in the ranker's margin units (``recommender.exposure``, learnt by
+    # ``training.exposure``); empty: no training is priced. Bundles pickled before the field lack the attribute:
+    # read it with ``recommender.exposure.bundle_prices``.
+    exposure_prices: dict[str, float] = field(default_factory=dict)
 
 
 class BundleModel(PythonModel):  # type: ignore[misc]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from features.pairs import FEATURE_NAMES, CatalogueArrays, HolderArrays, pair_features
+from recommender.exposure import priced_order
 
 MAX_PER_PROVIDER = 2
 
@@ -36,6 +37,7 @@ class Ranking:
     rows: np.ndarray  # catalogue rows, best first
     probability: np.ndarray  # calibrated enrolment probability, in ``rows`` order
     features: np.ndarray  # one row of FEATURE_NAMES per candidate, in ``rows`` order
+    margin: np.ndarray  # the ranker's raw margin (unpriced), in ``rows`` order
 
     def items(self, rows: Sequence[int]) -> list[RankedItem]:
         """``RankedItem``s of ``rows`` (catalogue rows among the candidates), in the order given."""
@@ -59,15 +61,19 @@ class Ranking:
 
 
 def rank_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, holder_row: int,  # type: ignore[no-untyped-def]
-                    candidates: np.ndarray, *, on: dt.date | None = None) -> Ranking:
-    """Candidates ordered by the calibrated enrolment probability (ties broken by the raw margin, then id)."""
+                    candidates: np.ndarray, *, on: dt.date | None = None,
+                    prices: np.ndarray | None = None) -> Ranking:
+    """Candidates ordered by the calibrated enrolment probability (ties broken by the raw margin, then id); with
+    ``prices`` (one per catalogue row, ``recommender.exposure``), by the margin minus the candidate's price."""
     candidates = np.asarray(candidates, dtype=np.int64)
     if len(candidates) == 0:
-        return Ranking(bundle, candidates, np.zeros(0), np.zeros((0, len(FEATURE_NAMES))))
+        return Ranking(bundle, candidates, np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), np.zeros(0))
     X = pair_features(catalogue, holders, np.full(len(candidates), holder_row), candidates, on=on)  # noqa: N806
     probability, margin = bundle.ranker.probability_and_margin(X)
-    order = np.lexsort((catalogue.training_ids[candidates], -margin, -probability))
-    return Ranking(bundle, candidates[order], probability[order], X[order])
+    ids = catalogue.training_ids[candidates]
+    order = (np.lexsort((ids, -margin, -probability)) if prices is None
+             else priced_order(margin, prices[candidates], ids))
+    return Ranking(bundle, candidates[order], probability[order], X[order], margin[order])
 
 
 def score_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, holder_row: int,  # type: ignore[no-untyped-def]

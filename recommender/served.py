@@ -20,7 +20,8 @@ from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
 from recommender.base import HolderContext, Recommendation, Recommender
 from recommender.baselines import allowed_mask, non_increasing
 from recommender.candidates import VectorSearch, exact_vector_search, generate_candidates
-from recommender.learned import diversify, fit_reasons, rank_candidates, risk_of, typical_completion
+from recommender.exposure import bundle_prices, row_prices
+from recommender.learned import Ranking, diversify, fit_reasons, rank_candidates, risk_of, typical_completion
 from recommender.neutral import NeutralRecommender
 
 SKILLS_EXPLAINED = 3
@@ -76,6 +77,8 @@ class LearnedRecommender(Recommender):
         self.neutral = NeutralRecommender(catalogue, today=today)
         # What an estimate reads as "well below": the settled enrolments' rate the completion model learnt.
         self.typical_completion = typical_completion(bundle, catalogue)
+        # Exposure prices per catalogue row (``recommender.exposure``); None: the bundle has none, ranked as before.
+        self.prices = row_prices(bundle_prices(bundle), catalogue)
         single_threaded_openmp()
 
     def holder_arrays(self, holder: HolderContext) -> HolderArrays:
@@ -97,17 +100,26 @@ class LearnedRecommender(Recommender):
         """Open on ``on`` and not already enrolled in or completed: what the holder can be proposed."""
         return allowed_mask(self.catalogue, holder, on)
 
-    def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:
-        if not holder.personalised:
-            return self.neutral.recommend(holder, k)
-        if k <= 0:
-            return []
+    def ranking(self, holder: HolderContext) -> Ranking:
+        """A personalised holder's candidates, scored and in the order ``recommend`` diversifies (exposure prices
+        applied): what ``training.exposure`` re-ranks under trial prices."""
+        return self._rank(holder)[0]
+
+    def _rank(self, holder: HolderContext) -> tuple[Ranking, HolderArrays]:
         single_threaded_openmp()  # per thread: requests run on the server's worker threads, not the loading one
         on = self.today()
         allowed = self.allowed(holder, on)
         holders = self.holder_arrays(holder)
         candidates = generate_candidates(self.catalogue, holders, 0, allowed, vector_search=self.vector_search)
-        ranking = rank_candidates(self.bundle, self.catalogue, holders, 0, candidates, on=on)
+        return rank_candidates(self.bundle, self.catalogue, holders, 0, candidates, on=on,
+                               prices=self.prices), holders
+
+    def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:
+        if not holder.personalised:
+            return self.neutral.recommend(holder, k)
+        if k <= 0:
+            return []
+        ranking, holders = self._rank(holder)
         picked = diversify(ranking.rows.tolist(), self.catalogue, k)
         gap = holders.gap
         gap_weight = dict(zip(gap.indices.tolist(), gap.data.tolist(), strict=True))

@@ -40,8 +40,10 @@ from features.pairs import (
 )
 from parcours.errors import Conflict, ParcoursError
 from recommender.bundle import RankerBundle
+from recommender.exposure import bundle_prices
 from recommender.ranker import TrainingRanker
 from training.dataset import POSITIVE_EVENTS, TimeSplit, WorldFrames
+from training.exposure import EXPOSURE_CAP, learn_exposure_prices
 from training.point_in_time import PointInTime, pair_days
 
 # Fewest enrolments (with both outcomes) to fit or update the completion model on.
@@ -261,7 +263,7 @@ def fit_bundle(
     random_negatives: int = RANDOM_NEGATIVES, seed: int = 0, ranker_params: dict[str, Any] | None = None,
     leave_own_out: bool = True, hard_negatives: bool = HARD_NEGATIVES,
     completion_horizon_days: int = COMPLETION_HORIZON_DAYS, frames: WorldFrames | None = None,
-    popular_negatives: float = POPULAR_NEGATIVES,
+    popular_negatives: float = POPULAR_NEGATIVES, exposure_cap: float | None = EXPOSURE_CAP,
 ) -> RankerBundle:
     """Fit the ranker (and the completion model) on the training pairs before the split's cut.
 
@@ -272,8 +274,13 @@ def fit_bundle(
     ``leave_own_out=False`` keeps the holder's own activity in the popularity and provider completion
     features of its pairs (the leaks ``leave_own_enrolments_out`` and ``leave_own_provider_out`` remove; kept
     for comparison); ``completion_horizon_days=0`` fits the completion model on every enrolment, the unsettled
-    ones too (the bias ``bench_ranker`` shows)."""
+    ones too (the bias ``bench_ranker`` shows).
+
+    ``exposure_cap``: once the models are fitted, the exposure prices that keep every training in at most that
+    share of the top-10 lists served to the holders of the training data (``training.exposure``); ``None``: no
+    prices (as before)."""
     started = time.perf_counter()
+    base_holders = holders
     at_day = PointInTime.build(frames, holders, split.cut) if frames is not None else None
     holders = at_day.holders if at_day is not None else holders
     h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
@@ -291,7 +298,7 @@ def fit_bundle(
     params = {"random_negatives": random_negatives, "seed": seed, "leave_own_out": leave_own_out,
               "leave_own_provider_out": leave_own_out, "mf_out_of_fold": leave_own_out,
               "hard_negatives": hard_negatives, "point_in_time": at_day is not None,
-              "popular_negatives": popular_negatives, **(ranker_params or {})}
+              "popular_negatives": popular_negatives, "exposure_cap": exposure_cap, **(ranker_params or {})}
     ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(X, enrolled)
     completion = None
     enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut,
@@ -303,7 +310,15 @@ def fit_bundle(
              "fit_seconds": time.perf_counter() - started - pairs_seconds - features_seconds}
     if enrolled_rows.any():  # the rate the completion model learnt, which served estimates are compared with
         stats[SETTLED_RATE] = float(completed[enrolled_rows].mean())
-    return RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats)
+    bundle = RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats)
+    if exposure_cap is not None:
+        exposure = learn_exposure_prices(bundle, catalogue, base_holders, split, frames, cap=exposure_cap, seed=seed)
+        bundle.exposure_prices = exposure.prices
+        stats.update({"exposure_lists": float(exposure.lists), "exposure_top_share_before": exposure.top_share_before,
+                      "exposure_top_share_after": exposure.top_share_after,
+                      "exposure_priced": float(len(exposure.prices)), "exposure_iterations": float(exposure.iterations),
+                      "exposure_seconds": exposure.seconds})
+    return bundle
 
 
 def update_bundle(
@@ -364,4 +379,8 @@ def update_bundle(
              "completion_updated": float(completion is not parent.completion)}
     if SETTLED_RATE in parent.stats:  # the few new settled enrolments would not say the rate better
         stats[SETTLED_RATE] = parent.stats[SETTLED_RATE]
-    return RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats)
+    # The parent's exposure prices, kept: learning them again builds every holder's served list (a minute on the
+    # small world, where an update takes seconds); the update continues the parent's margins, in whose units
+    # they are. A full `parcours train` learns them again.
+    return RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats,
+                        exposure_prices=dict(bundle_prices(parent)))

@@ -64,7 +64,7 @@ def _bench(db_url: str, *, window_days: int, holdout_days: int, repeats: int, se
     began = time.perf_counter()
     old_catalogue, old_holders = build_arrays(prepared.frames, old_split.cut_date, old_split.train, prepared.vectors)
     arrays_seconds = time.perf_counter() - began
-    parent = fit_bundle(old_catalogue, old_holders, old_split, seed=seed)
+    parent = fit_bundle(old_catalogue, old_holders, old_split, seed=seed, exposure_cap=None)
     parent.model_version = "bench/parent"
 
     runs: dict[str, list[float]] = {"full": [], "incremental": []}
@@ -72,7 +72,9 @@ def _bench(db_url: str, *, window_days: int, holdout_days: int, repeats: int, se
     full = incremental = None
     for _ in range(repeats):
         began = time.perf_counter()
-        full = fit_bundle(catalogue, holders, split, seed=seed)
+        # The fit step only, without exposure prices (``training.exposure``: every holder's served list is built to
+        # learn them): an update keeps its parent's prices, so both are compared unpriced (the parent too).
+        full = fit_bundle(catalogue, holders, split, seed=seed, exposure_cap=None)
         runs["full"].append(time.perf_counter() - began)
         stats["full"].append(full.stats)
         began = time.perf_counter()

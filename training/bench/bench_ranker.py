@@ -39,7 +39,8 @@ def measure(work_dir: Path, seed: int, scale: str = SCALE) -> dict[str, Any]:
     started = time.perf_counter()
     bundle, report = fit_and_evaluate(prepared, seed=FIT_SEED, truth_dir=world)
     total_seconds = time.perf_counter() - started
-    fit_seconds = sum(bundle.stats.get(key, 0.0) for key in ("pairs_seconds", "features_seconds", "fit_seconds"))
+    fit_seconds = sum(bundle.stats.get(key, 0.0) for key in ("pairs_seconds", "features_seconds", "fit_seconds",
+                                                             "exposure_seconds"))
     completion = completion_measurements(prepared, bundle, world)
     result = {
         "seed": seed,
@@ -68,7 +69,7 @@ def completion_measurements(prepared, bundle, world: Path) -> dict[str, Any]:  #
     from training.fit import fit_bundle
 
     unsettled = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=FIT_SEED,
-                           completion_horizon_days=0, frames=prepared.frames)
+                           completion_horizon_days=0, frames=prepared.frames, exposure_cap=None)
     out: dict[str, Any] = {}
     for label, fitted in (("settled", bundle), ("every enrolment", unsettled)):
         result = completion_calibration(fitted, prepared.catalogue, prepared.holders, prepared.split,
@@ -222,6 +223,14 @@ def concentration_lines(results: list[dict[str, Any]]) -> list[str]:
             mark = ("✅" if share <= CONCENTRATION_TARGET else "❌") if method == "model" else ""
             lines.append(f"| {r['seed']} | {method} | {share:.1%} | {distinct:,} | "
                          f"{metrics['training_gini'][method]:.3f} | {mark} |")
+    priced = [r for r in results if "exposure_lists" in r["stats"]]
+    if priced:
+        lines += ["", "Exposure prices (`training.exposure`), learnt at fit time on the lists served as of the cut to "
+                  "every holder of the training data: " + "; ".join(
+                      f"seed {r['seed']}: {r['stats']['exposure_priced']:.0f} trainings priced, most shown training in "
+                      f"{r['stats']['exposure_top_share_before']:.1%} → {r['stats']['exposure_top_share_after']:.1%} "
+                      f"of {r['stats']['exposure_lists']:,.0f} lists (cap {r['params'].get('exposure_cap', 0):.0%}), "
+                      f"{r['stats']['exposure_seconds']:.0f} s" for r in priced) + "."]
     return lines
 
 
