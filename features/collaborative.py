@@ -77,9 +77,12 @@ class CoOccurrence:
             self.__dict__["_derived"] = cached
         return cached[2], cached[3]
 
-    def affinity(self, history: sp.csr_matrix, holder_rows: np.ndarray, training_rows: np.ndarray) -> np.ndarray:
+    def affinity(self, history: sp.csr_matrix, holder_rows: np.ndarray, training_rows: np.ndarray, *,
+                 counted: np.ndarray | None = None) -> np.ndarray:
         """Mean cosine similarity of ``training_rows[i]`` to holder ``holder_rows[i]``'s history, the holder left
-        out of every count (``history``: the binary interest matrix the holders' rows come from)."""
+        out of every count (``history``: the binary interest matrix the holders' rows come from). ``counted``:
+        per pair, whether the holder's interactions the counts were built from hold ``training_rows[i]``, when the
+        history is only part of them (a training pair's history before its day); default: ``t`` in the history."""
         holder_rows = np.asarray(holder_rows, dtype=np.int64)
         training_rows = np.asarray(training_rows, dtype=np.int64)
         if len(holder_rows) == 0:
@@ -87,13 +90,15 @@ class CoOccurrence:
         weights = self._history_weights()
         mine = history[holder_rows]  # pairs × n
         own = np.asarray(mine[np.arange(len(training_rows)), training_rows]).ravel() > 0  # t in the history
+        in_counts = own if counted is None else np.asarray(counted, dtype=bool)
         column = self.counts[training_rows]  # pairs × n: C[t, ·] = C[·, t]
         weighted = mine.multiply(weights[np.newaxis, :]).tocsr()
         numerator = np.asarray(weighted.multiply(column).sum(axis=1)).ravel()
-        # Where t is in the holder's history, the holder added one to every kept C[j, t] of their history.
+        # Where the holder's counted interactions hold t, the holder added one to every kept C[j, t] of their
+        # history (a history item is always among the counted ones).
         present = weighted.multiply(column > 0)
-        numerator -= np.where(own, np.asarray(present.sum(axis=1)).ravel(), 0.0)
-        others_t = self.holders_per_training[training_rows] - own
+        numerator -= np.where(in_counts, np.asarray(present.sum(axis=1)).ravel(), 0.0)
+        others_t = self.holders_per_training[training_rows] - in_counts
         size = np.asarray(mine.sum(axis=1)).ravel() - own
         denominator = np.sqrt(np.maximum(others_t, 0.0)) * np.maximum(size, 1.0)
         return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=others_t > 0).astype(np.float32)
@@ -127,6 +132,16 @@ ALS_FACTORS = 32
 ALS_REGULARIZATION = 0.05
 ALS_ALPHA = 8.0
 ALS_ITERATIONS = 12
+
+
+@dataclass(frozen=True)
+class UserStep:
+    """One holder's ALS user step: the history's rows (sorted), the system ``A u = b`` and its solution."""
+
+    items: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    user: np.ndarray
 
 
 @dataclass
@@ -174,32 +189,44 @@ class ItemFactors:
         y = self.factors[items].astype(np.float64)
         return self.gram + (self.alpha - 1.0) * (y.T @ y), self.alpha * y.sum(axis=0)
 
-    def scores_for(self, history_row: sp.csr_matrix) -> np.ndarray:
+    def user_step(self, history_row: sp.csr_matrix) -> UserStep | None:
+        """The ALS user step of one holder (a 1 × n history row), solved once, which ``scores_for`` and
+        ``scores_at`` take instead of solving it again (a request's candidate source and its candidates' features
+        both read it); ``None`` without history."""
+        items = np.unique(history_row.tocsr().indices)
+        if len(items) == 0:
+            return None
+        a, b = self._system(items)
+        return UserStep(items, a, b, np.linalg.solve(a, b))
+
+    def scores_for(self, history_row: sp.csr_matrix, step: UserStep | None = None) -> np.ndarray:
         """Every training's score ``u · y_t`` for one holder (a 1 × n history row), where ``u`` is folded in from
         the history without ``t`` itself when ``t`` is in it: a training's score never reads its own interaction,
-        as ``affinity`` leaves the holder out of the co-occurrence counts."""
-        items = np.unique(history_row.tocsr().indices)
+        as ``affinity`` leaves the holder out of the co-occurrence counts. ``step``: ``user_step(history_row)``
+        when already solved."""
+        step = step if step is not None else self.user_step(history_row)
         n = self.factors.shape[0]
-        if len(items) == 0:
+        if step is None:
             return np.zeros(n, dtype=np.float32)
-        a, b = self._system(items)
         # float32 product: a request scores the whole catalogue (a float64 copy of the factors costs more).
-        scores = self.factors @ np.linalg.solve(a, b).astype(np.float32)
-        scores[items] = self._leave_one_out(a, b, items)
+        scores = self.factors @ step.user.astype(np.float32)
+        scores[step.items] = self._leave_one_out(step.a, step.b, step.items)
         return scores
 
-    def scores_at(self, history_row: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    def scores_at(self, history_row: sp.csr_matrix, rows: np.ndarray, step: UserStep | None = None) -> np.ndarray:
         """``scores_for(history_row)[rows]`` without scoring the whole catalogue (a request's candidates)."""
         rows = np.asarray(rows, dtype=np.int64)
-        items = np.unique(history_row.tocsr().indices)
-        if len(items) == 0 or len(rows) == 0:
+        if len(rows) == 0:
+            return np.zeros(0, dtype=np.float32)
+        step = step if step is not None else self.user_step(history_row)
+        if step is None:
             return np.zeros(len(rows), dtype=np.float32)
-        a, b = self._system(items)
-        scores = (self.factors[rows].astype(np.float64) @ np.linalg.solve(a, b)).astype(np.float32)
+        items = step.items
+        scores = (self.factors[rows].astype(np.float64) @ step.user).astype(np.float32)
         # ``np.isin(rows, items)`` by binary search in the sorted ``items`` (isin's set-up dominated here)
         own = items[np.minimum(np.searchsorted(items, rows), len(items) - 1)] == rows
         if own.any():
-            scores[own] = self._leave_one_out(a, b, rows[own])
+            scores[own] = self._leave_one_out(step.a, step.b, rows[own])
         return scores
 
     def _leave_one_out(self, a: np.ndarray, b: np.ndarray, items: np.ndarray) -> np.ndarray:

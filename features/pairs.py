@@ -28,6 +28,8 @@ Feature (name → meaning):
 - ``mf_score``: the holder's implicit-feedback matrix-factorisation score for the training
   (``features.collaborative.ItemFactors``: ALS item factors, the holder folded in from their history without the
   training itself): tastes shared by holders that neither the text nor the skills show.
+  Both are scores of models fitted on interactions: on training pairs they read the holder's interactions of the
+  days before the pair's only, the holder left out of the counts and of the ALS fit (``training.point_in_time``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.collaborative import CoOccurrence, ItemFactors, interest_matrix
+from features.collaborative import CoOccurrence, ItemFactors, UserStep, interest_matrix
 from features.esco import load_occupation_skills, load_taxonomy
 from parcours.domain.rules import flat_participation_cents
 
@@ -354,6 +356,9 @@ class HolderArrays:
     # Per holder row: (co-occurrence matrix, history, that row's ``CoOccurrence.scores_for``) (``cooccurrence_scores``).
     _cooccurrence_rows: dict[int, tuple[CoOccurrence, sp.csr_matrix, np.ndarray]] = field(
         default_factory=dict, repr=False, compare=False)
+    # Per holder row: (item factors, history, that row's ``ItemFactors.user_step``) (``factor_step``).
+    _factor_steps: dict[int, tuple[ItemFactors, sp.csr_matrix, UserStep | None]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def history_of(self, row: int) -> sp.csr_matrix | None:
         """Row ``row`` of ``history`` (1 × trainings), or ``None`` without a history matrix."""
@@ -371,6 +376,17 @@ class HolderArrays:
             scores.flags.writeable = False
             cached = (cooccurrence, self.history, scores)
             rows[row] = cached
+        return cached[2]
+
+    def factor_step(self, factors: ItemFactors, row: int) -> UserStep | None:
+        """``factors.user_step(self.history[row])``, solved once per holder row (a request's ALS candidate source
+        and its candidates' ``mf_score`` both read it); solved again if the factors or the history are replaced."""
+        assert self.history is not None
+        steps = self.__dict__.setdefault("_factor_steps", {})  # arrays unpickled from before the field too
+        cached = steps.get(row)
+        if cached is None or cached[0] is not factors or cached[1] is not self.history:
+            cached = (factors, self.history, factors.user_step(matrix_row(self.history, row)))
+            steps[row] = cached
         return cached[2]
 
     @classmethod
@@ -608,6 +624,7 @@ def mf_score(factors: ItemFactors | None, hol: HolderArrays, h: np.ndarray, t: n
     """The ``mf_score`` feature of pairs under ``factors`` (zero without factors or history)."""
     if factors is None or hol.history is None or len(h) == 0:
         return np.zeros(len(h), dtype=np.float32)
-    if (h == h[0]).all():
-        return factors.scores_at(matrix_row(hol.history, int(h[0])), t)
+    if (h == h[0]).all():  # one holder's candidates: the user step the candidate source solved, if it did
+        row = int(h[0])
+        return factors.scores_at(matrix_row(hol.history, row), t, hol.factor_step(factors, row))
     return factors.affinity(hol.history, h, t)

@@ -97,7 +97,8 @@ def generate_candidates(
             affinity = holders.cooccurrence_scores(catalogue.cooccurrence, holder_row)  # the features reuse it
             sources.append(_top(affinity, allowed, n_collaborative))
         if history is not None and catalogue.factors is not None and history.nnz:
-            sources.append(_top(catalogue.factors.scores_for(history), allowed, n_factors))
+            step = holders.factor_step(catalogue.factors, holder_row)  # solved once: the features reuse it
+            sources.append(_top(catalogue.factors.scores_for(history, step), allowed, n_factors))
     region = str(holders.region[holder_row])
     sources.append(_first_allowed(orders.by_region.get(region, orders.popular), allowed, n_popular))
     sources.append(_first_allowed(orders.overall, allowed, n_popular))

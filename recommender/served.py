@@ -2,9 +2,10 @@
 
 Per request it builds one holder's arrays from the stored profile (``HolderArrays.single``: the embedding was
 computed when the profile changed, never here), generates candidates (the catalogue index's ANN for the profile
-embedding, the skill gap, the target occupation, regional popularity), scores them with the same
-``pair_features`` the model was fitted on, applies the business rules (only what the holder can enrol in,
-diversified) and explains each item. With personalisation off it answers the neutral list
+embedding, the skill gap, the target occupation, item co-occurrence and ALS over the holder's history, regional
+popularity; the co-occurrence scores and the ALS user step are computed once and the features reuse them), scores
+them with the same ``pair_features`` the model was fitted on, applies the business rules (only what the holder
+can enrol in, diversified) and explains each item. With personalisation off it answers the neutral list
 (``recommender.neutral.NeutralRecommender``) instead: the same for every holder.
 """
 

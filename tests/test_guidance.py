@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from features.pairs import FEATURE_NAMES, SkillSpace, pair_features
 
@@ -156,3 +157,176 @@ def test_popular_negatives_are_drawn_among_trainings_taken_before(prepared) -> N
     assert len(t) > n and (catalogue.popularity[t[n:]] > 0).all()
     _h, uniform_t, _e, _c = training_pairs(catalogue, prepared.holders, split.train, **args)
     assert (catalogue.popularity[uniform_t[n:]] == 0).mean() > 0.5  # uniform draws mostly hit untaken trainings
+
+
+def _positive_collaborative(prepared, frames, train, *, window_days: int | None = 0):  # type: ignore[no-untyped-def]
+    """(holder id, training id) → (cf_affinity, mf_score, pair day, day its history stops) of every positive
+    training pair, computed as ``fit_bundle`` computes them (arrays of ``train``, window rows, then
+    ``collaborative_features``) with ``window_days``; ``None``: as before the window rows (the holder's whole
+    history, ALS out of fold)."""
+    from training.fit import build_arrays, factors_out_of_fold, training_pairs
+    from training.point_in_time import PointInTime, _days
+
+    split = prepared.split
+    catalogue, base = ((prepared.catalogue, prepared.holders) if train is split.train
+                       else build_arrays(frames, split.cut_date, train, prepared.vectors))
+    windowed = window_days is not None
+    at_day = PointInTime.build(frames, base, split.cut, windows_of=catalogue if windowed else None,
+                               window_days=window_days or 0)
+    holders = at_day.holders
+    h, t, enrolled, _completed = training_pairs(catalogue, holders, train, random_negatives=2, seed=1,
+                                                hard_negatives=False, point_in_time=at_day)
+    X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
+    X = (at_day.collaborative_features(X, h, t) if windowed  # noqa: N806
+         else factors_out_of_fold(X, catalogue, holders, h, t))
+    cf, mf = FEATURE_NAMES.index("cf_affinity"), FEATURE_NAMES.index("mf_score")
+    taken = train[train["event"].isin(("enrol", "complete"))]
+    first = taken.groupby(["holder_id", "training_id"])["occurred_at"].min()
+    day = dict(zip(first.index, _days(pd.DatetimeIndex(first.to_numpy())), strict=True))
+    window = at_day.window_keys[h - at_day.window_start] % (1 << 20) if windowed else np.zeros(len(h), np.int64)
+    out = {}
+    for i in np.flatnonzero(enrolled == 1):
+        key = (str(holders.holder_ids[h[i]]), str(catalogue.training_ids[t[i]]))
+        origin = at_day.window_origin(int(window[i])) if windowed else 0
+        out[key] = (float(X[i, cf]), float(X[i, mf]), int(day[key]), origin)
+    return out
+
+
+def _with_later_interactions(prepared, holder_id: str, training_id: str, day: int):  # type: ignore[no-untyped-def]
+    """(frames, training interactions) with more interactions of ``holder_id`` from ``day`` on: its training
+    ``training_id`` viewed again that day, five trainings viewed and one enrolled in that day or later."""
+    import dataclasses
+
+    catalogue, split, frames = prepared.catalogue, prepared.split, prepared.frames
+    rng = np.random.default_rng(day)
+    when = pd.Timestamp(day, unit="D", tz="UTC") + pd.Timedelta(hours=23)
+    extra = [(holder_id, training_id, "view", when)]
+    for other in rng.choice(catalogue.training_ids, 6):
+        extra.append((holder_id, str(other), "view", when + pd.Timedelta(days=int(rng.integers(0, 60)))))
+    extra.append((holder_id, str(extra[-1][1]), "enrol", extra[-1][3] + pd.Timedelta(hours=1)))
+    added = pd.DataFrame(extra, columns=["holder_id", "training_id", "event", "occurred_at"])
+    added = added[added["occurred_at"] < split.cut]
+    train = pd.concat([split.train, added], ignore_index=True).sort_values("occurred_at", kind="stable")
+    interactions = pd.concat([frames.interactions, added], ignore_index=True).sort_values("occurred_at",
+                                                                                         kind="stable")
+    return dataclasses.replace(frames, interactions=interactions), train.reset_index(drop=True)
+
+
+@pytest.mark.parametrize("window_days", [0, 30])
+def test_collaborative_features_of_a_pair_never_read_its_own_interaction_or_later_ones(
+        prepared, window_days: int) -> None:  # type: ignore[no-untyped-def]
+    """Interactions of a positive pair's holder added on or after the pair's day (its training viewed again, other
+    trainings viewed and taken) leave the ``cf_affinity`` and ``mf_score`` of the holder's pairs of that day and
+    before unchanged; before the window rows they read the holder's later interactions."""
+    frames, split = prepared.frames, prepared.split
+    before = _positive_collaborative(prepared, frames, split.train, window_days=window_days)
+    leaky = _positive_collaborative(prepared, frames, split.train, window_days=None)
+    assert all(origin <= day for _cf, _mf, day, origin in before.values())
+    assert sum(cf > 0 for cf, _mf, _d, _o in before.values()) > 20  # the features are not all zero
+    # Holders whose pair of that day already reads some history, on days well before the cut.
+    cut_day = int(split.cut.normalize().value // 86_400_000_000_000)
+    chosen = [(k, v[2]) for k, v in sorted(before.items())
+              if (v[0] > 0 or window_days) and v[2] < cut_day - 90 and leaky[k][0] > 0][:3]
+    assert len(chosen) == 3
+    checked = leaked = 0
+    for (holder_id, training_id), day in chosen:
+        changed_frames, changed_train = _with_later_interactions(prepared, holder_id, training_id, day)
+        after = _positive_collaborative(prepared, changed_frames, changed_train, window_days=window_days)
+        leaky_after = _positive_collaborative(prepared, changed_frames, changed_train, window_days=None)
+        for key, value in before.items():
+            if key[0] == holder_id and value[2] <= day:
+                assert after[key][:2] == pytest.approx(value[:2], abs=1e-6), key
+                checked += 1
+                leaked += leaky_after[key][:2] != pytest.approx(leaky[key][:2], abs=1e-6)
+    assert checked >= 3 and leaked >= 3  # the leak the window rows remove: the same pairs moved before them
+
+
+def test_a_pairs_collaborative_features_out_of_fold_by_hand(prepared) -> None:  # type: ignore[no-untyped-def]
+    """With ``window_days`` 0, a positive pair's ``cf_affinity`` is the mean cosine of its training to the
+    holder's trainings of the days before the pair's, over counts without the holder (written out here), and its
+    ``mf_score`` the ALS score of the user step over that history with factors fitted on the other fold's holders
+    (``scores_for``, the served path)."""
+    from features.collaborative import ItemFactors
+    from training.point_in_time import OUT_OF_FOLD, _days
+
+    split, catalogue, holders = prepared.split, prepared.catalogue, prepared.holders
+    pairs = _positive_collaborative(prepared, prepared.frames, split.train, window_days=0)
+    cooccurrence = catalogue.cooccurrence
+    assert cooccurrence is not None and holders.history is not None
+    counts, n = cooccurrence.counts.tocsr(), cooccurrence.holders_per_training
+    train = split.train[split.train["event"].isin(("view", "enrol", "complete", "cancel"))]
+    day_of = _days(train["occurred_at"])
+    _ids, rank = np.unique(holders.holder_ids, return_inverse=True)
+    fold = rank % OUT_OF_FOLD
+    order = np.argsort(catalogue.training_ids, kind="stable")
+    factors = [ItemFactors.build((sp.diags((fold != f).astype(np.float32)) @ holders.history).tocsr(),
+                                 item_order=order) for f in range(OUT_OF_FOLD)]
+    checked = 0
+    for (holder_id, training_id), (cf, mf, day, _o) in list(pairs.items())[:60]:
+        h, t = holders.position[holder_id], catalogue.position[training_id]
+        everything = set(holders.history[h].indices.tolist())
+        mine = (train["holder_id"] == holder_id).to_numpy() & (day_of < day)
+        history = sorted({catalogue.position[x] for x in train.loc[mine, "training_id"]} - {t})
+        own = t in everything
+        total = 0.0
+        for j in history:
+            c = counts[j, t] - (1.0 if own and counts[j, t] > 0 else 0.0)
+            total += c / np.sqrt(n[j] - 1) if n[j] > 1 else 0.0
+        others = n[t] - own
+        expected = total / (np.sqrt(others) * max(len(history), 1)) if others > 0 else 0.0
+        assert cf == pytest.approx(expected, rel=1e-4, abs=1e-6)
+        row = catalogue.history_row([str(catalogue.training_ids[j]) for j in history])
+        assert mf == pytest.approx(float(factors[fold[h]].scores_for(row)[t]), rel=1e-4, abs=1e-5)
+        checked += len(history) > 0
+    assert checked > 10
+
+
+def test_a_pairs_collaborative_features_by_window_are_the_served_scores_at_its_start(prepared) -> None:  # type: ignore[no-untyped-def]
+    """With windows, each positive pair's ``cf_affinity`` and ``mf_score`` are what the served path
+    (``scores_for`` of the co-occurrence and ALS fitted on the interactions before the pair's window, the holder's
+    history before it) gives the holder for the pair's training."""
+    from features.collaborative import CoOccurrence, ItemFactors, interest_matrix
+
+    split, catalogue, holders = prepared.split, prepared.catalogue, prepared.holders
+    pairs = _positive_collaborative(prepared, prepared.frames, split.train, window_days=120)
+    origins = sorted({o for _cf, _mf, _d, o in pairs.values()})
+    assert len(origins) > 1
+    order = np.argsort(catalogue.training_ids, kind="stable")
+    checked = 0
+    for origin in origins:
+        start = pd.Timestamp(origin, unit="D", tz="UTC")
+        earlier = split.train[split.train["occurred_at"] < start]
+        mine = [(k, v) for k, v in pairs.items() if v[3] == origin]
+        if earlier.empty:
+            assert all(v[:2] == (0.0, 0.0) for _k, v in mine)
+            continue
+        interest = interest_matrix(earlier, holders.position, catalogue.position, len(holders.holder_ids),
+                                   len(catalogue.training_ids))
+        cooccurrence, factors = CoOccurrence.build(interest), ItemFactors.build(interest, item_order=order)
+        for (holder_id, training_id), (cf, mf, _day, _o) in mine[:30]:
+            history = interest[holders.position[holder_id]]
+            t = catalogue.position[training_id]
+            assert cf == pytest.approx(float(cooccurrence.scores_for(history)[t]), abs=1e-5)
+            assert mf == pytest.approx(float(factors.scores_for(history)[t]), rel=1e-4, abs=1e-5)
+            checked += history.nnz > 0
+    assert checked > 10
+
+
+def test_candidates_hold_what_the_collaborative_baselines_rank_first(prepared) -> None:  # type: ignore[no-untyped-def]
+    """The ranker can only reach what its candidates hold: every training the item co-occurrence and ALS
+    baselines put in a holder's top 10 is a candidate."""
+    from recommender.candidates import generate_candidates
+
+    catalogue, holders = prepared.catalogue, prepared.holders
+    assert holders.history is not None and catalogue.cooccurrence is not None and catalogue.factors is not None
+    allowed = catalogue.open_mask()
+    checked = 0
+    for row in np.flatnonzero(np.diff(holders.history.indptr) > 2)[:40]:
+        candidates = set(generate_candidates(catalogue, holders, int(row), allowed).tolist())
+        history = holders.history[row]
+        for scores in (catalogue.cooccurrence.scores_for(history), catalogue.factors.scores_for(history)):
+            rows = np.flatnonzero(allowed & (scores > 0))
+            top = rows[np.lexsort((catalogue.training_ids[rows], -scores[rows]))[:10]]
+            assert set(top.tolist()) <= candidates
+            checked += len(top) > 0
+    assert checked > 20

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from features.collaborative import CoOccurrence
+from features.collaborative import CoOccurrence, ItemFactors
 from features.pairs import HolderArrays, SkillSpace, pair_features
 from parcours.store.engine import session_factory
 from recommender.ranker import TrainingRanker, _tree_margin
@@ -164,6 +164,37 @@ def test_a_request_computes_its_holders_cooccurrence_scores_once(client, monkeyp
     np.testing.assert_array_equal(one.cooccurrence_scores(catalogue.cooccurrence, 0),
                                   original(catalogue.cooccurrence, one.history[0]))
     assert len(calls) == 2
+
+
+def test_a_request_solves_its_holders_als_user_step_once(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from recommender.candidates import generate_candidates
+
+    recommender, arrays = _tiny_catalogue_and_holder(client)
+    catalogue = recommender.catalogue
+    one = arrays[0]
+    calls: list[int] = []
+    original = ItemFactors.user_step
+
+    def counted(self, history_row):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return original(self, history_row)
+
+    monkeypatch.setattr(ItemFactors, "user_step", counted)
+    allowed = catalogue.open_mask()
+    candidates = generate_candidates(catalogue, one, 0, allowed, vector_search=recommender.vector_search)
+    features = pair_features(catalogue, one, np.zeros(len(candidates), dtype=np.int64), candidates)
+    assert len(calls) == 1 and one.history is not None and catalogue.factors is not None
+    # The same scores as solving afresh (what the candidates' mf_score read before).
+    fresh = catalogue.factors.scores_for(one.history[0])
+    assert len(calls) == 2
+    np.testing.assert_allclose(features[:, -1], fresh[candidates], rtol=1e-5, atol=1e-6)
+    # A replaced history is solved afresh, never read from the other one's step.
+    one.history = catalogue.history_row([str(t) for t in catalogue.training_ids[:3]])
+    rows = np.arange(5)
+    np.testing.assert_array_equal(
+        catalogue.factors.scores_at(one.history, rows, one.factor_step(catalogue.factors, 0)),
+        catalogue.factors.scores_at(one.history, rows))
+    assert len(calls) == 4
 
 
 def test_regions_compared_by_code_match_as_their_names_do(client) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

@@ -281,7 +281,8 @@ def fit_bundle(
     prices (as before)."""
     started = time.perf_counter()
     base_holders = holders
-    at_day = PointInTime.build(frames, holders, split.cut) if frames is not None else None
+    at_day = (PointInTime.build(frames, holders, split.cut, windows_of=catalogue, seed=seed)
+              if frames is not None else None)
     holders = at_day.holders if at_day is not None else holders
     h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
                                                seed=seed, hard_negatives=hard_negatives, point_in_time=at_day,
@@ -293,11 +294,17 @@ def fit_bundle(
                                      own_enrolments(split.train, catalogue, holders, h, t))
         X = leave_own_provider_out(X, catalogue, h, t,  # noqa: N806
                                    own_provider_activity(split.train, catalogue, holders, h, t))
-        X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
+        if at_day is None or at_day.window_days is None:  # else scored per window below
+            X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
+    if at_day is not None and at_day.window_days is not None:
+        X = at_day.collaborative_features(X, h, t)  # noqa: N806
     features_seconds = time.perf_counter() - started - pairs_seconds
     params = {"random_negatives": random_negatives, "seed": seed, "leave_own_out": leave_own_out,
               "leave_own_provider_out": leave_own_out, "mf_out_of_fold": leave_own_out,
               "hard_negatives": hard_negatives, "point_in_time": at_day is not None,
+              # −1: the pairs' collaborative features as of the cut (without frames); 0: out of fold, before the
+              # pair's day; > 0: windows of that many days (``training.point_in_time``)
+              "collaborative_window_days": -1 if at_day is None or at_day.window_days is None else at_day.window_days,
               "popular_negatives": popular_negatives, "exposure_cap": exposure_cap, **(ranker_params or {})}
     ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(X, enrolled)
     completion = None
@@ -341,7 +348,9 @@ def update_bundle(
                             f"{split.cut_date.isoformat()}: no new interactions to update it with")
     started = time.perf_counter()
     random_negatives = int(parent.params.get("random_negatives", 2))  # type: ignore[call-overload]
-    at_day = (PointInTime.build(frames, holders, split.cut)
+    window_days = int(parent.params.get("collaborative_window_days", -1))  # type: ignore[call-overload]
+    at_day = (PointInTime.build(frames, holders, split.cut, seed=seed,
+                                windows_of=catalogue if window_days >= 0 else None, window_days=max(window_days, 0))
               if frames is not None and parent.params.get("point_in_time", False) else None)
     holders = at_day.holders if at_day is not None else holders
     h, t, enrolled, completed = training_pairs(
@@ -359,7 +368,9 @@ def update_bundle(
     if parent.params.get("leave_own_provider_out", False):
         X = leave_own_provider_out(X, catalogue, h, t,  # noqa: N806
                                    own_provider_activity(split.train, catalogue, holders, h, t))
-    if parent.params.get("mf_out_of_fold", False):
+    if at_day is not None and at_day.window_days is not None:  # as the parent was fitted
+        X = at_day.collaborative_features(X, h, t)  # noqa: N806
+    elif parent.params.get("mf_out_of_fold", False):
         X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
     features_seconds = time.perf_counter() - started - pairs_seconds
     ranker = copy.deepcopy(parent.ranker).update(X, enrolled, extra_iter=extra_iter)

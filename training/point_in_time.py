@@ -14,23 +14,53 @@ completion days fall before τ, so a holder has at most one virtual row per comp
 base row is the one with every such completion). Virtual rows carry their holder's id, balances, preferences and
 interaction history; only the skills, the gap and the embedding differ. The served path is unchanged: a served
 holder's profile is today's, and the held-out holders of an evaluation read the profile before the cut.
+
+The collaborative features (``cf_affinity``, ``mf_score``) are stacked features: a model's score used as a feature
+of another. Scored as the server scores a holder, a training pair read its holder's whole history before the cut,
+interactions after the pair's day included (its positives had 95 % non-zero ``cf_affinity`` against 71 % for the
+held-out enrolments, docs/guidance.md). With ``windows_of``, each pair gets a *window row*: its profile row with a
+history that stops before the pair's day, which the random negatives drawn for it share, and
+``collaborative_features`` fills both columns from it:
+
+- ``window_days`` 0 (chosen, ``COLLABORATIVE_WINDOW_DAYS``): out of fold. The history is the holder's interactions
+  on days before the pair's day; the co-occurrence counts are every interaction before the cut with the holder left
+  out of them, the ALS item factors are fitted on the holders of the other fold (``OUT_OF_FOLD``). Neither the
+  pair's own interaction nor any later one of its holder reaches its features.
+- ``window_days`` > 0: by time. The days before the cut are cut into windows of that many days (the last one ends
+  at the cut); a pair made on day τ reads the history, co-occurrence counts and ALS factors of the interactions
+  before the start of τ's window, as the server scores a holder at a cut: nothing on or after that start.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.pairs import HolderArrays, SkillSpace
+from features.collaborative import INTEREST_EVENTS, CoOccurrence, ItemFactors, interest_matrix
+from features.pairs import FEATURE_NAMES, CatalogueArrays, HolderArrays, SkillSpace, row_positions
 from features.profile.weights import noisy_or_by_key
-from training.dataset import SkillEvidence, WorldFrames
+from training.dataset import POSITIVE_EVENTS, SkillEvidence, WorldFrames
 
 _DAY_SPAN = 1 << 20  # more days than any timestamp holds (composite keys holder × day)
+# Windows of the collaborative features of training pairs (module docstring): 0, out of fold, each pair's history
+# before its own day. Chosen on the zoo (docs/guidance.md): windows of 120 or 30 days (a history that stops up to a
+# window before the pair) starved weak_content of its only signal.
+COLLABORATIVE_WINDOW_DAYS = 0
+
+
+@dataclass
+class WindowModel:
+    """The collaborative state at the start of one window: the interest matrix of the interactions before it
+    (base holder rows × catalogue rows), and the co-occurrence counts and ALS item factors fitted on it."""
+
+    interest: sp.csr_matrix
+    cooccurrence: CoOccurrence
+    factors: ItemFactors
 
 
 def _days(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -76,8 +106,48 @@ class PointInTime:
     virtual_holder: np.ndarray
     completion_days: np.ndarray
     virtual_keys: np.ndarray
+    # Window rows (``windows_of``): after the profile rows, from ``window_start``; ``window_keys`` sorted keys
+    # profile row × ``_DAY_SPAN`` + window, aligned with them; window ``w`` starts ``(w + 1) × max(window_days, 1)``
+    # days before ``cut_day``. ``models``: per window its state (missing: no interaction before it), or with
+    # ``window_days`` 0 per holder fold the models its pairs are scored with.
+    window_days: int | None = None
+    cut_day: int = 0
+    window_start: int = 0
+    window_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    models: dict[int, WindowModel] = field(default_factory=dict)
 
     def rows(self, holder_rows: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """The row of pairs of ``holder_rows`` made on ``days`` (UTC days since the epoch): the profile row
+        (``profile_rows``), or with windows its window row for the window of the day."""
+        profile = self.profile_rows(holder_rows, days)
+        if self.window_days is None:
+            return profile
+        wanted = profile * _DAY_SPAN + self.window_of(days)
+        at = np.minimum(np.searchsorted(self.window_keys, wanted), max(len(self.window_keys) - 1, 0))
+        if len(wanted) and (not len(self.window_keys) or (self.window_keys[at] != wanted).any()):
+            raise ValueError("a pair's window row was not built")  # every pair before the cut has one
+        return self.window_start + at
+
+    def window_of(self, days: np.ndarray) -> np.ndarray:
+        """The window of pairs made on ``days`` (0: the last one before the cut; one per day with 0 days)."""
+        assert self.window_days is not None
+        return np.maximum((self.cut_day - 1 - np.asarray(days, dtype=np.int64)) // max(self.window_days, 1), 0)
+
+    def window_origin(self, window: int) -> int:
+        """The UTC day (since the epoch) window ``window`` starts: its pairs read the interactions before it."""
+        assert self.window_days is not None
+        return self.cut_day - (window + 1) * max(self.window_days, 1)
+
+    def base_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The base (real holder) row of any row of ``holders``."""
+        profile = np.asarray(rows, dtype=np.int64).copy()
+        windowed = profile >= self.base + len(self.virtual_holder)
+        profile[windowed] = self.window_keys[profile[windowed] - self.window_start] // _DAY_SPAN
+        virtual = profile >= self.base
+        profile[virtual] = self.virtual_holder[profile[virtual] - self.base]
+        return profile
+
+    def profile_rows(self, holder_rows: np.ndarray, days: np.ndarray) -> np.ndarray:
         """The row whose profile is the holder's without the completions on or after ``days`` (UTC days since the
         epoch): the base row when none of the holder's completion days falls on or after it."""
         holder_rows = np.asarray(holder_rows, dtype=np.int64)
@@ -97,7 +167,19 @@ class PointInTime:
 
     @classmethod
     def build(cls, frames: WorldFrames, holders: HolderArrays, cut: pd.Timestamp,
-              space: SkillSpace | None = None) -> PointInTime:
+              space: SkillSpace | None = None, *, windows_of: CatalogueArrays | None = None,
+              window_days: int = COLLABORATIVE_WINDOW_DAYS, seed: int = 0) -> PointInTime:
+        """The profile rows (``profiles``) and, with ``windows_of`` (the catalogue arrays the pairs are drawn
+        over), a window row for every (profile row, window) a pair before ``cut`` falls in, with the window
+        models (module docstring; ALS fitted with ``seed``)."""
+        at_day = cls.profiles(frames, holders, cut, space)
+        if windows_of is None:
+            return at_day
+        return at_day._with_windows(frames.interactions, cut, windows_of, window_days, seed)
+
+    @classmethod
+    def profiles(cls, frames: WorldFrames, holders: HolderArrays, cut: pd.Timestamp,
+                 space: SkillSpace | None = None) -> PointInTime:
         """Virtual rows for every (holder, number of completion days kept) a day before ``cut`` can ask for.
 
         ``frames.evidence`` holds every stored evidence row with the training whose completion gave it;
@@ -162,6 +244,110 @@ class PointInTime:
             virtual_holder])
         return cls(stacked, base, virtual_holder, completion_days, virtual_keys)
 
+    def _with_windows(self, interactions: pd.DataFrame, cut: pd.Timestamp, catalogue: CatalogueArrays,
+                      window_days: int, seed: int) -> PointInTime:
+        """This profile split with the window rows and models of every pair before ``cut`` (``window_days`` 0:
+        a row per pair day, out-of-fold models)."""
+        if window_days < 0:
+            raise ValueError(f"window_days must be 0 or more, not {window_days}")
+        cut_day = int(_days(pd.DatetimeIndex([cut]))[0])
+        before = interactions[interactions["occurred_at"] < cut]
+        h_all = row_positions(before["holder_id"], self.holders.position)
+        t_all = row_positions(before["training_id"], catalogue.position)
+        known = (h_all >= 0) & (t_all >= 0)
+        n_trainings = len(catalogue.training_ids)
+        unique, inverse = np.unique(h_all[known] * n_trainings + t_all[known], return_inverse=True)
+        positive = before["event"].isin(POSITIVE_EVENTS).to_numpy()[known]
+        days = pair_days(before, inverse, known, positive, len(unique))  # as ``training_pairs`` dates its pairs
+        windowed = dataclasses.replace(self, window_days=window_days, cut_day=cut_day,
+                                       window_start=len(self.holders.holder_ids))
+        profile = self.profile_rows(unique // n_trainings, days)
+        keys = np.unique(profile * _DAY_SPAN + windowed.window_of(days))
+        profile, window = keys // _DAY_SPAN, keys % _DAY_SPAN
+        owner = self.base_rows(profile)
+        origin = cut_day - (window + 1) * max(window_days, 1)
+        # Each row's history: its holder's interest events before the row's window start.
+        interest_events = before["event"].isin(INTEREST_EVENTS).to_numpy() & (h_all >= 0) & (t_all >= 0)
+        when = _days(before["occurred_at"])
+        eh, et, ed = h_all[interest_events], t_all[interest_events], when[interest_events]
+        order = np.argsort(eh, kind="stable")
+        eh, et, ed = eh[order], et[order], ed[order]
+        first, last = np.searchsorted(eh, owner, side="left"), np.searchsorted(eh, owner, side="right")
+        sizes = last - first
+        row_of = np.repeat(np.arange(len(keys)), sizes)
+        picked = np.repeat(first, sizes) + np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        kept = ed[picked] < origin[row_of]
+        history = sp.csr_matrix((np.ones(int(kept.sum()), np.float32), (row_of[kept], et[picked[kept]])),
+                                shape=(len(keys), n_trainings))
+        history.sum_duplicates()
+        history.data[:] = 1.0
+        item_order = np.argsort(catalogue.training_ids, kind="stable")
+        models: dict[int, WindowModel] = {}
+        if window_days > 0:
+            for w in np.unique(window).tolist():
+                earlier = before[when < windowed.window_origin(w)]
+                if earlier.empty:  # nothing before the window: its pairs score 0, as a holder without history
+                    continue
+                interest = interest_matrix(earlier, self.holders.position, catalogue.position, self.base,
+                                           n_trainings)
+                models[w] = WindowModel(interest, CoOccurrence.build(interest),
+                                        ItemFactors.build(interest, item_order=item_order, seed=seed))
+        else:  # every interaction before the cut, the pair's holder left out (co-occurrence) or out of fold (ALS)
+            interest = interest_matrix(before, self.holders.position, catalogue.position, self.base, n_trainings)
+            fold = _holder_folds(self.holders.holder_ids[:self.base])
+            for f in range(OUT_OF_FOLD):
+                others = (sp.diags((fold != f).astype(np.float32)) @ interest).tocsr()
+                models[f] = WindowModel(interest, CoOccurrence.build(interest),
+                                        ItemFactors.build(others, item_order=item_order, seed=seed))
+        rows = select_rows(self.holders, profile)
+        windowed.holders = stack_holders(self.holders, rows, rows.holder_ids, history.tocsr())
+        windowed.window_keys = keys
+        windowed.models = models
+        return windowed
+
+    def collaborative_features(self, X: np.ndarray, holder_rows: np.ndarray,  # noqa: N803
+                               training_rows: np.ndarray) -> np.ndarray:
+        """``X`` with the ``cf_affinity`` and ``mf_score`` of the pairs on window rows, in place: from the row's
+        history with the models of the holder's fold (``window_days`` 0), or as the server would compute them at
+        the start of the pair's window (0 before any interaction)."""
+        holder_rows = np.asarray(holder_rows, dtype=np.int64)
+        training_rows = np.asarray(training_rows, dtype=np.int64)
+        cf, mf = FEATURE_NAMES.index("cf_affinity"), FEATURE_NAMES.index("mf_score")
+        on_window = holder_rows >= self.window_start if self.window_days is not None else np.zeros(
+            len(holder_rows), bool)
+        X[on_window, cf] = 0.0
+        X[on_window, mf] = 0.0
+        history = self.holders.history
+        if not on_window.any() or history is None:
+            return X
+        owner = self.base_rows(holder_rows)
+        if self.window_days == 0:
+            fold = _holder_folds(self.holders.holder_ids[:self.base])[owner]
+            for f, model in self.models.items():
+                mine = np.flatnonzero(on_window & (fold == f))
+                counted = np.asarray(model.interest[owner[mine], training_rows[mine]]).ravel() > 0
+                X[mine, cf] = model.cooccurrence.affinity(history, holder_rows[mine], training_rows[mine],
+                                                          counted=counted)
+                X[mine, mf] = model.factors.affinity(history, holder_rows[mine], training_rows[mine])
+            return X
+        window = np.full(len(holder_rows), -1, dtype=np.int64)
+        window[on_window] = self.window_keys[holder_rows[on_window] - self.window_start] % _DAY_SPAN
+        for w, model in self.models.items():
+            mine = np.flatnonzero(window == w)
+            if len(mine):
+                X[mine, cf] = model.cooccurrence.affinity(model.interest, owner[mine], training_rows[mine])
+                X[mine, mf] = model.factors.affinity(model.interest, owner[mine], training_rows[mine])
+        return X
+
+
+OUT_OF_FOLD = 2  # holder folds of the ALS fits with ``window_days`` 0
+
+
+def _holder_folds(holder_ids: np.ndarray) -> np.ndarray:
+    """Fold of each holder: the rank of its id modulo ``OUT_OF_FOLD`` (as ``training.fit.factors_out_of_fold``)."""
+    _ids, rank = np.unique(holder_ids, return_inverse=True)
+    return (rank % OUT_OF_FOLD).astype(np.int64)
+
 
 def _evidence_days(evidence: SkillEvidence, interactions: pd.DataFrame) -> np.ndarray:
     """Per evidence row: the UTC day of its holder's first completion of its training, −1 for a declaration or
@@ -181,6 +367,19 @@ def _evidence_days(evidence: SkillEvidence, interactions: pd.DataFrame) -> np.nd
     days[known] = _days(pd.DatetimeIndex(when[known].to_numpy()))
     day[from_training] = days
     return day
+
+
+def select_rows(holders: HolderArrays, rows: np.ndarray) -> HolderArrays:
+    """Rows ``rows`` of ``holders`` (positions and per-row caches are not carried: the rows are appended to
+    other arrays by ``stack_holders``)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(holders):
+        value = getattr(holders, f.name)
+        if f.name.startswith("_") or f.name == "position":
+            continue
+        values[f.name] = None if value is None else value[rows]
+    return HolderArrays(position={}, **values)
 
 
 def stack_holders(base: HolderArrays, extra: HolderArrays, extra_ids: np.ndarray,
