@@ -139,23 +139,35 @@ def _tiny_catalogue_and_holder(trained_client) -> tuple[Any, list[HolderArrays]]
     return recommender, [recommender.holder_arrays(c) for c in contexts]
 
 
-def test_a_request_computes_its_holders_cooccurrence_scores_once(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    from recommender.candidates import generate_candidates
-
-    recommender, arrays = _tiny_catalogue_and_holder(client)
-    catalogue = recommender.catalogue
-    one = arrays[0]
+def _count_calls(monkeypatch, owner, name: str) -> tuple[list[int], Any]:  # type: ignore[no-untyped-def]
+    """Calls of ``owner.name`` from now on are counted; returns (the count list, the original method)."""
     calls: list[int] = []
-    original = CoOccurrence.scores_for
+    original = getattr(owner, name)
 
     def counted(self, history_row):  # type: ignore[no-untyped-def]
         calls.append(1)
         return original(self, history_row)
 
-    monkeypatch.setattr(CoOccurrence, "scores_for", counted)
-    allowed = catalogue.open_mask()
-    candidates = generate_candidates(catalogue, one, 0, allowed, vector_search=recommender.vector_search)
+    monkeypatch.setattr(owner, name, counted)
+    return calls, original
+
+
+def _counted_request(trained_client, monkeypatch, owner, name: str):  # type: ignore[no-untyped-def]
+    """One holder's candidates and feature matrix computed as a request does, with ``owner.name`` counted:
+    (catalogue, holder arrays, calls, the original method, candidates, features)."""
+    from recommender.candidates import generate_candidates
+
+    recommender, arrays = _tiny_catalogue_and_holder(trained_client)
+    catalogue, one = recommender.catalogue, arrays[0]
+    calls, original = _count_calls(monkeypatch, owner, name)
+    candidates = generate_candidates(catalogue, one, 0, catalogue.open_mask(), vector_search=recommender.vector_search)
     features = pair_features(catalogue, one, np.zeros(len(candidates), dtype=np.int64), candidates)
+    return catalogue, one, calls, original, candidates, features
+
+
+def test_a_request_computes_its_holders_cooccurrence_scores_once(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    catalogue, one, calls, original, candidates, features = _counted_request(client, monkeypatch, CoOccurrence,
+                                                                             "scores_for")
     assert len(calls) == 1 and one.history is not None
     expected = original(catalogue.cooccurrence, one.history[0])
     np.testing.assert_array_equal(features[:, -2], expected[candidates])
@@ -167,22 +179,8 @@ def test_a_request_computes_its_holders_cooccurrence_scores_once(client, monkeyp
 
 
 def test_a_request_solves_its_holders_als_user_step_once(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    from recommender.candidates import generate_candidates
-
-    recommender, arrays = _tiny_catalogue_and_holder(client)
-    catalogue = recommender.catalogue
-    one = arrays[0]
-    calls: list[int] = []
-    original = ItemFactors.user_step
-
-    def counted(self, history_row):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return original(self, history_row)
-
-    monkeypatch.setattr(ItemFactors, "user_step", counted)
-    allowed = catalogue.open_mask()
-    candidates = generate_candidates(catalogue, one, 0, allowed, vector_search=recommender.vector_search)
-    features = pair_features(catalogue, one, np.zeros(len(candidates), dtype=np.int64), candidates)
+    catalogue, one, calls, _original, candidates, features = _counted_request(client, monkeypatch, ItemFactors,
+                                                                              "user_step")
     assert len(calls) == 1 and one.history is not None and catalogue.factors is not None
     # The same scores as solving afresh (what the candidates' mf_score read before).
     fresh = catalogue.factors.scores_for(one.history[0])
