@@ -247,7 +247,7 @@ def test_a_pairs_collaborative_features_out_of_fold_by_hand(prepared) -> None:  
     ``mf_score`` the ALS score of the user step over that history with factors fitted on the other fold's holders
     (``scores_for``, the served path)."""
     from features.collaborative import ItemFactors
-    from training.point_in_time import OUT_OF_FOLD, _days
+    from training.point_in_time import MF_FOLDS, _days
 
     split, catalogue, holders = prepared.split, prepared.catalogue, prepared.holders
     pairs = _positive_collaborative(prepared, prepared.frames, split.train, window_days=0)
@@ -257,10 +257,10 @@ def test_a_pairs_collaborative_features_out_of_fold_by_hand(prepared) -> None:  
     train = split.train[split.train["event"].isin(("view", "enrol", "complete", "cancel"))]
     day_of = _days(train["occurred_at"])
     _ids, rank = np.unique(holders.holder_ids, return_inverse=True)
-    fold = rank % OUT_OF_FOLD
+    fold = rank % MF_FOLDS
     order = np.argsort(catalogue.training_ids, kind="stable")
     factors = [ItemFactors.build((sp.diags((fold != f).astype(np.float32)) @ holders.history).tocsr(),
-                                 item_order=order) for f in range(OUT_OF_FOLD)]
+                                 item_order=order) for f in range(MF_FOLDS)]
     checked = 0
     for (holder_id, training_id), (cf, mf, day, _o) in list(pairs.items())[:60]:
         h, t = holders.position[holder_id], catalogue.position[training_id]

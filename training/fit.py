@@ -44,7 +44,7 @@ from recommender.exposure import bundle_prices
 from recommender.ranker import TrainingRanker
 from training.dataset import POSITIVE_EVENTS, TimeSplit, WorldFrames
 from training.exposure import EXPOSURE_CAP, learn_exposure_prices
-from training.point_in_time import PointInTime, pair_days
+from training.point_in_time import MF_FOLDS, PointInTime, holder_folds, pair_days
 
 # Fewest enrolments (with both outcomes) to fit or update the completion model on.
 MIN_COMPLETION_ROWS = 50
@@ -219,7 +219,6 @@ def leave_own_provider_out(X: np.ndarray, catalogue: CatalogueArrays, holder_row
     return X
 
 
-MF_FOLDS = 2
 POPULAR_NEGATIVES_POWER = 0.75
 # Chosen on the world zoo (docs/guidance.md, "Training pairs"): the holder's enrolments against trainings drawn
 # from the whole catalogue. With the viewed-and-not-taken trainings as negatives (as before) the model learnt what
@@ -246,9 +245,8 @@ def factors_out_of_fold(X: np.ndarray, catalogue: CatalogueArrays, holders: Hold
     column = FEATURE_NAMES.index("mf_score")
     # Rank of each row's holder id: point-in-time rows (``training.point_in_time``) repeat their holder's id
     # after the base rows, take their holder's fold and are left out of the fits (their history is the holder's).
-    ids, rank = np.unique(holders.holder_ids, return_inverse=True)
-    fold = rank % MF_FOLDS
-    base = len(ids)
+    fold = holder_folds(holders.holder_ids)
+    base = len(np.unique(holders.holder_ids))
     order = np.argsort(catalogue.training_ids, kind="stable")
     for f in range(MF_FOLDS):
         others = sp.diags((fold[:base] != f).astype(np.float32)) @ holders.history[:base]

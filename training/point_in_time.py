@@ -24,7 +24,7 @@ history that stops before the pair's day, which the random negatives drawn for i
 
 - ``window_days`` 0 (chosen, ``COLLABORATIVE_WINDOW_DAYS``): out of fold. The history is the holder's interactions
   on days before the pair's day; the co-occurrence counts are every interaction before the cut with the holder left
-  out of them, the ALS item factors are fitted on the holders of the other fold (``OUT_OF_FOLD``). Neither the
+  out of them, the ALS item factors are fitted on the holders of the other fold (``MF_FOLDS``). Neither the
   pair's own interaction nor any later one of its holder reaches its features.
 - ``window_days`` > 0: by time. The days before the cut are cut into windows of that many days (the last one ends
   at the cut); a pair made on day τ reads the history, co-occurrence counts and ALS factors of the interactions
@@ -294,11 +294,11 @@ class PointInTime:
                                         ItemFactors.build(interest, item_order=item_order, seed=seed))
         else:  # every interaction before the cut, the pair's holder left out (co-occurrence) or out of fold (ALS)
             interest = interest_matrix(before, self.holders.position, catalogue.position, self.base, n_trainings)
-            fold = _holder_folds(self.holders.holder_ids[:self.base])
-            for f in range(OUT_OF_FOLD):
+            counts = CoOccurrence.build(interest)  # every fold's: the holder is left out when scoring, not here
+            fold = holder_folds(self.holders.holder_ids[:self.base])
+            for f in range(MF_FOLDS):
                 others = (sp.diags((fold != f).astype(np.float32)) @ interest).tocsr()
-                models[f] = WindowModel(interest, CoOccurrence.build(interest),
-                                        ItemFactors.build(others, item_order=item_order, seed=seed))
+                models[f] = WindowModel(interest, counts, ItemFactors.build(others, item_order=item_order, seed=seed))
         rows = select_rows(self.holders, profile)
         windowed.holders = stack_holders(self.holders, rows, rows.holder_ids, history.tocsr())
         windowed.window_keys = keys
@@ -322,7 +322,7 @@ class PointInTime:
             return X
         owner = self.base_rows(holder_rows)
         if self.window_days == 0:
-            fold = _holder_folds(self.holders.holder_ids[:self.base])[owner]
+            fold = holder_folds(self.holders.holder_ids[:self.base])[owner]
             for f, model in self.models.items():
                 mine = np.flatnonzero(on_window & (fold == f))
                 counted = np.asarray(model.interest[owner[mine], training_rows[mine]]).ravel() > 0
@@ -340,13 +340,14 @@ class PointInTime:
         return X
 
 
-OUT_OF_FOLD = 2  # holder folds of the ALS fits with ``window_days`` 0
+MF_FOLDS = 2  # holder folds of the out-of-fold ALS fits (here and ``training.fit.factors_out_of_fold``)
 
 
-def _holder_folds(holder_ids: np.ndarray) -> np.ndarray:
-    """Fold of each holder: the rank of its id modulo ``OUT_OF_FOLD`` (as ``training.fit.factors_out_of_fold``)."""
+def holder_folds(holder_ids: np.ndarray) -> np.ndarray:
+    """Fold of each row's holder: the rank of its id among the distinct ids, modulo ``MF_FOLDS`` (rows repeating
+    an id, as point-in-time rows do, take their holder's fold)."""
     _ids, rank = np.unique(holder_ids, return_inverse=True)
-    return (rank % OUT_OF_FOLD).astype(np.int64)
+    return (rank % MF_FOLDS).astype(np.int64)
 
 
 def _evidence_days(evidence: SkillEvidence, interactions: pd.DataFrame) -> np.ndarray:
