@@ -35,8 +35,9 @@ Feature (name → meaning):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,8 @@ import scipy.sparse as sp
 from features.collaborative import CoOccurrence, ItemFactors, UserStep, interest_matrix
 from features.esco import load_occupation_skills, load_taxonomy
 from parcours.domain.rules import flat_participation_cents
+
+_T = TypeVar("_T")
 
 FEATURE_NAMES: tuple[str, ...] = (
     "profile_similarity",
@@ -366,28 +369,31 @@ class HolderArrays:
 
     def cooccurrence_scores(self, cooccurrence: CoOccurrence, row: int) -> np.ndarray:
         """``cooccurrence.scores_for(self.history[row])``, computed once per holder row (a request's candidate
-        sources and its candidates' features both read it: two passes over the co-occurrence matrix before);
-        computed again if the matrix or the history is replaced. Read-only: the array is shared."""
-        assert self.history is not None
-        rows = self.__dict__.setdefault("_cooccurrence_rows", {})  # arrays unpickled from before the field too
-        cached = rows.get(row)
-        if cached is None or cached[0] is not cooccurrence or cached[1] is not self.history:
-            scores = cooccurrence.scores_for(matrix_row(self.history, row))
+        sources and its candidates' features both read it: two passes over the co-occurrence matrix before).
+        Read-only: the array is shared."""
+
+        def read_only_scores(history_row: sp.csr_matrix) -> np.ndarray:
+            scores = cooccurrence.scores_for(history_row)
             scores.flags.writeable = False
-            cached = (cooccurrence, self.history, scores)
-            rows[row] = cached
-        return cached[2]
+            return scores
+
+        return self._once_per_row("_cooccurrence_rows", cooccurrence, row, read_only_scores)
 
     def factor_step(self, factors: ItemFactors, row: int) -> UserStep | None:
         """``factors.user_step(self.history[row])``, solved once per holder row (a request's ALS candidate source
-        and its candidates' ``mf_score`` both read it); solved again if the factors or the history are replaced."""
+        and its candidates' ``mf_score`` both read it)."""
+        return self._once_per_row("_factor_steps", factors, row, factors.user_step)
+
+    def _once_per_row(self, cache: str, model: object, row: int, compute: Callable[[sp.csr_matrix], _T]) -> _T:
+        """``compute(self.history[row])``, kept in the per-row ``cache`` field and computed again if ``model`` or
+        the history is replaced."""
         assert self.history is not None
-        steps = self.__dict__.setdefault("_factor_steps", {})  # arrays unpickled from before the field too
-        cached = steps.get(row)
-        if cached is None or cached[0] is not factors or cached[1] is not self.history:
-            cached = (factors, self.history, factors.user_step(matrix_row(self.history, row)))
-            steps[row] = cached
-        return cached[2]
+        rows = self.__dict__.setdefault(cache, {})  # arrays unpickled from before the field too
+        cached = rows.get(row)
+        if cached is None or cached[0] is not model or cached[1] is not self.history:
+            cached = (model, self.history, compute(matrix_row(self.history, row)))
+            rows[row] = cached
+        return cached[2]  # type: ignore[no-any-return]
 
     @classmethod
     def build(
