@@ -18,6 +18,7 @@ from training.metrics import (
     mrr_at_k,
     ndcg_at_k,
     precision_at_k,
+    rarefied_coverage,
     recall_at_k,
 )
 
@@ -62,6 +63,34 @@ def test_k_must_be_positive(metric) -> None:  # type: ignore[no-untyped-def]
 def test_coverage() -> None:
     assert catalogue_coverage([["a", "b"], ["b", "c"]], 10, 2) == pytest.approx(0.3)
     assert catalogue_coverage([["a", "b"], ["b", "c"]], 10, 1) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("lists", "k", "n", "expected_distinct"),
+    [
+        ([["a", "b"], ["b", "c"]], 2, 2, 3.0),  # every list drawn: the plain coverage
+        ([["a", "b"], ["b", "c"]], 2, 1, 2.0),  # any one list shows two
+        ([["a"], ["b"], ["c"], ["d"]], 1, 2, 2.0),  # disjoint lists: n of them show n items
+        ([["a", "x"], ["a", "y"], ["a", "z"]], 2, 2, 1 + 3 * (2 / 3)),  # "a" always; each other in 2 of 3 draws
+        ([["a", "b", "c"], ["a"]], 1, 1, 1.0),  # only the top k counts
+    ],
+)
+def test_rarefied_coverage(lists: list[list[str]], k: int, n: int, expected_distinct: float) -> None:
+    assert rarefied_coverage(lists, 10, k, n) == pytest.approx(expected_distinct / 10)
+
+
+def test_rarefied_coverage_matches_drawing_lists_at_random() -> None:
+    rng = np.random.default_rng(0)
+    lists = [[f"t{int(i)}" for i in rng.zipf(1.6, size=10)] for _ in range(60)]
+    drawn = [catalogue_coverage([lists[i] for i in rng.choice(60, 25, replace=False)], 1000, 10)
+             for _ in range(4000)]
+    assert rarefied_coverage(lists, 1000, 10, 25) == pytest.approx(np.mean(drawn), rel=0.01)
+
+
+@pytest.mark.parametrize("n", [0, 3])
+def test_rarefied_coverage_refuses_a_number_of_lists_it_does_not_have(n: int) -> None:
+    with pytest.raises(ValueError, match="between 1 and the number of lists"):
+        rarefied_coverage([["a"], ["b"]], 10, 1, n)
 
 
 def test_intra_list_diversity() -> None:

@@ -138,6 +138,17 @@ def test_evaluation_reports_model_and_baselines_on_the_same_holders(prepared) ->
     assert concentration["neutral"]["top_item_share"] == 1.0
     assert concentration["model"]["top_item_share"] < 1.0
     assert concentration["model"]["training_gini"] < concentration["neutral"]["training_gini"]
+    # Servable lists: the model and neutral lists as they are, the others diversified, the model before the rule.
+    diversified = report["diversified"]["ndcg@10"]
+    assert set(diversified) == set(ndcg) | {"model_undiversified"}
+    assert diversified["model"] == ndcg["model"] and diversified["neutral"] == ndcg["neutral"]
+    assert all(0.0 <= v <= 1.0 for v in [*diversified.values(), *report["diversified"]["recall@10"].values()])
+    # Coverage at the over-HTTP check's count of lists; with fewer held-out lists, all of them: the plain coverage.
+    coverage = report["coverage_at_lists"]
+    assert coverage["lists"] == min(report["holders"], 200)
+    if report["holders"] <= 200:
+        for method, value in report["metrics"]["coverage@10"].items():
+            assert coverage[method] == pytest.approx(value, abs=1e-5)
     # Fixed model and data: identical results.
     _bundle_again, report_again = fit_and_evaluate(data, seed=0, truth_dir=folder)
     assert report_again == report

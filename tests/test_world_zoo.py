@@ -299,3 +299,11 @@ def test_bench_zoo_reads_its_settings_and_shows_every_method(monkeypatch: pytest
     assert "| default | 1 | 9 | 0.4000 | 0.1000 | 0.2000 | – | 0.8000 | content | 2.00× | 0.50 |" in text
     weak = "| weak_content | 1 | 9 | 0.1500 | 0.1000 | 0.0500 | 0.3000 | 0.5000 | collaborative | 0.50× | 0.30 |"
     assert weak in text
+    assert "Lists as they could be served" not in text  # reports made before the evaluation held them
+
+    # Servable lists: the baselines and the oracle diversified by the served rule, the model before the rule.
+    results[0]["report"]["diversified"] = {"ndcg@10": {  # type: ignore[index]
+        "model": 0.4, "neutral": 0.01, "popularity": 0.1, "content": 0.16, "oracle": 0.5, "model_undiversified": 0.5}}
+    text = render(results, [], None, "tiny")
+    assert "Lists as they could be served" in text
+    assert "| default | 1 | 0.4000 | content 0.1600 | 0.5000 | 2.50× | 0.80 | 0.5000 | 2.50× |" in text

@@ -22,6 +22,15 @@ Concentration of the lists (issue 13): per method, ``top_item_share`` (share of 
 top-k holds the training shown most often) and ``training_gini`` (Gini of top-k impressions over the trainings
 open at the cut); ``report["concentration"]`` sets the model, neutral and oracle lists side by side, with the
 training shown most often.
+
+Lists as they could be served (issue 13): the model's list is diversified (``recommender.learned.diversify``: one
+training per certification code, a cap per provider), and so are the neutral list and every list the server gives;
+the baselines and the oracle above are not, so part of what separates them from the model is that rule.
+``report["diversified"]`` holds NDCG and recall of every baseline and of the oracle with their lists diversified
+by the same rule (from their first ``DIVERSIFY_DEPTH`` items), and of the model before the rule
+("model_undiversified"), so both comparisons can be read: raw lists, and servable lists.
+``report["coverage_at_lists"]`` is the catalogue coverage each method would have over ``COVERAGE_LISTS`` lists
+(``training.metrics.rarefied_coverage``), the count of served lists the over-HTTP check reads.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from recommender.baselines import (
     VectorContentRecommender,
 )
 from recommender.context import context_from_rows
+from recommender.learned import diversify
 from recommender.served import LearnedRecommender
 from training.dataset import TimeSplit, WorldFrames
 from training.metrics import (
@@ -58,10 +68,14 @@ from training.metrics import (
     intra_list_diversity,
     mrr_at_k,
     ndcg_at_k,
+    rarefied_coverage,
     recall_at_k,
 )
 
 CONCENTRATION_METHODS = ("model", "neutral", "oracle")
+DIVERSIFY_DEPTH = 100  # items of a baseline's (or the oracle's) list the served rule picks its top k from
+UNDIVERSIFIED_METHODS = ("popularity", "content", "cooccurrence", "als", "oracle")  # lists the rule is not applied to
+COVERAGE_LISTS = 200
 
 
 def evaluate(
@@ -88,14 +102,25 @@ def evaluate(
         methods = evaluation_recommenders(bundle, catalogue, split.cut_date, truth_dir=truth_dir,
                                           holder_ids=evaluated)
         lists: dict[str, list[list[int]]] = {name: [] for name in methods}
+        served_rule: dict[str, list[list[int]]] = {name: [] for name in methods if name in UNDIVERSIFIED_METHODS}
+        served_rule["model_undiversified"] = []
+        model = methods["model"]
         for context in tqdm(contexts, desc="evaluating", unit="holder", disable=len(contexts) < 200):
             for name, method in methods.items():
                 lists[name].append(_rows(catalogue, method.recommend(context, k)))
+                if name in served_rule:
+                    deep = _rows(catalogue, method.recommend(context, DIVERSIFY_DEPTH))
+                    served_rule[name].append(diversify(deep, catalogue, k))
+            served_rule["model_undiversified"].append(
+                model.ranking(context).rows[:k].tolist() if isinstance(model, LearnedRecommender)
+                and context.personalised else lists["model"][-1])
     open_rows = catalogue.open_mask(split.cut_date)
     metrics = _metrics(lists, relevant_sets, contexts, catalogue, open_rows, k)
     return {"k": k, "holders": len(evaluated), "cut": split.cut_date.isoformat(), "metrics": metrics,
             "exposure": _exposure_summary(metrics, catalogue),
-            "concentration": _concentration_summary(lists, catalogue, open_rows, k)}
+            "concentration": _concentration_summary(lists, catalogue, open_rows, k),
+            "diversified": _diversified_summary(lists, served_rule, relevant_sets, k),
+            "coverage_at_lists": _coverage_at_lists(lists, len(catalogue.training_ids), k)}
 
 
 def evaluation_recommenders(bundle, catalogue: CatalogueArrays, cut: dt.date, *,  # type: ignore[no-untyped-def]
@@ -287,6 +312,30 @@ def _concentration_summary(lists: dict[str, list[list[int]]], catalogue: Catalog
             "training_gini": round(_training_gini(lists[method], open_rows, k), 6),
         }
     return summary
+
+
+def _diversified_summary(lists: dict[str, list[list[int]]], served_rule: dict[str, list[list[int]]],
+                         relevant_sets: list[set[int]], k: int) -> dict[str, dict[str, float]]:
+    """NDCG and recall of the lists as they could be served: the model's and neutral lists as they are (already
+    diversified), every other method's list diversified by the served rule, and the model's before the rule."""
+    chosen = {name: lists[name] for name in ("model", "neutral") if name in lists} | served_rule
+    out: dict[str, dict[str, float]] = {f"ndcg@{k}": {}, f"recall@{k}": {}}
+    for name, ranked in chosen.items():
+        pairs = list(zip(ranked, relevant_sets, strict=True))
+        ndcg = float(np.mean([ndcg_at_k(top, rel, k) for top, rel in pairs])) if pairs else 0.0
+        recall = float(np.mean([recall_at_k(top, rel, k) for top, rel in pairs])) if pairs else 0.0
+        out[f"ndcg@{k}"][name] = round(ndcg, 6)
+        out[f"recall@{k}"][name] = round(recall, 6)
+    return out
+
+
+def _coverage_at_lists(lists: dict[str, list[list[int]]], catalogue_size: int, k: int) -> dict[str, Any]:
+    """Expected coverage@k of ``COVERAGE_LISTS`` of each method's lists (all of them when there are fewer)."""
+    n = min(COVERAGE_LISTS, min((len(ranked) for ranked in lists.values()), default=0))
+    if n == 0:
+        return {"lists": 0}
+    return {"lists": n, **{name: round(rarefied_coverage(ranked, catalogue_size, k, n), 6)
+                           for name, ranked in lists.items()}}
 
 
 def _metrics(lists: dict[str, list[list[int]]], relevant_sets: list[set[int]], contexts: list[HolderContext],

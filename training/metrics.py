@@ -8,7 +8,9 @@ References:
 - NDCG: Järvelin & Kekäläinen (2002), "Cumulated gain-based evaluation of IR techniques", ACM TOIS 20(4),
   with binary gains and the log2(rank + 1) discount.
 - Recall@k and MRR: Manning, Raghavan & Schütze (2008), *Introduction to Information Retrieval*, ch. 8.
-- Catalogue coverage: Ge, Delgado-Battenfeld & Jannach (2010), "Beyond accuracy", RecSys.
+- Catalogue coverage: Ge, Delgado-Battenfeld & Jannach (2010), "Beyond accuracy", RecSys. Compared across numbers
+  of lists by rarefaction: the expected number of distinct items in ``n`` lists drawn without replacement
+  (Hurlbert (1971), "The nonconcept of species diversity", Ecology 52(4), eq. 6, with lists as samples).
 - Intra-list diversity: Ziegler et al. (2005), "Improving recommendation lists through topic diversification", WWW.
 - Gini coefficient of exposure: as in Microsoft Recommenders' ``gini_index`` (Lorenz-curve form).
 - Provider exposure (impressions per provider, set against what the catalogue itself offers): Singh & Joachims
@@ -79,6 +81,30 @@ def catalogue_coverage(lists: Iterable[Sequence[Hashable]], catalogue_size: int,
         raise ValueError("catalogue_size must be positive")
     shown = {item for ranked in lists for item in ranked[:k]}
     return len(shown) / catalogue_size
+
+
+def rarefied_coverage(lists: Sequence[Sequence[Hashable]], catalogue_size: int, k: int, n: int) -> float:
+    """Expected ``catalogue_coverage`` of ``n`` of the ``lists`` drawn at random without replacement: coverage grows
+    with the number of lists, so two sets of lists compare at equal ``n`` (``n`` ≤ the number of lists)."""
+    _check_k(k)
+    if catalogue_size <= 0:
+        raise ValueError("catalogue_size must be positive")
+    total = len(lists)
+    if not 0 < n <= total:
+        raise ValueError(f"n must be between 1 and the number of lists ({total}), got {n}")
+    lists_showing: dict[Hashable, int] = {}
+    for ranked in lists:
+        for item in set(ranked[:k]):
+            lists_showing[item] = lists_showing.get(item, 0) + 1
+    from scipy.special import gammaln
+
+    def log_choose(a: np.ndarray, b: int) -> np.ndarray:
+        return gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
+
+    counts = np.fromiter(lists_showing.values(), dtype=np.float64, count=len(lists_showing))
+    missed = total - counts  # lists not showing the item; the item is missed when all n drawn are among them
+    p_missed = np.where(missed >= n, np.exp(log_choose(missed, n) - log_choose(np.array([float(total)]), n)), 0.0)
+    return float(np.sum(1.0 - p_missed)) / catalogue_size
 
 
 def intra_list_diversity(ranked: Sequence[Item], vectors: Mapping[Item, np.ndarray], k: int) -> float:
