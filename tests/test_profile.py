@@ -291,39 +291,45 @@ def test_verified_rows_cannot_be_edited_deleted_or_their_skills_removed(db_url):
         )
 
 
+def add_completed_training(session, holder_id: str, training_id: str, title: str, skills: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """A training (its provider too) that ``holder_id`` completed on 2025-06-01."""
+    if session.get(Provider, "P1") is None:
+        session.add(Provider(provider_id="P1", name="Provider"))
+    session.add(
+        Training(
+            training_id=training_id,
+            title=title,
+            description="",
+            certification_code="RS1234",
+            provider_id="P1",
+            price_cents=100_000,
+            hours=35,
+            modality="remote",
+            region_code="11",
+            level=None,
+            skills=skills,
+            prerequisites=[],
+            target_occupations=[],
+            content_hash="x",
+        )
+    )
+    session.flush()
+    session.add(
+        Interaction(
+            holder_id=holder_id,
+            training_id=training_id,
+            event="complete",
+            occurred_at=dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+        )
+    )
+    session.flush()
+
+
 def test_completed_training_brings_verified_skills(db_url):
     payroll = skill("manage payroll")
     with session_scope(db_url) as session:
         add_holder(session, "H1")
-        session.add(Provider(provider_id="P1", name="Provider"))
-        session.add(
-            Training(
-                training_id="T1",
-                title="Payroll",
-                description="",
-                certification_code="RS1234",
-                provider_id="P1",
-                price_cents=100_000,
-                hours=35,
-                modality="remote",
-                region_code="11",
-                level=None,
-                skills=[payroll],
-                prerequisites=[],
-                target_occupations=[],
-                content_hash="x",
-            )
-        )
-        session.flush()
-        session.add(
-            Interaction(
-                holder_id="H1",
-                training_id="T1",
-                event="complete",
-                occurred_at=dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
-            )
-        )
-        session.flush()
+        add_completed_training(session, "H1", "T1", "Payroll", [payroll])
         add_experience(session, "H1", ExperienceInput("skill", "payroll", dt.date(2020, 1, 1), None, payroll))
     with session_scope(db_url) as session:
         item = next(s for s in stored_profile(session, "H1").skills if s.skill_uri == payroll)
@@ -469,6 +475,16 @@ def test_api_access_and_errors(client, username, method, path, status):
     kwargs = {"json": body} if method in ("post", "patch") else {}
     response = getattr(client, method)(path, headers=auth(client, username), **kwargs)
     assert response.status_code == status, response.text
+
+
+def test_api_names_the_completed_training_behind_a_verified_skill(client):
+    payroll = skill("manage payroll")
+    with session_scope(client.db_url) as session:
+        add_completed_training(session, "H1", "T1", "Gestion de la paie", [payroll])
+    body = client.get("/v1/holders/H1/skills", headers=auth(client, "adviser")).json()
+    evidence = next(s for s in body["skills"] if s["skill_uri"] == payroll)["evidence"]
+    assert [(e["source"], e["training_id"], e["training_title"]) for e in evidence] == [
+        ("verified", "T1", "Gestion de la paie")]
 
 
 def test_api_verified_row_is_409_with_reason(client):

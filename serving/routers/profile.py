@@ -17,6 +17,7 @@ from serving.routers.idempotent import IDEMPOTENCY_RESPONSES, IdempotencyKeyHead
 from serving.schemas.errors import responses
 from serving.schemas.types import Day, NonBlank, not_null
 from serving.services.access import authorise_holder_read
+from serving.services.catalogue import training_titles
 from serving.services.experience import (
     ExperienceInput,
     add_experience,
@@ -79,6 +80,7 @@ class EvidencePublic(BaseModel):
     source: str
     experience_id: int | None
     training_id: str | None
+    training_title: str | None = Field(None, description="The title of the completed training (``training_id``)")
     via_uri: str | None
     confidence: float
     low_confidence: bool
@@ -227,6 +229,8 @@ def get_skills(
 ) -> SkillsPublic:
     authorise_holder_read(session, user, holder_id, "read", f"/holders/{holder_id}/skills")
     profile = ensure_profile(session, holder_id)
+    top = profile.top(k)
+    titles = training_titles(session, [e.training_id for s in top for e in s.evidence if e.training_id])
     skills = [
         SkillPublic(
             skill_uri=s.skill_uri,
@@ -239,6 +243,7 @@ def get_skills(
                     source=e.source,
                     experience_id=e.experience_id,
                     training_id=e.training_id,
+                    training_title=titles.get(e.training_id) if e.training_id else None,
                     via_uri=e.via_uri,
                     confidence=e.confidence,
                     low_confidence=e.low_confidence,
@@ -246,7 +251,7 @@ def get_skills(
                 for e in s.evidence
             ],
         )
-        for s in profile.top(k)
+        for s in top
     ]
     return SkillsPublic(
         holder_id=holder_id, n_skills=len(profile.skills), model_id=profile.model_id, skills=skills

@@ -105,3 +105,12 @@ def checked_hits(
         if len(out) == k:
             break
     return out
+
+
+def training_titles(session: Session, training_ids: Sequence[str]) -> dict[str, str]:
+    """The title of each of ``training_ids`` that exists (one query), for pages that name a training to a person."""
+    wanted = sorted(set(training_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Training.training_id, Training.title).where(Training.training_id.in_(wanted)))
+    return {training_id: title for training_id, title in rows}

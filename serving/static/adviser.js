@@ -321,7 +321,8 @@
         var x = experiences[e.experience_id];
         text = "« " + x.label + " » (" + (EXPERIENCE_KINDS[x.kind] || x.kind) + ")";
       } else if (e.training_id) {
-        text = "formation suivie " + e.training_id;
+        text = e.training_title ? "formation suivie « " + e.training_title + " » (" + e.training_id + ")"
+          : "formation suivie " + e.training_id;
       } else {
         text = "déclaration";
       }
