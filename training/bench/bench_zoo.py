@@ -147,7 +147,7 @@ def servable_ratios(report: dict[str, Any]) -> dict[str, Any] | None:
     ndcg = report["metrics"]["ndcg@10"]
     names = [m for m in diversified if m not in ("model", "model_undiversified", "oracle", "neutral")]
     best = max(names, key=lambda m: diversified[m])
-    raw_best = max((m for m in ndcg if m not in ("model", "oracle")), key=lambda m: ndcg[m])
+    _ratio, raw_best = model_ratio(report["metrics"])
 
     def ratio(a: float, b: float) -> float:
         return a / b if b > 0 else float("nan")
