@@ -67,15 +67,13 @@ class CoOccurrence:
         others = self.holders_per_training - 1.0
         return np.divide(1.0, np.sqrt(np.maximum(others, 0.0)), out=np.zeros_like(others), where=others > 0)
 
-    def _per_matrix(self) -> tuple[np.ndarray, sp.csr_matrix]:
-        """(history weights, 0/1 pattern of the counts), derived once per matrix rather than per request (the
-        pattern is a pass over the whole n × n matrix); derived again if either field is replaced."""
+    def _history_weights_cached(self) -> np.ndarray:
+        """``_history_weights``, derived once per matrix rather than per request; again if a field is replaced."""
         cached = self.__dict__.get("_derived")
         if cached is None or cached[0] is not self.counts or cached[1] is not self.holders_per_training:
-            cached = (self.counts, self.holders_per_training, self._history_weights(),
-                      (self.counts > 0).astype(np.float32))
+            cached = (self.counts, self.holders_per_training, self._history_weights())
             self.__dict__["_derived"] = cached
-        return cached[2], cached[3]
+        return cached[2]
 
     def affinity(self, history: sp.csr_matrix, holder_rows: np.ndarray, training_rows: np.ndarray, *,
                  counted: np.ndarray | None = None) -> np.ndarray:
@@ -103,24 +101,44 @@ class CoOccurrence:
         denominator = np.sqrt(np.maximum(others_t, 0.0)) * np.maximum(size, 1.0)
         return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=others_t > 0).astype(np.float32)
 
-    def scores_for(self, history_row: sp.csr_matrix) -> np.ndarray:
-        """Every training's affinity for one holder (a 1 × n history row): what ``affinity`` gives for each
-        training, in two sparse vector-matrix products (a request scores the whole catalogue this way)."""
-        n = self.counts.shape[0]
+    def sparse_scores_for(self, history_row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """(catalogue rows, affinities) of the trainings whose affinity for one holder (a 1 × n history row) may
+        be non-zero: those co-occurring with the history, rows ascending. Every other training's affinity is 0.
+        Computed at those rows only (a request scores the whole catalogue this way, and the counts are sparse)."""
         row = history_row.tocsr()
         if row.nnz == 0:
-            return np.zeros(n, dtype=np.float32)
-        own = np.zeros(n, dtype=bool)
-        own[row.indices] = True
-        weights, kept = self._per_matrix()
-        weighted = row.multiply(weights[np.newaxis, :]).tocsr()
-        numerator = np.asarray((weighted @ self.counts).todense()).ravel()
-        present = np.asarray((weighted @ kept).todense()).ravel()
-        numerator -= np.where(own, present, 0.0)
-        others = self.holders_per_training - own
-        size = np.maximum(row.nnz - own, 1.0)
-        return np.divide(numerator, np.sqrt(np.maximum(others, 0.0)) * size, out=np.zeros(n),
-                         where=others > 0).astype(np.float32)
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        weights = self._history_weights_cached()
+        history = np.unique(row.indices)
+        # The rows C[j, ·] of the history items, read straight from the CSR arrays (a sparse product allocates
+        # work arrays of the catalogue's size on every call, which cost more than the few entries summed here).
+        indptr, indices, data = self.counts.indptr, self.counts.indices, self.counts.data
+        starts, ends = indptr[history], indptr[history + 1]
+        lengths = ends - starts
+        if lengths.sum() == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        weight = np.repeat(weights[history], lengths).astype(np.float64)
+        cols, inverse = np.unique(indices[positions], return_inverse=True)
+        cols = cols.astype(np.int64)
+        numerator = np.bincount(inverse, weights=weight * data[positions], minlength=len(cols))
+        own = np.isin(cols, history, assume_unique=True)
+        # Where t is in the history, the holder added one to every kept C[j, t] of their history (``affinity``'s
+        # correction): one weight per stored entry (counts below ``min_count`` are not stored).
+        numerator -= np.where(own, np.bincount(inverse, weights=weight, minlength=len(cols)), 0.0)
+        others = self.holders_per_training[cols] - own
+        size = np.maximum(len(history) - own, 1.0)
+        values = np.divide(numerator, np.sqrt(np.maximum(others, 0.0)) * size, out=np.zeros(len(cols)),
+                           where=others > 0).astype(np.float32)
+        return cols, values
+
+    def scores_for(self, history_row: sp.csr_matrix) -> np.ndarray:
+        """Every training's affinity for one holder (a 1 × n history row): what ``affinity`` gives for each
+        training (``sparse_scores_for`` spread over the catalogue)."""
+        out = np.zeros(self.counts.shape[0], dtype=np.float32)
+        cols, values = self.sparse_scores_for(history_row)
+        out[cols] = values
+        return out
 
 
 # Implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008, "Collaborative filtering for implicit feedback
@@ -199,19 +217,43 @@ class ItemFactors:
         a, b = self._system(items)
         return UserStep(items, a, b, np.linalg.solve(a, b))
 
+    def _active(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, their factors) of the trainings with a non-zero factor: ALS solves a training nobody interacted
+        with to the zero vector, whose score is 0 for every holder, so a request scores the others only. Derived
+        once per factor matrix."""
+        cached = self.__dict__.get("_active_rows")
+        if cached is None or cached[0] is not self.factors:
+            rows = np.flatnonzero(np.any(self.factors != 0, axis=1))
+            cached = (self.factors, rows, np.ascontiguousarray(self.factors[rows]))
+            self.__dict__["_active_rows"] = cached
+        return cached[1], cached[2]
+
+    def sparse_scores_for(self, history_row: sp.csr_matrix,
+                          step: UserStep | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(catalogue rows, scores) of the trainings whose score may be non-zero (a non-zero factor), rows
+        ascending; ``scores_for`` at those rows, every other training's score being 0."""
+        step = step if step is not None else self.user_step(history_row)
+        rows, factors = self._active()
+        if step is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        # float32 product: a request scores the whole catalogue (a float64 copy of the factors costs more).
+        scores = factors @ step.user.astype(np.float32)
+        own = np.searchsorted(rows, step.items)
+        inside = own < len(rows)
+        inside[inside] = rows[own[inside]] == step.items[inside]
+        if inside.any():
+            scores[own[inside]] = self._leave_one_out(step.a, step.b, step.items[inside])
+        return rows, scores
+
     def scores_for(self, history_row: sp.csr_matrix, step: UserStep | None = None) -> np.ndarray:
         """Every training's score ``u · y_t`` for one holder (a 1 × n history row), where ``u`` is folded in from
         the history without ``t`` itself when ``t`` is in it: a training's score never reads its own interaction,
         as ``affinity`` leaves the holder out of the co-occurrence counts. ``step``: ``user_step(history_row)``
         when already solved."""
-        step = step if step is not None else self.user_step(history_row)
-        n = self.factors.shape[0]
-        if step is None:
-            return np.zeros(n, dtype=np.float32)
-        # float32 product: a request scores the whole catalogue (a float64 copy of the factors costs more).
-        scores = self.factors @ step.user.astype(np.float32)
-        scores[step.items] = self._leave_one_out(step.a, step.b, step.items)
-        return scores
+        out = np.zeros(self.factors.shape[0], dtype=np.float32)
+        rows, scores = self.sparse_scores_for(history_row, step)
+        out[rows] = scores
+        return out
 
     def scores_at(self, history_row: sp.csr_matrix, rows: np.ndarray, step: UserStep | None = None) -> np.ndarray:
         """``scores_for(history_row)[rows]`` without scoring the whole catalogue (a request's candidates)."""
@@ -230,11 +272,16 @@ class ItemFactors:
         return scores
 
     def _leave_one_out(self, a: np.ndarray, b: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """For each of ``items`` (the history), its score with the user step solved without it."""
+        """For each of ``items`` (the history), its score with the user step solved without it.
+
+        Without item ``y`` the system is ``(A − c y yᵀ) u = b − α y`` (``c = α − 1``); by the Sherman–Morrison
+        formula ``yᵀ (A − c y yᵀ)⁻¹ = yᵀ A⁻¹ / (1 − c q)`` with ``q = yᵀ A⁻¹ y``, so the score is
+        ``(yᵀ A⁻¹ b − α q) / (1 − c q)``: one solve for every item instead of one per item (the denominator is
+        positive: the system without ``y`` stays positive definite)."""
         y = self.factors[items].astype(np.float64)
-        systems = a[np.newaxis] - (self.alpha - 1.0) * y[:, :, np.newaxis] * y[:, np.newaxis, :]
-        users = np.linalg.solve(systems, (b[np.newaxis] - self.alpha * y)[:, :, np.newaxis])[:, :, 0]
-        return np.einsum("ij,ij->i", users, y).astype(np.float32)
+        z = np.linalg.solve(a, y.T).T  # A⁻¹ y per item (A symmetric)
+        q = np.einsum("ij,ij->i", z, y)
+        return ((z @ b - self.alpha * q) / (1.0 - (self.alpha - 1.0) * q)).astype(np.float32)
 
     def affinity(self, history: sp.csr_matrix, holder_rows: np.ndarray, training_rows: np.ndarray) -> np.ndarray:
         """``scores_for`` of pair ``i``'s holder at ``training_rows[i]``, for many pairs (training pairs)."""

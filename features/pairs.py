@@ -337,6 +337,9 @@ class CandidateOrders:
                    by_occupation=by_occupation, empty=np.zeros(0, dtype=np.int64))
 
 
+_SparseAndDense = tuple[np.ndarray, np.ndarray, np.ndarray]  # (rows, values, dense over the catalogue)
+
+
 @dataclass
 class HolderArrays:
     """Holders as aligned arrays: profile weights, skill gap, embedding, balances and preferences."""
@@ -356,8 +359,9 @@ class HolderArrays:
     is_job_seeker: np.ndarray
     # Binary holders × trainings matrix of past interactions (``features.collaborative``), None when unknown.
     history: sp.csr_matrix | None = None
-    # Per holder row: (co-occurrence matrix, history, that row's ``CoOccurrence.scores_for``) (``cooccurrence_scores``).
-    _cooccurrence_rows: dict[int, tuple[CoOccurrence, sp.csr_matrix, np.ndarray]] = field(
+    # Per holder row: (co-occurrence matrix, history, that row's sparse and dense ``CoOccurrence`` scores)
+    # (``cooccurrence_scores``).
+    _cooccurrence_rows: dict[int, tuple[CoOccurrence, sp.csr_matrix, _SparseAndDense]] = field(
         default_factory=dict, repr=False, compare=False)
     # Per holder row: (item factors, history, that row's ``ItemFactors.user_step``) (``factor_step``).
     _factor_steps: dict[int, tuple[ItemFactors, sp.csr_matrix, UserStep | None]] = field(
@@ -369,15 +373,24 @@ class HolderArrays:
 
     def cooccurrence_scores(self, cooccurrence: CoOccurrence, row: int) -> np.ndarray:
         """``cooccurrence.scores_for(self.history[row])``, computed once per holder row (a request's candidate
-        sources and its candidates' features both read it: two passes over the co-occurrence matrix before).
-        Read-only: the array is shared."""
+        sources and its candidates' features both read it). Read-only: the array is shared."""
+        return self._cooccurrence(cooccurrence, row)[2]
 
-        def read_only_scores(history_row: sp.csr_matrix) -> np.ndarray:
-            scores = cooccurrence.scores_for(history_row)
-            scores.flags.writeable = False
-            return scores
+    def cooccurrence_support(self, cooccurrence: CoOccurrence, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """``cooccurrence.sparse_scores_for(self.history[row])``, from the same once-per-row computation."""
+        cols, values, _ = self._cooccurrence(cooccurrence, row)
+        return cols, values
 
-        return self._once_per_row("_cooccurrence_rows", cooccurrence, row, read_only_scores)
+    def _cooccurrence(self, cooccurrence: CoOccurrence, row: int) -> _SparseAndDense:
+        def both(history_row: sp.csr_matrix) -> _SparseAndDense:
+            cols, values = cooccurrence.sparse_scores_for(history_row)
+            dense = np.zeros(cooccurrence.counts.shape[0], dtype=np.float32)
+            dense[cols] = values
+            for array in (cols, values, dense):
+                array.flags.writeable = False
+            return cols, values, dense
+
+        return self._once_per_row("_cooccurrence_rows", cooccurrence, row, both)
 
     def factor_step(self, factors: ItemFactors, row: int) -> UserStep | None:
         """``factors.user_step(self.history[row])``, solved once per holder row (a request's ALS candidate source

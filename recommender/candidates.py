@@ -25,10 +25,10 @@ def exact_vector_search(catalogue: CatalogueArrays) -> VectorSearch:
         rows = np.flatnonzero(allowed)
         if len(rows) == 0 or not np.any(vector):
             return np.zeros(0, dtype=np.int64)
-        scores = catalogue.vectors[rows] @ vector
-        k = min(k, len(rows))
-        top = np.argpartition(-scores, k - 1)[:k]
-        return rows[top[np.argsort(-scores[top], kind="stable")]]
+        # Every row scored, then the allowed ones kept: gathering the allowed rows' vectors first copied most of
+        # the matrix on every call, which cost more than the product.
+        scores = catalogue.vectors @ vector
+        return _best(rows, scores[rows], k)
 
     return search
 
@@ -36,9 +36,19 @@ def exact_vector_search(catalogue: CatalogueArrays) -> VectorSearch:
 def _top(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` allowed rows with the highest positive scores, best first, ties by row (deterministic)."""
     rows = np.flatnonzero(allowed & (scores > 0))
+    return _best(rows, scores[rows], k)
+
+
+def _top_among(rows: np.ndarray, values: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """``_top`` of the scores that are ``values`` at ``rows`` (ascending) and 0 elsewhere, reading only those."""
+    keep = allowed[rows] & (values > 0)
+    return _best(rows[keep], values[keep], k)
+
+
+def _best(rows: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` rows of highest value, best first, ties by row."""
     if k <= 0 or len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
-    values = scores[rows]
     if len(rows) > k:
         threshold = np.partition(values, len(values) - k)[len(values) - k]
         above = values > threshold
@@ -94,8 +104,8 @@ def generate_candidates(
             sources.append(_first_allowed(orders.by_occupation.get(goal, orders.empty), allowed, n_target))
         history = holders.history_of(holder_row)  # one slice of the history matrix, not one per use
         if history is not None and catalogue.cooccurrence is not None and history.nnz:
-            affinity = holders.cooccurrence_scores(catalogue.cooccurrence, holder_row)  # the features reuse it
-            sources.append(_top(affinity, allowed, n_collaborative))
+            rows, affinity = holders.cooccurrence_support(catalogue.cooccurrence, holder_row)  # features reuse it
+            sources.append(_top_among(rows, affinity, allowed, n_collaborative))
         if history is not None and catalogue.factors is not None and history.nnz:
             step = holders.factor_step(catalogue.factors, holder_row)  # solved once: the features reuse it
             sources.append(_top(catalogue.factors.scores_for(history, step), allowed, n_factors))

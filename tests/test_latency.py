@@ -166,16 +166,16 @@ def _counted_request(trained_client, monkeypatch, owner, name: str):  # type: ig
 
 
 def test_a_request_computes_its_holders_cooccurrence_scores_once(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    catalogue, one, calls, original, candidates, features = _counted_request(client, monkeypatch, CoOccurrence,
-                                                                             "scores_for")
+    catalogue, one, calls, _original, candidates, features = _counted_request(client, monkeypatch, CoOccurrence,
+                                                                              "sparse_scores_for")
     assert len(calls) == 1 and one.history is not None
-    expected = original(catalogue.cooccurrence, one.history[0])
+    expected = catalogue.cooccurrence.scores_for(one.history[0])  # scored afresh: a second call
     np.testing.assert_array_equal(features[:, -2], expected[candidates])
     # A replaced history (or matrix) is scored afresh, never read from the other one's scores.
     one.history = catalogue.history_row([str(t) for t in catalogue.training_ids[:3]])
     np.testing.assert_array_equal(one.cooccurrence_scores(catalogue.cooccurrence, 0),
-                                  original(catalogue.cooccurrence, one.history[0]))
-    assert len(calls) == 2
+                                  catalogue.cooccurrence.scores_for(one.history[0]))
+    assert len(calls) == 4
 
 
 def test_a_request_solves_its_holders_als_user_step_once(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

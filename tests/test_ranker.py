@@ -250,7 +250,8 @@ def test_train_and_evaluate_report_the_same_numbers_for_the_champion(prepared, p
         assert printed == {method: f"{value:.4f}" for method, value in report["metrics"][metric].items()}
 
 
-def test_evaluate_cli_refuses_an_empty_database(sqlite_url: str, tmp_path: Path) -> None:
+def test_evaluate_cli_refuses_an_empty_database(sqlite_url: str, private_store: Path) -> None:
+    """(A registry of its own: a champion in the developer's, e.g. ``make demo``'s, was found before the check.)"""
     from parcours.cli import app
 
     result = CliRunner().invoke(app, ["evaluate", "--json", "--db", sqlite_url])

@@ -292,10 +292,12 @@ def fit_bundle(
                                      own_enrolments(split.train, catalogue, holders, h, t))
         X = leave_own_provider_out(X, catalogue, h, t,  # noqa: N806
                                    own_provider_activity(split.train, catalogue, holders, h, t))
-        if at_day is None or at_day.window_days is None:  # else scored per window below
-            X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
+    collaborative_started = time.perf_counter()
+    if leave_own_out and (at_day is None or at_day.window_days is None):  # else scored per window below
+        X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
     if at_day is not None and at_day.window_days is not None:
         X = at_day.collaborative_features(X, h, t)  # noqa: N806
+    collaborative_seconds = time.perf_counter() - collaborative_started
     features_seconds = time.perf_counter() - started - pairs_seconds
     params = {"random_negatives": random_negatives, "seed": seed, "leave_own_out": leave_own_out,
               "leave_own_provider_out": leave_own_out, "mf_out_of_fold": leave_own_out,
@@ -311,7 +313,7 @@ def fit_bundle(
     if enrolled_rows.sum() >= MIN_COMPLETION_ROWS and 0 < completed[enrolled_rows].mean() < 1:
         completion = TrainingRanker(max_iter=50, random_state=seed).fit(X[enrolled_rows], completed[enrolled_rows])
     stats = {"pairs": float(len(h)), "positives": float(enrolled.sum()), "pairs_seconds": pairs_seconds,
-             "features_seconds": features_seconds,
+             "features_seconds": features_seconds, "collaborative_seconds": collaborative_seconds,
              "fit_seconds": time.perf_counter() - started - pairs_seconds - features_seconds}
     if enrolled_rows.any():  # the rate the completion model learnt, which served estimates are compared with
         stats[SETTLED_RATE] = float(completed[enrolled_rows].mean())

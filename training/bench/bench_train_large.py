@@ -294,10 +294,15 @@ def run(work_dir: Path) -> str:
         ("time split, profiles as they stood before the cut", prep["split"]),
         ("arrays (catalogue, holders)", prep["arrays"]),
         ("training pairs", fit["pairs_seconds"]),
-        ("pair features", fit["features_seconds"]),
+        ("pair features", fit["features_seconds"] - fit.get("collaborative_seconds", 0.0)),
+        ("out-of-fold collaborative features (ALS refitted per holder fold, scored per pair)",
+         fit.get("collaborative_seconds", 0.0)),
         ("fit (ranker + calibration + completion model)", fit["fit_seconds"]),
+        ("exposure prices (served lists of the training holders, re-ranked under trial prices)",
+         fit.get("exposure_seconds", 0.0)),
     ]
     total = float(result["total_seconds"])
+    phases.append(("other (between the phases above)", max(total - sum(seconds for _, seconds in phases), 0.0)))
     floor = float(result["floor_seconds"])
     lines += [
         f"`training.pipeline.prepare` + `fit_bundle` in a child process ({os.cpu_count()} CPUs visible, shared "

@@ -1,0 +1,73 @@
+"""Candidate sources read only what may be non-zero (``recommender.candidates``): the sparse top of the co-occurrence
+source and the exact vector search pick the same rows as a brute-force pass over the whole catalogue, ties by row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from features.collaborative import CoOccurrence, ItemFactors
+from recommender.candidates import _top, _top_among, exact_vector_search
+
+
+def _brute_top(scores: np.ndarray, allowed: np.ndarray, k: int) -> list[int]:
+    """Allowed rows of positive score, best first, ties by row, written out."""
+    rows = [r for r in range(len(scores)) if allowed[r] and scores[r] > 0]
+    return sorted(rows, key=lambda r: (-scores[r], r))[:k]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("k", [0, 1, 5, 40])
+def test_the_sparse_top_is_the_top_of_the_dense_scores(seed: int, k: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 30
+    rows = np.sort(rng.choice(n, 18, replace=False))
+    values = rng.choice([-1.0, 0.0, 0.5, 0.5, 1.0, 2.0], len(rows)).astype(np.float32)  # ties, zeros, negatives
+    allowed = rng.random(n) < 0.7
+    dense = np.zeros(n, dtype=np.float32)
+    dense[rows] = values
+    expected = _brute_top(dense, allowed, k)
+    assert _top_among(rows, values, allowed, k).tolist() == expected
+    assert _top(dense, allowed, k).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_sparse_scores_hold_every_non_zero_score(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    interest = sp.csr_matrix((rng.random((50, 40)) < 0.15).astype(np.float32))
+    cooccurrence = CoOccurrence.build(interest)
+    factors = ItemFactors.build(interest, factors=6, iterations=4)
+    for h in range(10):
+        for model in (cooccurrence, factors):
+            rows, values = model.sparse_scores_for(interest[h])
+            dense = model.scores_for(interest[h])
+            assert np.all(np.diff(rows) > 0), "rows ascending, each once"
+            np.testing.assert_array_equal(dense[rows], values)
+            outside = np.setdiff1d(np.arange(40), rows)
+            assert not dense[outside].any()
+
+
+def test_a_training_nobody_took_is_not_scored_by_the_factors() -> None:
+    interest = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 1, 0]], dtype=np.float32))
+    factors = ItemFactors.build(interest, factors=2, iterations=3)
+    rows, _ = factors.sparse_scores_for(interest[0])
+    assert 3 not in rows.tolist() and factors.scores_for(interest[0])[3] == 0.0
+
+
+def test_the_exact_vector_search_gives_the_best_allowed_rows() -> None:
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((200, 8)).astype(np.float32)
+    vectors[17] = vectors[3]  # a tie: the lower row first
+    allowed = rng.random(200) < 0.6
+    allowed[[3, 17]] = True
+    query = vectors[3].copy()
+    search = exact_vector_search(SimpleNamespace(vectors=vectors))  # type: ignore[arg-type]
+    got = search(query, 12, allowed).tolist()
+    scores = vectors @ query
+    expected = sorted(np.flatnonzero(allowed).tolist(), key=lambda r: (-scores[r], r))[:12]
+    assert got == expected and got[:2] == [3, 17]
+    assert search(np.zeros(8, np.float32), 5, allowed).tolist() == []
+    assert search(query, 5, np.zeros(200, bool)).tolist() == []
