@@ -116,10 +116,15 @@ class LearnedRecommender(Recommender):
                                prices=self.prices), holders
 
     def recommend(self, holder: HolderContext, k: int = 10) -> list[Recommendation]:
+        return self.recommend_and_rank(holder, k)[0]
+
+    def recommend_and_rank(self, holder: HolderContext, k: int = 10) -> tuple[list[Recommendation], Ranking | None]:
+        """``recommend``'s list and the ranking it was diversified from (``None`` for the neutral list), from one
+        pass: the evaluation reads both (the lists as served and before the rule)."""
         if not holder.personalised:
-            return self.neutral.recommend(holder, k)
+            return self.neutral.recommend(holder, k), None
         if k <= 0:
-            return []
+            return [], None
         ranking, holders = self._rank(holder)
         picked = diversify(ranking.rows.tolist(), self.catalogue, k)
         gap = holders.gap
@@ -138,7 +143,7 @@ class LearnedRecommender(Recommender):
                 str(self.catalogue.training_ids[row]), score, tuple(fit_reasons(item)), labels,
                 item.completion_probability, risk_of(item, self.typical_completion),
             ))
-        return out
+        return out, ranking
 
 
 _OPENMP = threading.local()

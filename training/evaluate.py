@@ -106,14 +106,18 @@ def evaluate(
         served_rule["model_undiversified"] = []
         model = methods["model"]
         for context in tqdm(contexts, desc="evaluating", unit="holder", disable=len(contexts) < 200):
+            ranking = None
             for name, method in methods.items():
-                lists[name].append(_rows(catalogue, method.recommend(context, k)))
+                if method is model and isinstance(model, LearnedRecommender):  # one pass gives both lists
+                    recommended, ranking = model.recommend_and_rank(context, k)
+                    lists[name].append(_rows(catalogue, recommended))
+                else:
+                    lists[name].append(_rows(catalogue, method.recommend(context, k)))
                 if name in served_rule:
                     deep = _rows(catalogue, method.recommend(context, DIVERSIFY_DEPTH))
                     served_rule[name].append(diversify(deep, catalogue, k))
             served_rule["model_undiversified"].append(
-                model.ranking(context).rows[:k].tolist() if isinstance(model, LearnedRecommender)
-                and context.personalised else lists["model"][-1])
+                ranking.rows[:k].tolist() if ranking is not None else lists["model"][-1])
     open_rows = catalogue.open_mask(split.cut_date)
     metrics = _metrics(lists, relevant_sets, contexts, catalogue, open_rows, k)
     return {"k": k, "holders": len(evaluated), "cut": split.cut_date.isoformat(), "metrics": metrics,
