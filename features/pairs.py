@@ -397,6 +397,12 @@ class HolderArrays:
         and its candidates' ``mf_score`` both read it)."""
         return self._once_per_row("_factor_steps", factors, row, factors.user_step)
 
+    def forget_row(self, row: int) -> None:
+        """Drop what ``cooccurrence_scores`` and ``factor_step`` keep for ``row``: a batch job that visits many rows
+        once (candidate negatives, exposure lists) would otherwise keep a catalogue-sized array per row."""
+        for cache in ("_cooccurrence_rows", "_factor_steps"):
+            self.__dict__.setdefault(cache, {}).pop(row, None)
+
     def _once_per_row(self, cache: str, model: object, row: int, compute: Callable[[sp.csr_matrix], _T]) -> _T:
         """``compute(self.history[row])``, kept in the per-row ``cache`` field and computed again if ``model`` or
         the history is replaced."""

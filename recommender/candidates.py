@@ -16,6 +16,9 @@ import numpy as np
 
 from features.pairs import CatalogueArrays, HolderArrays, matrix_row
 
+# Trainings the embedding source proposes (nearest to the profile embedding).
+N_SIMILAR = 150
+
 # (vector, k, allowed mask) → catalogue rows, best first
 VectorSearch = Callable[[np.ndarray, int, np.ndarray], np.ndarray]
 
@@ -31,6 +34,20 @@ def exact_vector_search(catalogue: CatalogueArrays) -> VectorSearch:
         return _best(rows, scores[rows], k)
 
     return search
+
+
+def nearest_rows(catalogue: CatalogueArrays, queries: np.ndarray, k: int, *, block: int = 256) -> list[np.ndarray]:
+    """``exact_vector_search(catalogue)(query, k, everything allowed)`` of each row of ``queries``, one matrix
+    product per ``block`` of queries: a batch job (training negatives) reads the catalogue's vectors once per block
+    where one query at a time reads them once per query."""
+    out: list[np.ndarray] = []
+    everything = np.arange(len(catalogue.training_ids))
+    for start in range(0, len(queries), block):
+        chunk = queries[start:start + block]
+        scores = chunk @ catalogue.vectors.T
+        for query, values in zip(chunk, scores, strict=True):
+            out.append(_best(everything, values, k) if np.any(query) else np.zeros(0, dtype=np.int64))
+    return out
 
 
 def _top(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
@@ -80,7 +97,7 @@ def generate_candidates(
     allowed: np.ndarray,
     *,
     vector_search: VectorSearch | None = None,
-    n_similar: int = 150,
+    n_similar: int = N_SIMILAR,
     n_gap: int = 100,
     n_target: int = 100,
     n_popular: int = 50,

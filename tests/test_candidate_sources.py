@@ -71,3 +71,22 @@ def test_the_exact_vector_search_gives_the_best_allowed_rows() -> None:
     assert got == expected and got[:2] == [3, 17]
     assert search(np.zeros(8, np.float32), 5, allowed).tolist() == []
     assert search(query, 5, np.zeros(200, bool)).tolist() == []
+
+
+def test_the_batched_nearest_rows_are_the_exact_searches_of_each_query() -> None:
+    from types import SimpleNamespace
+
+    from recommender.candidates import nearest_rows
+
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((300, 8)).astype(np.float32)
+    vectors[40] = vectors[7]  # a tie: the lower row first
+    catalogue = SimpleNamespace(vectors=vectors, training_ids=np.arange(300))
+    queries = rng.standard_normal((7, 8)).astype(np.float32)
+    queries[2] = vectors[7]
+    queries[5] = 0.0  # no profile embedding: nothing
+    search = exact_vector_search(catalogue)  # type: ignore[arg-type]
+    everything = np.ones(300, dtype=bool)
+    got = nearest_rows(catalogue, queries, 20, block=3)  # type: ignore[arg-type]
+    assert [g.tolist() for g in got] == [search(q, 20, everything).tolist() for q in queries]
+    assert got[2].tolist()[:2] == [7, 40] and got[5].tolist() == []

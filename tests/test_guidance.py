@@ -117,6 +117,40 @@ def test_random_negatives_read_their_positives_profile(prepared) -> None:  # typ
     assert (h[n:] >= at_day.base).any() and (h[n:] < at_day.base).any()
 
 
+def test_candidate_negatives_are_their_rows_served_candidates_never_interacted(prepared) -> None:  # type: ignore[no-untyped-def]
+    from recommender.candidates import exact_vector_search, generate_candidates
+    from training.fit import training_pairs, with_candidate_negatives
+    from training.point_in_time import PointInTime
+
+    split, catalogue = prepared.split, prepared.catalogue
+    at_day = PointInTime.build(prepared.frames, prepared.holders, split.cut, windows_of=catalogue)
+    holders = at_day.holders
+    pairs = training_pairs(catalogue, holders, split.train, random_negatives=2, seed=1, hard_negatives=False,
+                           point_in_time=at_day)
+    k = 3
+    h, t, enrolled, completed = with_candidate_negatives(catalogue, holders, at_day, split, pairs, per_positive=k,
+                                                         seed=5)
+    n = len(pairs[0])
+    for before, after in zip(pairs, (h, t, enrolled, completed), strict=True):
+        assert np.array_equal(after[:n], before)  # the pairs drawn before are kept as they were
+    extra_h, extra_t = h[n:], t[n:]
+    assert not enrolled[n:].any() and not completed[n:].any()
+    positive_rows = pairs[0][pairs[2] == 1]
+    assert set(extra_h.tolist()) <= set(positive_rows.tolist())
+    assert len(extra_h) >= 0.5 * k * len(positive_rows)  # a few draws hit a training the holder interacted with
+    interacted = set(zip(split.train["holder_id"].astype(str), split.train["training_id"].astype(str), strict=True))
+    assert not any((str(holders.holder_ids[r]), str(catalogue.training_ids[c])) in interacted
+                   for r, c in zip(extra_h.tolist(), extra_t.tolist(), strict=True))
+    everything = np.ones(len(catalogue.training_ids), dtype=bool)
+    search = exact_vector_search(catalogue)
+    rows = np.unique(extra_h)
+    assert (rows >= at_day.window_start).all()  # window rows: the profile and history of the pair's day
+    for row in rows[:: max(1, len(rows) // 40)].tolist():
+        served = set(generate_candidates(catalogue, holders, row, everything, vector_search=search).tolist())
+        assert set(extra_t[extra_h == row].tolist()) <= served
+    assert with_candidate_negatives(catalogue, holders, at_day, split, pairs, per_positive=0) is pairs
+
+
 def test_point_in_time_rows_are_the_base_rows_when_nothing_is_dropped(prepared) -> None:  # type: ignore[no-untyped-def]
     from training.point_in_time import PointInTime, _days
 

@@ -116,7 +116,7 @@ def parent(prepared):  # type: ignore[no-untyped-def]
 
 def test_update_bundle_computes_features_for_the_new_pairs_only(prepared, parent) -> None:  # type: ignore[no-untyped-def]
     from training.evaluate import evaluate
-    from training.fit import training_pairs, update_bundle
+    from training.fit import training_pairs, update_bundle, with_candidate_negatives
 
     data, _folder, _url = prepared
     catalogue, holders, split = data.catalogue, data.holders, data.split
@@ -125,7 +125,9 @@ def test_update_bundle_computes_features_for_the_new_pairs_only(prepared, parent
     # Drawn as the parent's were (its number of random negatives, with or without the viewed-not-taken ones).
     drawn = {"random_negatives": parent.params["random_negatives"], "hard_negatives": parent.params["hard_negatives"],
              "popular_negatives": parent.params["popular_negatives"]}
-    h, t, _enrolled, _completed = training_pairs(catalogue, holders, split.train, since=since, **drawn)
+    h, t, _enrolled, _completed = with_candidate_negatives(
+        catalogue, holders, None, split, training_pairs(catalogue, holders, split.train, since=since, **drawn),
+        per_positive=parent.params["candidate_negatives"], seed=0)
     all_h, _t, _e, _c = training_pairs(catalogue, holders, split.train, **drawn)
     # The new pairs: every holder had an interaction since the parent's cut; far fewer pairs than a full fit.
     train = split.train

@@ -1,9 +1,11 @@
 """Fitting the ranker: training pairs from interactions before the cut, features, the two models.
 
 Positives are the holder's enrolments (and completions); negatives are ``random_negatives`` trainings drawn
-uniformly from the catalogue per positive: the served model ranks the whole open catalogue, so it must learn what a
-holder takes among everything, not what tells a viewed training from an enrolled one (``HARD_NEGATIVES``: the
-viewed-and-not-taken trainings as negatives too, as before December 2026; docs/guidance.md).
+from the catalogue per positive (uniformly, a tenth by popularity), so that it learns what a holder takes among
+everything, not what tells a viewed training from an enrolled one (``HARD_NEGATIVES``: the viewed-and-not-taken
+trainings as negatives too, as before December 2026; docs/guidance.md), and ``candidate_negatives`` drawn among
+the candidates the server would propose to the positive's row (``training.negatives``): the order among those is
+what the served model decides.
 The completion model is fitted on enrolments only, with "completed" as the label. Popularity features of a
 pair leave the holder's own enrolments out (``leave_own_enrolments_out``): counted over the same interactions
 as the labels, they would otherwise tell every positive apart from a training nobody took yet. For the same
@@ -44,6 +46,7 @@ from recommender.exposure import bundle_prices
 from recommender.ranker import TrainingRanker
 from training.dataset import POSITIVE_EVENTS, TimeSplit, WorldFrames
 from training.exposure import EXPOSURE_CAP, learn_exposure_prices
+from training.negatives import candidate_negatives, interacted_keys
 from training.point_in_time import MF_FOLDS, PointInTime, holder_folds, pair_days
 
 # Fewest enrolments (with both outcomes) to fit or update the completion model on.
@@ -230,6 +233,10 @@ HARD_NEGATIVES = False
 # nobody took, so popularity alone told them apart and a few popular trainings reached a quarter to a third of all
 # lists; a tenth drawn by popularity halved that for a small loss of NDCG@10 (docs/guidance.md, "Concentration").
 POPULAR_NEGATIVES = 0.1
+# Negatives per positive drawn among the candidates served to its row (``training.negatives``), besides the random
+# ones: the order among plausible trainings is what the ranker decides when it serves. Chosen on the world zoo,
+# every variant and both seeds (docs/guidance.md, "Negatives among the served candidates").
+CANDIDATE_NEGATIVES = 5
 
 
 def factors_out_of_fold(X: np.ndarray, catalogue: CatalogueArrays, holders: HolderArrays,  # noqa: N803
@@ -256,12 +263,31 @@ def factors_out_of_fold(X: np.ndarray, catalogue: CatalogueArrays, holders: Hold
     return X
 
 
+def with_candidate_negatives(catalogue: CatalogueArrays, holders: HolderArrays, at_day: PointInTime | None,
+                             split: TimeSplit, pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], *,
+                             per_positive: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``pairs`` (``training_pairs``' holder rows, training rows and labels) followed by ``per_positive`` negatives
+    per positive drawn among its row's served candidates (``training.negatives``)."""
+    h, t, enrolled, completed = pairs
+    if per_positive <= 0:
+        return pairs
+    positive_rows = h[enrolled == 1]
+    base_rows = at_day.base_rows(positive_rows) if at_day is not None else positive_rows
+    extra_h, extra_t = candidate_negatives(catalogue, holders, positive_rows, base_rows,
+                                           interacted_keys(split.train, catalogue, holders),
+                                           per_positive=per_positive, seed=seed + 1)
+    zeros = np.zeros(len(extra_h), dtype=np.int8)
+    return (np.concatenate([h, extra_h]), np.concatenate([t, extra_t]), np.concatenate([enrolled, zeros]),
+            np.concatenate([completed, zeros]))
+
+
 def fit_bundle(
     catalogue: CatalogueArrays, holders: HolderArrays, split: TimeSplit, *,
     random_negatives: int = RANDOM_NEGATIVES, seed: int = 0, ranker_params: dict[str, Any] | None = None,
     leave_own_out: bool = True, hard_negatives: bool = HARD_NEGATIVES,
     completion_horizon_days: int = COMPLETION_HORIZON_DAYS, frames: WorldFrames | None = None,
     popular_negatives: float = POPULAR_NEGATIVES, exposure_cap: float | None = EXPOSURE_CAP,
+    candidate_negatives: int = CANDIDATE_NEGATIVES,
 ) -> RankerBundle:
     """Fit the ranker (and the completion model) on the training pairs before the split's cut.
 
@@ -285,6 +311,8 @@ def fit_bundle(
     h, t, enrolled, completed = training_pairs(catalogue, holders, split.train, random_negatives=random_negatives,
                                                seed=seed, hard_negatives=hard_negatives, point_in_time=at_day,
                                                popular_negatives=popular_negatives)
+    h, t, enrolled, completed = with_candidate_negatives(catalogue, holders, at_day, split, (h, t, enrolled, completed),
+                                                         per_positive=candidate_negatives, seed=seed)
     pairs_seconds = time.perf_counter() - started
     X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
     if leave_own_out:
@@ -305,7 +333,8 @@ def fit_bundle(
               # −1: the pairs' collaborative features as of the cut (without frames); 0: out of fold, before the
               # pair's day; > 0: windows of that many days (``training.point_in_time``)
               "collaborative_window_days": -1 if at_day is None or at_day.window_days is None else at_day.window_days,
-              "popular_negatives": popular_negatives, "exposure_cap": exposure_cap, **(ranker_params or {})}
+              "popular_negatives": popular_negatives, "candidate_negatives": candidate_negatives,
+              "exposure_cap": exposure_cap, **(ranker_params or {})}
     ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(X, enrolled)
     completion = None
     enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut,
@@ -357,6 +386,9 @@ def update_bundle(
         catalogue, holders, split.train, random_negatives=random_negatives, seed=seed, since=since,
         hard_negatives=bool(parent.params.get("hard_negatives", True)), point_in_time=at_day,
         popular_negatives=float(parent.params.get("popular_negatives", 0.0)))  # type: ignore[arg-type]
+    h, t, enrolled, completed = with_candidate_negatives(
+        catalogue, holders, at_day, split, (h, t, enrolled, completed), seed=seed,
+        per_positive=int(parent.params.get("candidate_negatives", 0)))  # type: ignore[call-overload]
     if enrolled.sum() < MIN_UPDATE_POSITIVES or (enrolled == 0).sum() < MIN_UPDATE_POSITIVES:
         raise NotEnoughData(f"{int(enrolled.sum())} enrolments among the interactions since {since.isoformat()} "
                             f"(at least {MIN_UPDATE_POSITIVES} needed): too few to update the model with")
