@@ -17,6 +17,7 @@ Setup: the large world imported with its skills profiles (the database of ``benc
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import os
@@ -109,6 +110,9 @@ def run(work_dir: pathlib.Path, holders: int = HOLDERS) -> str:
         contexts = [holder_context(session, session.get_one(Holder, h)) for h in chosen]
         context_ms = (time.perf_counter() - route_began) * 1000 / max(len(chosen), 1)
     catalogue = recommender.catalogue
+    # As the server does once it has loaded (``serving.app``): what loading built lives as long as the process,
+    # out of the collector's reach, so a full collection does not walk it in the middle of a request.
+    gc.freeze()
     recommend_times: list[float] = []
     floor_times: list[float] = []
     parts: dict[str, list[float]] = {"candidates": [], "features": [], "predict": []}

@@ -46,7 +46,7 @@ MEASURED_CODE = (
     "features/pairs.py", "features/collaborative.py", "training/fit.py", "training/evaluate.py",
     "training/pipeline.py", "training/dataset.py", "training/point_in_time.py", "recommender/served.py",
     "recommender/candidates.py", "recommender/learned.py", "recommender/ranker.py", "recommender/baselines.py",
-    "recommender/neutral.py",
+    "recommender/neutral.py", "training/negatives.py", "training/exposure.py", "recommender/exposure.py",
 )
 
 
