@@ -41,6 +41,13 @@ def interest_matrix(interactions: pd.DataFrame, holder_position: dict[str, int],
     return matrix
 
 
+def spread(n: int, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sparse scores (``rows``, ``values``) as a dense float32 vector of ``n`` (0 elsewhere)."""
+    out = np.zeros(n, dtype=np.float32)
+    out[rows] = values
+    return out
+
+
 @dataclass
 class CoOccurrence:
     """Co-occurrence counts between trainings (zero diagonal, counts below ``min_count`` dropped) and the number
@@ -135,10 +142,7 @@ class CoOccurrence:
     def scores_for(self, history_row: sp.csr_matrix) -> np.ndarray:
         """Every training's affinity for one holder (a 1 × n history row): what ``affinity`` gives for each
         training (``sparse_scores_for`` spread over the catalogue)."""
-        out = np.zeros(self.counts.shape[0], dtype=np.float32)
-        cols, values = self.sparse_scores_for(history_row)
-        out[cols] = values
-        return out
+        return spread(self.counts.shape[0], *self.sparse_scores_for(history_row))
 
 
 # Implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008, "Collaborative filtering for implicit feedback
@@ -250,10 +254,7 @@ class ItemFactors:
         the history without ``t`` itself when ``t`` is in it: a training's score never reads its own interaction,
         as ``affinity`` leaves the holder out of the co-occurrence counts. ``step``: ``user_step(history_row)``
         when already solved."""
-        out = np.zeros(self.factors.shape[0], dtype=np.float32)
-        rows, scores = self.sparse_scores_for(history_row, step)
-        out[rows] = scores
-        return out
+        return spread(self.factors.shape[0], *self.sparse_scores_for(history_row, step))
 
     def scores_at(self, history_row: sp.csr_matrix, rows: np.ndarray, step: UserStep | None = None) -> np.ndarray:
         """``scores_for(history_row)[rows]`` without scoring the whole catalogue (a request's candidates)."""

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.collaborative import CoOccurrence, ItemFactors, UserStep, interest_matrix
+from features.collaborative import CoOccurrence, ItemFactors, UserStep, interest_matrix, spread
 from features.esco import load_occupation_skills, load_taxonomy
 from parcours.domain.rules import flat_participation_cents
 
@@ -384,8 +384,7 @@ class HolderArrays:
     def _cooccurrence(self, cooccurrence: CoOccurrence, row: int) -> _SparseAndDense:
         def both(history_row: sp.csr_matrix) -> _SparseAndDense:
             cols, values = cooccurrence.sparse_scores_for(history_row)
-            dense = np.zeros(cooccurrence.counts.shape[0], dtype=np.float32)
-            dense[cols] = values
+            dense = spread(cooccurrence.counts.shape[0], cols, values)
             for array in (cols, values, dense):
                 array.flags.writeable = False
             return cols, values, dense
