@@ -263,6 +263,18 @@ def factors_out_of_fold(X: np.ndarray, catalogue: CatalogueArrays, holders: Hold
     return X
 
 
+def without_features(X: np.ndarray, names: tuple[str, ...]) -> np.ndarray:  # noqa: N803
+    """``X`` with the columns of ``names`` set to 0 (a copy; ``X`` itself when there are none)."""
+    unknown = sorted(set(names) - set(FEATURE_NAMES))
+    if unknown:
+        raise ValueError(f"unknown feature(s) {', '.join(unknown)} (known: {', '.join(FEATURE_NAMES)})")
+    if not names:
+        return X
+    out = X.copy()
+    out[:, [FEATURE_NAMES.index(name) for name in names]] = 0.0
+    return out
+
+
 def with_candidate_negatives(catalogue: CatalogueArrays, holders: HolderArrays, at_day: PointInTime | None,
                              split: TimeSplit, pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], *,
                              per_positive: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -287,7 +299,7 @@ def fit_bundle(
     leave_own_out: bool = True, hard_negatives: bool = HARD_NEGATIVES,
     completion_horizon_days: int = COMPLETION_HORIZON_DAYS, frames: WorldFrames | None = None,
     popular_negatives: float = POPULAR_NEGATIVES, exposure_cap: float | None = EXPOSURE_CAP,
-    candidate_negatives: int = CANDIDATE_NEGATIVES,
+    candidate_negatives: int = CANDIDATE_NEGATIVES, without: tuple[str, ...] = (),
 ) -> RankerBundle:
     """Fit the ranker (and the completion model) on the training pairs before the split's cut.
 
@@ -302,7 +314,11 @@ def fit_bundle(
 
     ``exposure_cap``: once the models are fitted, the exposure prices that keep every training in at most that
     share of the top-10 lists served to the holders of the training data (``training.exposure``); ``None``: no
-    prices (as before)."""
+    prices (as before).
+
+    ``without``: feature names the ranker is fitted without (an ablation): their columns are constant in its
+    training pairs, so no tree splits on them and their served values are never read; the completion model keeps
+    every feature."""
     started = time.perf_counter()
     base_holders = holders
     at_day = (PointInTime.build(frames, holders, split.cut, windows_of=catalogue, seed=seed)
@@ -334,8 +350,9 @@ def fit_bundle(
               # pair's day; > 0: windows of that many days (``training.point_in_time``)
               "collaborative_window_days": -1 if at_day is None or at_day.window_days is None else at_day.window_days,
               "popular_negatives": popular_negatives, "candidate_negatives": candidate_negatives,
+              **({"without": ",".join(without)} if without else {}),
               "exposure_cap": exposure_cap, **(ranker_params or {})}
-    ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(X, enrolled)
+    ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(without_features(X, without), enrolled)
     completion = None
     enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut,
                                                          horizon_days=completion_horizon_days)
@@ -405,7 +422,8 @@ def update_bundle(
     elif parent.params.get("mf_out_of_fold", False):
         X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
     features_seconds = time.perf_counter() - started - pairs_seconds
-    ranker = copy.deepcopy(parent.ranker).update(X, enrolled, extra_iter=extra_iter)
+    without = tuple(name for name in str(parent.params.get("without", "")).split(",") if name)
+    ranker = copy.deepcopy(parent.ranker).update(without_features(X, without), enrolled, extra_iter=extra_iter)
     completion = parent.completion
     enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut)
     if (completion is not None and enrolled_rows.sum() >= MIN_COMPLETION_ROWS
