@@ -316,7 +316,8 @@ def fit_bundle(
     share of the top-10 lists served to the holders of the training data (``training.exposure``); ``None``: no
     prices (as before).
 
-    ``without``: feature names the ranker is fitted without (an ablation): their columns are constant in its
+    ``without``: feature names the ranker is fitted without (an ablation, ``training/bench/bench_ablation.py``):
+    their columns are constant in its
     training pairs, so no tree splits on them and their served values are never read; the completion model keeps
     every feature."""
     started = time.perf_counter()
