@@ -317,9 +317,8 @@ def fit_bundle(
     prices (as before).
 
     ``without``: feature names the ranker is fitted without (an ablation, ``training/bench/bench_ablation.py``):
-    their columns are constant in its
-    training pairs, so no tree splits on them and their served values are never read; the completion model keeps
-    every feature."""
+    their columns are constant in its training pairs, so no tree splits on them and their served values are never
+    read; the completion model keeps every feature."""
     started = time.perf_counter()
     base_holders = holders
     at_day = (PointInTime.build(frames, holders, split.cut, windows_of=catalogue, seed=seed)

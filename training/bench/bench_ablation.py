@@ -99,9 +99,8 @@ def render(results: list[dict[str, Any]]) -> str:
         worse = sum(d < -0.005 for d in deltas)
         lines.append(f"| without {group} | " + " | ".join(f"{d:+.4f}" for d in deltas) + " | "
                      f"{sum(deltas) / max(len(deltas), 1):+.4f} | {worse} of {len(deltas)} |")
-    lines += ["", "| world | " + " | ".join(sorted({m for r in results for m in r["baselines"]})) + " | seconds |",
-              "|---|" + "---:|" * (len({m for r in results for m in r["baselines"]}) + 1)]
     methods = sorted({m for r in results for m in r["baselines"]})
+    lines += ["", "| world | " + " | ".join(methods) + " | seconds |", "|---|" + "---:|" * (len(methods) + 1)]
     for world, r in zip(worlds, results, strict=True):
         lines.append(f"| {world} | " + " | ".join(f"{r['baselines'].get(m, float('nan')):.4f}" for m in methods)
                      + f" | {r['seconds']:.0f} |")
