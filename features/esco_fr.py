@@ -26,7 +26,7 @@ from typing import Literal
 
 import pandas as pd
 
-from features.esco import DERIVED_DIR, OCCUPATION_PREFIX, SKILL_PREFIX
+from features.esco import DERIVED_DIR, OCCUPATION_PREFIX, SKILL_PREFIX, load_taxonomy
 
 FrKind = Literal["skill", "occupation"]
 FILES: dict[str, Path] = {
@@ -106,6 +106,22 @@ def load_french_labels(kind: FrKind) -> FrenchLabels:
 def french_label(uri: str, kind: FrKind, default: str) -> str:
     """A concept's French preferred label, ``default`` (the English one) when it has none."""
     return load_french_labels(kind).preferred.get(uri, default)
+
+
+@lru_cache(maxsize=2)
+def display_labels(kind: FrKind) -> dict[str, str]:
+    """Every concept of ``kind`` → what holders and advisers read for it: its French preferred label, the English
+    one where ESCO has no French label. The stored data keeps URIs; only what is shown is translated, here."""
+    taxonomy = load_taxonomy()
+    frame = taxonomy.skills if kind == "skill" else taxonomy.occupations
+    out = dict(zip(frame.index.astype(str), frame["label"].astype(str), strict=True))
+    out.update(load_french_labels(kind).preferred)
+    return out
+
+
+def display_label(uri: str, kind: FrKind, default: str | None = None) -> str:
+    """``display_labels`` of one concept; ``default`` (else the URI) for a concept the taxonomy lacks."""
+    return display_labels(kind).get(uri, default or uri)
 
 
 def build_french_files(source: Path, out_dir: Path = DERIVED_DIR) -> dict[str, int]:

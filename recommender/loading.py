@@ -14,8 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from features.catalogue import load_catalogue, training_texts
-from features.esco import load_taxonomy
-from features.esco_fr import load_french_labels
+from features.esco_fr import display_labels, load_french_labels
 from features.pairs import CatalogueArrays, SkillSpace
 from parcours.settings import Settings
 from parcours.store.models import Holder, TrainingSession
@@ -79,12 +78,9 @@ def build_learned_recommender(session: Session, bundle, settings: Settings,  # t
         return vectors
 
     catalogue = catalogue_arrays(session, vectors_for, on=today(), statistics_until=bundle.trained_until)
-    taxonomy = load_taxonomy()
-    # Skill labels said to holders: French where ESCO has one, English otherwise.
-    french = load_french_labels("skill").preferred
-    labels = {uri: french.get(uri, label)
-              for uri, label in zip(taxonomy.skills.index, taxonomy.skills["label"].astype(str), strict=True)}
     search = index_vector_search(catalogue, index) if index is not None else None
     vectors_model = index.meta.model_id if index is not None else model_id(settings)
-    return LearnedRecommender(bundle=bundle, catalogue=catalogue, space=SkillSpace.load(), skill_labels=labels,
+    return LearnedRecommender(bundle=bundle, catalogue=catalogue, space=SkillSpace.load(),
+                              skill_labels=display_labels("skill"),
+                              french_skills=frozenset(load_french_labels("skill").preferred),
                               vectors_model=vectors_model, vector_search=search, today=today)

@@ -402,22 +402,20 @@ class PathPlanner:
                     **kwargs: object) -> PathPlanner:
         return cls(PathCatalogue.from_arrays(arrays, sessions, space), **kwargs)  # type: ignore[arg-type]
 
-    # Labels are read from the taxonomy only when a plan first needs them.
+    # Labels (French where ESCO has one: plans are read by holders and advisers) are read only when a plan first
+    # needs them.
     def skill_label(self, uri: str) -> str:
         if self._skill_labels is None:
-            from features.esco import load_taxonomy
+            from features.esco_fr import display_labels
 
-            taxonomy = load_taxonomy()
-            self._skill_labels = dict(zip(taxonomy.skills.index, taxonomy.skills["label"].astype(str), strict=True))
+            self._skill_labels = display_labels("skill")
         return self._skill_labels.get(uri, uri)
 
     def occupation_label(self, uri: str) -> str:
         if self._occupation_labels is None:
-            from features.esco import load_taxonomy
+            from features.esco_fr import display_labels
 
-            taxonomy = load_taxonomy()
-            self._occupation_labels = dict(zip(taxonomy.occupations.index,
-                                               taxonomy.occupations["label"].astype(str), strict=True))
+            self._occupation_labels = display_labels("occupation")
         return self._occupation_labels.get(uri, uri)
 
     # -- the problem ------------------------------------------------------------------------------------------

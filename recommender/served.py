@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -61,7 +61,8 @@ class LearnedRecommender(Recommender):
     degraded = False
 
     def __init__(self, *, bundle, catalogue: CatalogueArrays, space: SkillSpace,  # type: ignore[no-untyped-def]
-                 skill_labels: dict[str, str], vectors_model: str | None = None,
+                 skill_labels: dict[str, str], french_skills: frozenset[str] | None = None,
+                 vectors_model: str | None = None,
                  vector_search: VectorSearch | None = None, today: Callable[[], dt.date] = dt.date.today) -> None:
         self.bundle = bundle
         self.catalogue = catalogue
@@ -75,6 +76,10 @@ class LearnedRecommender(Recommender):
         self.skill_uris = np.empty(len(space.skill_col), dtype=object)
         for uri, col in space.skill_col.items():
             self.skill_uris[col] = uri
+        # Skills whose label reads in French (``french_skills``; all when not given): explanations name those
+        # first, so a French sentence lists an English label only when the training closes nothing else.
+        self.skill_in_french = np.array([french_skills is None or uri in french_skills for uri in self.skill_uris],
+                                        dtype=bool)
         self.neutral = NeutralRecommender(catalogue, today=today)
         # What an estimate reads as "well below": the settled enrolments' rate the completion model learnt.
         self.typical_completion = typical_completion(bundle, catalogue)
@@ -136,14 +141,22 @@ class LearnedRecommender(Recommender):
             row = item.row
             skills = self.catalogue.skills
             taught = skills.indices[skills.indptr[row]:skills.indptr[row + 1]]
-            closed = sorted((c for c in taught.tolist() if c in gap_weight), key=lambda c: (-gap_weight[c], c))
             labels = tuple(self.skill_labels.get(self.skill_uris[c], self.skill_uris[c])
-                           for c in closed[:SKILLS_EXPLAINED])
+                           for c in explained_skills(taught.tolist(), gap_weight, self.skill_in_french))
             out.append(Recommendation(
                 str(self.catalogue.training_ids[row]), score, tuple(fit_reasons(item)), labels,
                 item.completion_probability, risk_of(item, self.typical_completion),
             ))
         return out, ranking
+
+
+def explained_skills(taught: Sequence[int], gap_weight: Mapping[int, float], in_french: Sequence[bool] | np.ndarray,
+                     k: int = SKILLS_EXPLAINED) -> list[int]:
+    """The skill columns an item's explanation names: the ``k`` it teaches that the holder's gap weighs most, those
+    with a French label before the others (a French sentence names an English label only when nothing else is
+    left), ties by column."""
+    closed = [c for c in taught if c in gap_weight]
+    return sorted(closed, key=lambda c: (not in_french[c], -gap_weight[c], c))[:k]
 
 
 _OPENMP = threading.local()

@@ -199,3 +199,49 @@ def test_e5_encodes_in_a_process_forked_after_use():
     if child.is_alive():
         child.kill()
     assert child.exitcode == 0
+
+
+def test_what_is_shown_is_french_where_esco_has_it_and_english_else():
+    from features.esco_fr import display_label, display_labels
+
+    taxonomy = load_taxonomy()
+    accountant = taxonomy.occupations.index[taxonomy.occupations["label"] == "accountant"][0]
+    assert display_label(accountant, "occupation") == "comptable"
+    french = load_french_labels("skill").preferred
+    untranslated = next(uri for uri in taxonomy.skills.index if uri not in french)
+    assert display_label(untranslated, "skill") == taxonomy.skill_label(untranslated)
+    assert display_label(SKILL_PREFIX + "no-such-skill", "skill") == SKILL_PREFIX + "no-such-skill"
+    assert display_label(SKILL_PREFIX + "no-such-skill", "skill", "given") == "given"
+    labels = display_labels("skill")
+    assert set(labels) >= set(taxonomy.skills.index)
+    assert sum(labels[u] == french[u] for u in labels if u in french) == len(set(labels) & set(french))
+
+
+@pytest.mark.parametrize(
+    ("taught", "gap", "in_french", "k", "named"),
+    [
+        ([0, 1, 2], {0: 0.9, 1: 0.5, 2: 0.7}, [True] * 3, 3, [0, 2, 1]),  # by gap weight
+        ([0, 1, 2], {0: 0.9, 1: 0.5, 2: 0.7}, [False, True, True], 3, [2, 1, 0]),  # French labels first
+        ([0, 1, 2], {0: 0.9, 1: 0.5, 2: 0.7}, [False, True, True], 2, [2, 1]),
+        ([0, 1, 2], {0: 0.9}, [False, True, True], 3, [0]),  # English only when nothing else is closed
+        ([0, 1], {}, [True, True], 3, []),  # closes nothing of the gap
+        ([1, 0], {0: 0.5, 1: 0.5}, [True, True], 3, [0, 1]),  # ties by column
+    ],
+)
+def test_explanations_name_skills_in_french_first(taught, gap, in_french, k, named):
+    from recommender.served import explained_skills
+
+    assert explained_skills(taught, gap, in_french, k) == named
+
+
+def test_the_path_planner_names_skills_in_french_by_default():
+    from recommender.path_planner import PathPlanner
+
+    taxonomy = load_taxonomy()
+    accountant = taxonomy.occupations.index[taxonomy.occupations["label"] == "accountant"][0]
+    planner = PathPlanner.__new__(PathPlanner)
+    planner._skill_labels = planner._occupation_labels = None
+    assert planner.occupation_label(accountant) == "comptable"
+    skill = next(iter(load_french_labels("skill").preferred))
+    if skill in taxonomy.skills.index:
+        assert planner.skill_label(skill) == load_french_labels("skill").preferred[skill]

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from features.esco import load_taxonomy
 from parcours.settings import Settings
 from parcours.store.engine import get_engine, session_scope
 from parcours.store.models import Training
@@ -198,6 +199,11 @@ def test_training_detail_has_skill_labels(client: TestClient, auth: dict[str, st
     assert all(
         s["uri"].startswith("http://data.europa.eu/esco/skill/") and s["label"] for s in detail["skills"]
     )
+    # Shown in French where ESCO has a French label (the stored data keeps URIs).
+    from features.esco_fr import display_label
+
+    assert [s["label"] for s in detail["skills"]] == [display_label(s["uri"], "skill") for s in detail["skills"]]
+    assert any(s["label"] != load_taxonomy().skill_label(s["uri"]) for s in detail["skills"])
 
 
 def test_search_is_neutral_the_same_for_every_caller(client: TestClient, auth: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
+from features.esco_fr import display_label
 from features.profile.gap import skill_gap
 from features.profile.recompute import ensure_profile
 from parcours.store.models import EXPERIENCE_KINDS, Experience
@@ -27,7 +28,6 @@ from serving.services.experience import (
     exclude_skill,
     list_experience,
 )
-from serving.services.labels import label_of
 
 router = APIRouter(prefix="/v1/holders", tags=["skills profile"])
 
@@ -234,7 +234,7 @@ def get_skills(
     skills = [
         SkillPublic(
             skill_uri=s.skill_uri,
-            label=label_of(s.skill_uri, "skill", s.label),
+            label=display_label(s.skill_uri, "skill", s.label),
             weight=s.weight,
             source=s.source,
             evidence=[
@@ -298,9 +298,10 @@ def get_skill_gap(
     return SkillGapPublic(
         holder_id=holder_id,
         target_uri=gap.target_uri,
-        target_label=label_of(gap.target_uri, "occupation", gap.target_label),
+        target_label=display_label(gap.target_uri, "occupation", gap.target_label),
         confidence=gap.confidence,
         low_confidence=gap.low_confidence,
         coverage=gap.coverage,
-        items=[GapItemPublic(**{**vars(i), "label": label_of(i.skill_uri, "skill", i.label)}) for i in gap.items[:k]],
+        items=[GapItemPublic(**{**vars(i), "label": display_label(i.skill_uri, "skill", i.label)})
+               for i in gap.items[:k]],
     )

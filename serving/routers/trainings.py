@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from features.esco_fr import display_label
 from parcours.errors import IndexMismatch, NotFound, ValidationFailed
 from parcours.settings import Settings
 from parcours.store.models import Provider, Training
@@ -179,8 +180,6 @@ def get_training(
     user: CurrentUser,
     session: SessionDep,
 ) -> TrainingDetail:
-    from features.esco import load_taxonomy
-
     del user
     row = session.execute(
         select(Training, Provider.name)
@@ -190,14 +189,13 @@ def get_training(
     if row is None:
         raise NotFound(f"training {training_id} does not exist")
     training, provider_name = row
-    taxonomy = load_taxonomy()
     on = today()
     upcoming = sorted(s.start_date for s in training.sessions if s.start_date >= on)
 
     def skills(uris: list[str]) -> list[SkillRef]:
-        return [SkillRef(uri=u, label=taxonomy.skill_label(u)) for u in uris]
+        return [SkillRef(uri=u, label=display_label(u, "skill")) for u in uris]
 
-    occupations = [SkillRef(uri=u, label=taxonomy.occupation_label(u)) for u in training.target_occupations]
+    occupations = [SkillRef(uri=u, label=display_label(u, "occupation")) for u in training.target_occupations]
     return TrainingDetail(
         training_id=training.training_id,
         title=training.title,

@@ -32,11 +32,11 @@ import scipy.sparse as sp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from features.esco_fr import display_label
 from parcours.store.models import Experience, Holder
 from recommender.base import HolderContext
 from recommender.path_planner import HELD_THRESHOLD, CareerPath, PathPlanner, PathRequest, PathTopUp
 from serving.services.holders import today
-from serving.services.labels import label_of
 from serving.services.paths import planning_context, waiting_topups
 
 MAX_K = 50
@@ -171,7 +171,7 @@ def near_occupations(session: Session, planner: PathPlanner, holder: Holder, k: 
             typical = typical_path(planner, context, uri, topups)
             status = "found" if typical is not None else "no_path"
         items.append(NearOccupation(
-            uri=uri, label=label_of(uri, "occupation", planner.occupation_label(uri)),
+            uri=uri, label=display_label(uri, "occupation", planner.occupation_label(uri)),
             coverage=round(float(coverage[row]), 4), skills_held=int(n_held[row]),
             missing_skills=int(n_links[row] - n_held[row]), gap_share=round(float(missing_weight[row]), 4),
             is_target=uri == (holder.target_occupation or ""), typical_path=typical, typical_path_status=status,

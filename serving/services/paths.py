@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from features.catalogue import load_catalogue
+from features.esco_fr import display_label, display_labels
 from parcours.errors import ValidationFailed
 from parcours.store.models import Holder, TrainingSession
 from parcours.store.supporting_models import TopUp
@@ -49,7 +50,6 @@ from recommender.path_planner import (
     UnknownOccupation,
 )
 from serving.services.holders import holder_context, stored_skill_weights, today
-from serving.services.labels import label_of, labels
 from serving.services.preferences import resolve_target_occupation
 from serving.services.topups import usable_topups
 
@@ -68,8 +68,8 @@ def build_planner(factory: sessionmaker[Session], on: dt.date) -> PathPlanner:
             session.execute(select(TrainingSession.training_id, TrainingSession.start_date)
                             .where(TrainingSession.start_date >= on)).all(),
             columns=["training_id", "start_date"])
-    return PathPlanner.from_frame(catalogue, sessions, skill_labels=labels("skill"),
-                                  occupation_labels=labels("occupation"))
+    return PathPlanner.from_frame(catalogue, sessions, skill_labels=display_labels("skill"),
+                                  occupation_labels=display_labels("occupation"))
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def resolve_target(planner: PathPlanner, text: str) -> Target:
             raise  # not about the occupation (empty text, too long): 422
         close: list[dict[str, Any]] = list(offered[0]) if isinstance(offered[0], list) else []
         suggestions = [
-            OccupationSuggestion(str(s["uri"]), label_of(str(s["uri"]), "occupation", str(s["label"])),
+            OccupationSuggestion(str(s["uri"]), display_label(str(s["uri"]), "occupation", str(s["label"])),
                                  float(s["score"]))
             for s in close
             if str(s["uri"]) in planner.occupations
@@ -144,7 +144,7 @@ def resolve_target(planner: PathPlanner, text: str) -> Target:
         raise UnknownOccupation(text.strip(), suggestions) from exc
     if chosen.uri not in planner.occupations:
         raise UnknownOccupation(text.strip(), [])
-    return Target(chosen.uri, label_of(chosen.uri, "occupation", chosen.label), float(chosen.score))
+    return Target(chosen.uri, display_label(chosen.uri, "occupation", chosen.label), float(chosen.score))
 
 
 def planning_context(session: Session, holder: Holder) -> HolderContext:

@@ -31,11 +31,11 @@ from rapidfuzz import fuzz, process
 from sqlalchemy.orm import Session
 
 from features.esco import OCCUPATION_PREFIX, SKILL_PREFIX, load_taxonomy
+from features.esco_fr import display_label
 from parcours.domain.regions import REGION_NAMES
 from parcours.errors import ValidationFailed
 from parcours.store.models import MODALITIES, Holder, User
 from serving.services.access import audit, authorise_holder_manage, authorise_holder_read, aware
-from serving.services.labels import label_of
 
 REGIONS = REGION_NAMES  # INSEE codes of the 2016 regions (parcours.domain.regions)
 MAX_TARGET_LENGTH = 200  # holders.target_occupation / target_occupation_text
@@ -86,7 +86,7 @@ def _close_uris(uri: str) -> list[dict[str, object]]:
     tail = uri.removeprefix(OCCUPATION_PREFIX)
     tails = [u.removeprefix(OCCUPATION_PREFIX) for u in uris]
     found = process.extract(tail, tails, scorer=fuzz.ratio, limit=SUGGESTIONS)
-    return [_suggestion(uris[pos], label_of(uris[pos], "occupation"), ratio / 100.0) for _t, ratio, pos in found]
+    return [_suggestion(uris[pos], display_label(uris[pos], "occupation"), ratio / 100.0) for _t, ratio, pos in found]
 
 
 def resolve_target_occupation(value: str) -> TargetOccupation:
@@ -101,7 +101,7 @@ def resolve_target_occupation(value: str) -> TargetOccupation:
     taxonomy = load_taxonomy()
     if text.startswith(("http://", "https://")):
         if taxonomy.is_occupation(text):
-            return TargetOccupation(text, label_of(text, "occupation"), 1.0, False, "uri", None)
+            return TargetOccupation(text, display_label(text, "occupation"), 1.0, False, "uri", None)
         if text.startswith(SKILL_PREFIX):
             message = "is an ESCO skill, not an occupation"
         elif text.startswith(OCCUPATION_PREFIX):
@@ -116,13 +116,13 @@ def resolve_target_occupation(value: str) -> TargetOccupation:
     if best.low_confidence:
         raise _problem(
             "target_occupation",
-            f"{text!r} matches no ESCO occupation surely (best: {label_of(best.uri, 'occupation', best.label)!r}, "
+            f"{text!r} matches no ESCO occupation surely (best: {display_label(best.uri, 'occupation', best.label)!r}, "
             f"score {best.score:.2f}); "
             "send the URI of one of the suggestions to confirm",
-            suggestions=[_suggestion(m.uri, label_of(m.uri, "occupation", m.label), m.score) for m in found],
+            suggestions=[_suggestion(m.uri, display_label(m.uri, "occupation", m.label), m.score) for m in found],
         )
-    return TargetOccupation(best.uri, label_of(best.uri, "occupation", best.label), round(best.score, 4), False, "text",
-                            text)
+    return TargetOccupation(best.uri, display_label(best.uri, "occupation", best.label), round(best.score, 4), False,
+                            "text", text)
 
 
 def _region(value: object) -> str | None:
@@ -160,7 +160,7 @@ def _personalisation(value: object) -> bool:
 def _view(holder: Holder) -> Preferences:
     target: TargetOccupation | None = None
     if holder.target_occupation:
-        label = label_of(holder.target_occupation, "occupation")
+        label = display_label(holder.target_occupation, "occupation")
         if holder.target_occupation_text is not None:
             score = holder.target_occupation_score if holder.target_occupation_score is not None else 1.0
             target = TargetOccupation(holder.target_occupation, label, float(score), False, "text",
