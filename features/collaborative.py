@@ -166,6 +166,14 @@ class UserStep:
     user: np.ndarray
 
 
+def _in_sorted(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_values)`` by binary search in the ascending ``sorted_values`` (no set-up)."""
+    if len(sorted_values) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
+    return sorted_values[at] == values
+
+
 @dataclass
 class ItemFactors:
     """ALS item factors (rows aligned with the catalogue) and what folding a holder in needs."""
@@ -221,27 +229,84 @@ class ItemFactors:
         a, b = self._system(items)
         return UserStep(items, a, b, np.linalg.solve(a, b))
 
-    def _active(self) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, their factors) of the trainings with a non-zero factor: ALS solves a training nobody interacted
-        with to the zero vector, whose score is 0 for every holder, so a request scores the others only. Derived
-        once per factor matrix."""
-        cached = self.__dict__.get("_active_rows")
+    def _scan_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rows by decreasing factor norm, those norms, their factors in float64, the permutation that puts the
+        rows in ascending order, the rows ascending) of the trainings with a non-zero factor. ALS solves a training
+        nobody interacted with to the zero vector, whose score is 0 for every holder, so a request scores the others
+        only. Scores are float64 products rounded to float32: the same whichever part of the matrix a product reads
+        (a float32 product's rounding depends on how BLAS blocks the matrix), so a partial scan and the whole agree
+        to the last bit. Derived once per factor matrix."""
+        cached = self.__dict__.get("_scan")
         if cached is None or cached[0] is not self.factors:
             rows = np.flatnonzero(np.any(self.factors != 0, axis=1))
-            cached = (self.factors, rows, np.ascontiguousarray(self.factors[rows]))
-            self.__dict__["_active_rows"] = cached
-        return cached[1], cached[2]
+            active = self.factors[rows].astype(np.float64)
+            norms = np.linalg.norm(active, axis=1)
+            order = np.argsort(-norms, kind="stable")
+            cached = (self.factors, rows[order], norms[order], np.ascontiguousarray(active[order]),
+                      np.argsort(rows[order], kind="stable"), rows)
+            self.__dict__["_scan"] = cached
+        return cached[1], cached[2], cached[3], cached[4], cached[5]
+
+    def top_pool(self, history_row: sp.csr_matrix, allowed: np.ndarray, k: int, step: UserStep | None = None,
+                 *, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """(catalogue rows ascending, scores): the ``allowed`` trainings of positive score that may be among the
+        ``k`` best (each of the ``k`` best and every one tied with the ``k``-th), with their ``sparse_scores_for``
+        scores, found without scoring the whole catalogue.
+
+        Trainings are scored by decreasing factor norm, and the scan stops once no training left can enter the
+        top ``k``: ``u · y ≤ |u| |y|`` (Cauchy–Schwarz), so a training whose ``|u| |y|`` is below the ``k``-th best
+        score found ranks below it. Most holders' top 100 is settled within the few thousand trainings of largest
+        norm. The history's trainings are scored without themselves (``sparse_scores_for``) and always kept."""
+        step = step if step is not None else self.user_step(history_row)
+        if step is None or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        rows, norms, factors, _permutation, ascending = self._scan_order()
+        reach = float(np.linalg.norm(step.user)) * (1.0 + 1e-6)  # loose by more than a float32 rounding
+        history = step.items
+        seen_rows: list[np.ndarray] = []
+        seen_scores: list[np.ndarray] = []
+        best = np.zeros(0, dtype=np.float32)  # the k best eligible scores so far (outside the history)
+        start = 0
+        while start < len(rows):
+            stop = min(start + block, len(rows))
+            block_rows = rows[start:stop]
+            block_scores = (factors[start:stop] @ step.user).astype(np.float32)
+            seen_rows.append(block_rows)
+            seen_scores.append(block_scores)
+            # Outside the history, whose scores are final: the k-th best of those is at most the k-th best
+            # overall, so stopping on it never stops too early.
+            eligible = allowed[block_rows] & (block_scores > 0) & ~_in_sorted(history, block_rows)
+            best = np.concatenate([best, block_scores[eligible]])
+            if len(best) > k:
+                best = np.partition(best, len(best) - k)[len(best) - k:]
+            start = stop
+            if start < len(rows) and len(best) >= k and reach * norms[start] < best.min():
+                break
+        scanned = np.concatenate(seen_rows)
+        scores = np.concatenate(seen_scores)
+        keep = ~_in_sorted(history, scanned)
+        scanned, scores = scanned[keep], scores[keep]
+        own = history[_in_sorted(ascending, history)]  # the history's trainings with a non-zero factor
+        if len(own):
+            scanned = np.concatenate([scanned, own])
+            scores = np.concatenate([scores, self._leave_one_out(step.a, step.b, own)])
+        keep = allowed[scanned] & (scores > 0)
+        scanned, scores = scanned[keep], scores[keep]
+        if len(scores) > k:  # the k best and their ties only: what a top-k with ties by row reads
+            keep = scores >= np.partition(scores, len(scores) - k)[len(scores) - k]
+            scanned, scores = scanned[keep], scores[keep]
+        order = np.argsort(scanned, kind="stable")
+        return scanned[order], scores[order]
 
     def sparse_scores_for(self, history_row: sp.csr_matrix,
                           step: UserStep | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(catalogue rows, scores) of the trainings whose score may be non-zero (a non-zero factor), rows
         ascending; ``scores_for`` at those rows, every other training's score being 0."""
         step = step if step is not None else self.user_step(history_row)
-        rows, factors = self._active()
+        _by_norm, _norms, factors, permutation, rows = self._scan_order()
         if step is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        # float32 product: a request scores the whole catalogue (a float64 copy of the factors costs more).
-        scores = factors @ step.user.astype(np.float32)
+        scores = (factors @ step.user).astype(np.float32)[permutation]
         own = np.searchsorted(rows, step.items)
         inside = own < len(rows)
         inside[inside] = rows[own[inside]] == step.items[inside]

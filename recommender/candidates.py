@@ -125,7 +125,10 @@ def generate_candidates(
             sources.append(_top_among(rows, affinity, allowed, n_collaborative))
         if history is not None and catalogue.factors is not None and history.nnz:
             step = holders.factor_step(catalogue.factors, holder_row)  # solved once: the features reuse it
-            sources.append(_top(catalogue.factors.scores_for(history, step), allowed, n_factors))
+            # Scored down the factor norms until no training left can enter the top: the rows ``_top`` of every
+            # training's score would give, at a few per cent of the catalogue's products.
+            rows, scores = catalogue.factors.top_pool(history, allowed, n_factors, step)
+            sources.append(_top_among(rows, scores, allowed, n_factors))
     region = str(holders.region[holder_row])
     sources.append(_first_allowed(orders.by_region.get(region, orders.popular), allowed, n_popular))
     sources.append(_first_allowed(orders.overall, allowed, n_popular))

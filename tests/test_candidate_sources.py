@@ -90,3 +90,38 @@ def test_the_batched_nearest_rows_are_the_exact_searches_of_each_query() -> None
     got = nearest_rows(catalogue, queries, 20, block=3)  # type: ignore[arg-type]
     assert [g.tolist() for g in got] == [search(q, 20, everything).tolist() for q in queries]
     assert got[2].tolist()[:2] == [7, 40] and got[5].tolist() == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("block", [1, 7, 4096])
+def test_the_factor_norm_scan_gives_the_top_of_every_trainings_score(seed: int, block: int) -> None:
+    """``ItemFactors.top_pool`` stops early down the factor norms; its top is the top of the whole catalogue's
+    scores (history scored without itself, zero factors, ties, fewer positive scores than asked)."""
+    rng = np.random.default_rng(seed)
+    n = 120
+    popularity = rng.pareto(1.2, n) + 0.05  # a few trainings taken often: the factor norms spread as in a world
+    taken = rng.random((200, n)) < 0.04 * popularity / popularity.mean()
+    taken[:, 7] = False  # nobody took it: a zero factor
+    interest = sp.csr_matrix(taken.astype(np.float32))
+    factors = ItemFactors.build(interest, factors=5, iterations=4, seed=seed)
+    for h in range(40):
+        history = interest[h]
+        allowed = rng.random(n) < rng.choice([0.3, 0.9, 1.0])
+        dense = factors.scores_for(history)
+        for k in (1, 3, 10, 60, n):
+            rows, scores = factors.top_pool(history, allowed, k, block=block)
+            assert np.all(np.diff(rows) > 0), "rows ascending, each once"
+            np.testing.assert_array_equal(scores, dense[rows])
+            assert _top_among(rows, scores, allowed, k).tolist() == _top(dense, allowed, k).tolist()
+
+
+def test_the_factor_norm_scan_reads_few_trainings_when_the_top_is_clear() -> None:
+    """One training of much larger norm and a holder whose factor points at it: the scan stops after a block."""
+    y = np.zeros((1000, 2), dtype=np.float32)
+    y[:, 0] = 0.01
+    y[0, 0] = 10.0
+    factors = ItemFactors.of(y)
+    history = sp.csr_matrix(([1.0], ([0], [1])), shape=(1, 1000), dtype=np.float32)
+    allowed = np.ones(1000, dtype=bool)
+    rows, _ = factors.top_pool(history, allowed, 1, block=10)
+    assert len(rows) < 1000 and _top_among(rows, factors.scores_for(history)[rows], allowed, 1).tolist() == [0]
