@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 
 # Bulk encoding (index build, profiles, benchmarks) in 2 single-threaded worker processes: on 2 cores they
 # encode the catalogue's long texts faster than one process of 2 threads (docs/benchmarks.md, index section).
-demo bench: export PARCOURS_EMBEDDING_BULK_WORKERS ?= 2
+demo bench bench-large: export PARCOURS_EMBEDDING_BULK_WORKERS ?= 2
 
 DEMO_WORLD := data/worlds/demo
 DEMO_SEED := 42
@@ -55,6 +55,15 @@ lint: $(STAMP) ## ruff, mypy and the one-way layers (import-linter)
 bench: $(STAMP) /usr/bin/wrk ## Run the benchmarks and rewrite docs/benchmarks.md
 	$(BIN)/python -m training.bench --out docs/benchmarks.md
 
+# The large world of the index, training and latency sections (seed 0, as of 2026-11-01). On a new machine the
+# catalogue's cold encoding (176,133 texts) alone takes about 1.5 h of both cores, the skills profiles 25 min more:
+# start it first and leave the machine to it. Every step resumes where an interrupted run stopped.
+LARGE_WORLD := data/worlds/large
+
+bench-large: $(STAMP) ## Only the large-world benchmarks (index, train_large, recommend): ~2 h on a new machine
+	test -f $(LARGE_WORLD)/manifest.json || $(BIN)/parcours world generate --scale large --seed 0 --as-of 2026-11-01 --out $(LARGE_WORLD)
+	$(BIN)/python -m training.bench --only index train_large recommend --out docs/benchmarks.md
+
 # The load bench drives the server with Debian's wrk: installed when missing, as .ci/run installs Chromium (only the
 # benchmarks need it, not `make test`).
 /usr/bin/wrk: export DEBIAN_FRONTEND := noninteractive
@@ -70,4 +79,4 @@ notebooks: $(STAMP) ## Run the notebooks on the demo world (after `make demo`): 
 clean: ## Remove generated data (keeps .venv)
 	rm -rf data/parcours.db* data/index data/mlruns data/mlflow.db data/worlds
 
-.PHONY: help install demo test lint bench notebooks clean
+.PHONY: help install demo test lint bench bench-large notebooks clean
