@@ -18,6 +18,7 @@ is left out they are zero anyway, and they are most of the matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -166,12 +167,23 @@ class UserStep:
     user: np.ndarray
 
 
-def _in_sorted(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``np.isin(values, sorted_values)`` by binary search in the ascending ``sorted_values`` (no set-up)."""
-    if len(sorted_values) == 0:
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
-    return sorted_values[at] == values
+def sorted_contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``np.isin(keys, sorted_keys)`` for sorted ``sorted_keys``, by binary search: ``np.isin`` hashes or sorts the
+    whole key set on every call, 170 ms for one request's 330 candidates on the 200,000-training catalogue."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return np.asarray(sorted_keys[at] == keys)
+
+
+class _ScanOrder(NamedTuple):
+    """The trainings with a non-zero factor, as ``ItemFactors`` scans them."""
+
+    rows: np.ndarray  # by decreasing factor norm
+    norms: np.ndarray  # their factor norms
+    factors: np.ndarray  # their factors, float64, in that order
+    to_ascending: np.ndarray  # the permutation that puts ``rows`` in ascending order
+    ascending: np.ndarray  # ``rows[to_ascending]``
 
 
 @dataclass
@@ -229,23 +241,22 @@ class ItemFactors:
         a, b = self._system(items)
         return UserStep(items, a, b, np.linalg.solve(a, b))
 
-    def _scan_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(rows by decreasing factor norm, those norms, their factors in float64, the permutation that puts the
-        rows in ascending order, the rows ascending) of the trainings with a non-zero factor. ALS solves a training
-        nobody interacted with to the zero vector, whose score is 0 for every holder, so a request scores the others
-        only. Scores are float64 products rounded to float32: the same whichever part of the matrix a product reads
-        (a float32 product's rounding depends on how BLAS blocks the matrix), so a partial scan and the whole agree
-        to the last bit. Derived once per factor matrix."""
+    def _scan_order(self) -> _ScanOrder:
+        """The trainings with a non-zero factor by decreasing norm. ALS solves a training nobody interacted with to
+        the zero vector, whose score is 0 for every holder, so a request scores the others only. Scores are float64
+        products rounded to float32: the same whichever part of the matrix a product reads (a float32 product's
+        rounding depends on how BLAS blocks the matrix), so a partial scan and the whole agree to the last bit.
+        Derived once per factor matrix."""
         cached = self.__dict__.get("_scan")
         if cached is None or cached[0] is not self.factors:
             rows = np.flatnonzero(np.any(self.factors != 0, axis=1))
             active = self.factors[rows].astype(np.float64)
             norms = np.linalg.norm(active, axis=1)
             order = np.argsort(-norms, kind="stable")
-            cached = (self.factors, rows[order], norms[order], np.ascontiguousarray(active[order]),
-                      np.argsort(rows[order], kind="stable"), rows)
+            cached = (self.factors, _ScanOrder(rows[order], norms[order], np.ascontiguousarray(active[order]),
+                                               np.argsort(rows[order], kind="stable"), rows))
             self.__dict__["_scan"] = cached
-        return cached[1], cached[2], cached[3], cached[4], cached[5]
+        return cached[1]  # type: ignore[no-any-return]
 
     def top_pool(self, history_row: sp.csr_matrix, allowed: np.ndarray, k: int, step: UserStep | None = None,
                  *, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -260,33 +271,31 @@ class ItemFactors:
         step = step if step is not None else self.user_step(history_row)
         if step is None or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        rows, norms, factors, _permutation, ascending = self._scan_order()
+        scan = self._scan_order()
         reach = float(np.linalg.norm(step.user)) * (1.0 + 1e-6)  # loose by more than a float32 rounding
         history = step.items
-        seen_rows: list[np.ndarray] = []
+        seen_rows: list[np.ndarray] = []  # outside the history: their scores are final
         seen_scores: list[np.ndarray] = []
-        best = np.zeros(0, dtype=np.float32)  # the k best eligible scores so far (outside the history)
+        best = np.zeros(0, dtype=np.float32)  # the k best eligible scores so far
         start = 0
-        while start < len(rows):
-            stop = min(start + block, len(rows))
-            block_rows = rows[start:stop]
-            block_scores = (factors[start:stop] @ step.user).astype(np.float32)
+        while start < len(scan.rows):
+            stop = min(start + block, len(scan.rows))
+            block_rows = scan.rows[start:stop]
+            block_scores = (scan.factors[start:stop] @ step.user).astype(np.float32)
+            outside = ~sorted_contains(history, block_rows)
+            block_rows, block_scores = block_rows[outside], block_scores[outside]
             seen_rows.append(block_rows)
             seen_scores.append(block_scores)
-            # Outside the history, whose scores are final: the k-th best of those is at most the k-th best
-            # overall, so stopping on it never stops too early.
-            eligible = allowed[block_rows] & (block_scores > 0) & ~_in_sorted(history, block_rows)
-            best = np.concatenate([best, block_scores[eligible]])
+            # The k-th best outside the history is at most the k-th best overall: stopping on it never stops early.
+            best = np.concatenate([best, block_scores[allowed[block_rows] & (block_scores > 0)]])
             if len(best) > k:
                 best = np.partition(best, len(best) - k)[len(best) - k:]
             start = stop
-            if start < len(rows) and len(best) >= k and reach * norms[start] < best.min():
+            if start < len(scan.rows) and len(best) >= k and reach * scan.norms[start] < best.min():
                 break
         scanned = np.concatenate(seen_rows)
         scores = np.concatenate(seen_scores)
-        keep = ~_in_sorted(history, scanned)
-        scanned, scores = scanned[keep], scores[keep]
-        own = history[_in_sorted(ascending, history)]  # the history's trainings with a non-zero factor
+        own = history[sorted_contains(scan.ascending, history)]  # the history's trainings with a non-zero factor
         if len(own):
             scanned = np.concatenate([scanned, own])
             scores = np.concatenate([scores, self._leave_one_out(step.a, step.b, own)])
@@ -303,10 +312,11 @@ class ItemFactors:
         """(catalogue rows, scores) of the trainings whose score may be non-zero (a non-zero factor), rows
         ascending; ``scores_for`` at those rows, every other training's score being 0."""
         step = step if step is not None else self.user_step(history_row)
-        _by_norm, _norms, factors, permutation, rows = self._scan_order()
+        scan = self._scan_order()
+        rows = scan.ascending
         if step is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        scores = (factors @ step.user).astype(np.float32)[permutation]
+        scores = (scan.factors @ step.user).astype(np.float32)[scan.to_ascending]
         own = np.searchsorted(rows, step.items)
         inside = own < len(rows)
         inside[inside] = rows[own[inside]] == step.items[inside]
@@ -331,8 +341,7 @@ class ItemFactors:
             return np.zeros(len(rows), dtype=np.float32)
         items = step.items
         scores = (self.factors[rows].astype(np.float64) @ step.user).astype(np.float32)
-        # ``np.isin(rows, items)`` by binary search in the sorted ``items`` (isin's set-up dominated here)
-        own = items[np.minimum(np.searchsorted(items, rows), len(items) - 1)] == rows
+        own = sorted_contains(items, rows)
         if own.any():
             scores[own] = self._leave_one_out(step.a, step.b, rows[own])
         return scores

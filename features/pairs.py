@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.collaborative import CoOccurrence, ItemFactors, UserStep, interest_matrix, spread
+from features.collaborative import CoOccurrence, ItemFactors, UserStep, interest_matrix, sorted_contains, spread
 from features.esco import load_occupation_skills, load_taxonomy
 from parcours.domain.rules import flat_participation_cents
 
@@ -83,15 +83,6 @@ def exploded_positions(lists: list[list[str]] | pd.Series, position: dict[str, i
     cols = row_positions(exploded, position)
     known = cols >= 0
     return rows[known], cols[known]
-
-
-def sorted_contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """``np.isin(keys, sorted_keys)`` for sorted ``sorted_keys``, by binary search: ``np.isin`` hashes or sorts the
-    whole key set on every call, 170 ms for one request's 330 candidates on the 200,000-training catalogue."""
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return np.asarray(sorted_keys[at] == keys)
 
 
 def smoothed_completion_rate(completions: np.ndarray, enrolments: np.ndarray, overall: float) -> np.ndarray:
