@@ -37,7 +37,8 @@ def test_update_continues_a_fitted_ranker_on_new_data_only() -> None:
     X_test, y_test = _shifted(rng, 2000, 1.0)  # noqa: N806
     with pytest.raises(NotFittedError):
         TrainingRanker().update(X_new, y_new)
-    parent = TrainingRanker(max_iter=50, learning_rate=0.08).fit(X_old, y_old)  # the step these cases were built on
+    # The step and tree size these cases were built on.
+    parent = TrainingRanker(max_iter=50, learning_rate=0.08, max_leaf_nodes=31).fit(X_old, y_old)
     before = parent.predict_proba(X_test)
     updated = copy.deepcopy(parent)
     assert updated.update(X_new, y_new) is updated  # scikit-learn style: returns self
@@ -82,7 +83,8 @@ def test_warm_start_on_other_data_is_not_a_continuation() -> None:
     assert log_loss(y_new, warm.predict_proba(X_new)) > warm_new
     assert log_loss(y_old, warm.predict_proba(X_old)) > 1.5 * warm_old
 
-    parent = TrainingRanker(max_iter=50, learning_rate=0.08).fit(X_old, y_old)  # the step these cases were built on
+    # The step and tree size these cases were built on.
+    parent = TrainingRanker(max_iter=50, learning_rate=0.08, max_leaf_nodes=31).fit(X_old, y_old)
     updated = copy.deepcopy(parent).update(X_new, y_new, extra_iter=10)
 
     def loss(ranker: TrainingRanker, X: np.ndarray, y: np.ndarray) -> float:  # noqa: N803 - before calibration

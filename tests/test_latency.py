@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from features.collaborative import CoOccurrence, ItemFactors
 from features.pairs import HolderArrays, SkillSpace, pair_features
 from parcours.store.engine import session_factory
-from recommender.ranker import TrainingRanker, _tree_margin
+from recommender.ranker import SHALLOW_DEPTH, TrainingRanker, _shallow_forest, _tree_margin
 from serving.services.at_commit import at_commit, commit_without_disk_wait
 from tests.test_serving_model import client, token, trained  # noqa: F401 - fixtures shared
 
@@ -33,12 +33,42 @@ pytestmark = pytest.mark.xdist_group("tiny_world")
 # --- the ranker's margin ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fitted() -> tuple[TrainingRanker, np.ndarray]:
+# 31 leaves: deep trees, one compiled walk per tree; 3 and 4 leaves: the level-by-level walk (``ShallowForest``).
+@pytest.fixture(scope="module", params=[31, 4, 3])
+def fitted(request) -> tuple[TrainingRanker, np.ndarray]:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(7)
     X = rng.normal(size=(3000, 18)).astype(np.float32)  # noqa: N806
     y = (X[:, 0] + 0.5 * X[:, 3] * X[:, 5] + rng.normal(scale=0.7, size=len(X)) > 0.3).astype(int)
-    return TrainingRanker(max_iter=40).fit(X, y), rng.normal(size=(500, 18)).astype(np.float32)
+    ranker = TrainingRanker(max_iter=40, max_leaf_nodes=request.param).fit(X, y)
+    return ranker, rng.normal(size=(500, 18)).astype(np.float32)
+
+
+def test_shallow_forests_are_walked_level_by_level_and_deep_ones_tree_by_tree(fitted) -> None:  # type: ignore[no-untyped-def]
+    ranker, X = fitted  # noqa: N806
+    model = ranker.pipeline_.steps[-1][1]
+    depth = max(int(tree.nodes["depth"].max()) for (tree,) in model._predictors)
+    assert (_shallow_forest(model) is not None) == (depth <= SHALLOW_DEPTH)
+    assert (depth <= SHALLOW_DEPTH) == (ranker.max_leaf_nodes <= 4)
+
+
+@pytest.mark.parametrize("leaves", [3, 31])
+def test_a_value_equal_to_a_split_threshold_goes_left_as_in_scikit_learn(leaves: int) -> None:
+    rng = np.random.default_rng(3)
+    # Whole and half values: the bins' thresholds (midpoints of distinct values) are then exact in float32, so
+    # rows can sit exactly on a split.
+    X = np.round(rng.normal(scale=3.0, size=(3000, 6))).astype(np.float32)  # noqa: N806
+    y = (X[:, 0] + X[:, 1] * (X[:, 2] > 0) + rng.normal(size=len(X)) > 0).astype(int)
+    ranker = TrainingRanker(max_iter=30, max_leaf_nodes=leaves).fit(X, y)
+    model = ranker.pipeline_.steps[-1][1]
+    splits = [(int(n["feature_idx"]), float(n["num_threshold"])) for (tree,) in model._predictors
+              for n in tree.nodes if not n["is_leaf"]]
+    rows = np.repeat(X[:50], 4, axis=0)
+    on_split = 0
+    for i, (feature, threshold) in enumerate(splits[: len(rows)]):
+        rows[i, feature] = np.float32(threshold)
+        on_split += float(rows[i, feature]) == threshold
+    assert on_split == min(len(splits), len(rows))
+    np.testing.assert_array_equal(_tree_margin(ranker, rows), _sklearn_margin(ranker, rows))
 
 
 def _sklearn_margin(ranker: TrainingRanker, X: np.ndarray) -> np.ndarray:  # noqa: N803
