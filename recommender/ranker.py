@@ -69,12 +69,12 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
 
     Why trees of three leaves (two splits: each tree reads at most two features together), 200 of them at a
     learning rate of 0.08: chosen on the world zoo (docs/guidance.md, "Shallow trees"). With 31 leaves the ranker
-    learnt its training holders' pairs, not the order among a new holder's candidates: on the six seed-42 worlds
-    three leaves ranked the held-out holders' candidates better on every one, by a fifth in geometric mean and
-    twice as well on weak_content, and the six seed-2026 worlds confirmed it. A forest that shallow is walked
+    learnt its training holders' pairs, not the order among a new holder's candidates: three leaves ranked the
+    held-out holders' candidates better on every world of the zoo, chosen on one seed and confirmed on the other.
+    A forest that shallow is walked
     level by level for every tree at once (``ShallowForest``), so 200 of them cost a request less than the 100
-    trees of 31 leaves did. ``update`` keeps its own, smaller step (``update_learning_rate``): it fits on new
-    pairs only, often few (a test checks that an update lowers the log-loss on data like the new).
+    trees of 31 leaves did. ``update`` has a step of its own (``update_learning_rate``): it fits on new pairs
+    only, often few (a test checks that an update lowers the log-loss on data like the new).
     """
 
     def __init__(
