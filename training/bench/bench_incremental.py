@@ -99,6 +99,8 @@ def _bench(db_url: str, *, window_days: int, holdout_days: int, repeats: int, se
                 m: max(v for method, v in report["metrics"][m].items() if method not in ("model", "oracle"))
                 for m in ("ndcg@10", "recall@10", "coverage@10")
             }
+            if "oracle" in report["metrics"]["ndcg@10"]:  # with the world's truth (PARCOURS_BENCH_INCREMENTAL_TRUTH)
+                quality["oracle"] = {m: report["metrics"][m]["oracle"] for m in ("ndcg@10", "recall@10", "coverage@10")}
             exposure = report["exposure"]
             holders_evaluated = report["holders"]
     train = split.train
@@ -170,7 +172,8 @@ def markdown(result: dict[str, Any], world: str) -> str:
         lines.append(f"| {label} ({values['method']}) | {values['provider_gini']:.3f} | "
                      f"{values['provider_gini_lift']:.2f} | {values['poor_provider_share']:.3f} |")
     lines += ["", "Reproduce: `python -m training.bench --only incremental` (`PARCOURS_BENCH_INCREMENTAL_DB` to reuse "
-              "a database with a world and its profiles)."]
+              "a database with a world and its profiles, `PARCOURS_BENCH_INCREMENTAL_TRUTH` its world folder for the "
+              "oracle)."]
     return "\n".join(lines) + "\n"
 
 
