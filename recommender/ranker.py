@@ -71,10 +71,10 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
     learning rate of 0.08: chosen on the world zoo (docs/guidance.md, "Shallow trees"). With 31 leaves the ranker
     learnt its training holders' pairs, not the order among a new holder's candidates: three leaves ranked the
     held-out holders' candidates better on every world of the zoo, chosen on one seed and confirmed on the other.
-    A forest that shallow is walked
-    level by level for every tree at once (``ShallowForest``), so 200 of them cost a request less than the 100
-    trees of 31 leaves did. ``update`` has a step of its own (``update_learning_rate``): it fits on new pairs
-    only, often few (a test checks that an update lowers the log-loss on data like the new).
+    A forest that shallow is walked level by level for every tree at once (``ShallowForest``), so 200 of them
+    cost a request less than the 100 trees of 31 leaves did. ``update`` has a step of its own
+    (``update_learning_rate``): it fits on new pairs only, often few (a test checks that an update lowers the
+    log-loss on data like the new).
     """
 
     def __init__(
