@@ -33,8 +33,8 @@ pytestmark = pytest.mark.xdist_group("tiny_world")
 # --- the ranker's margin ----------------------------------------------------------------------------------------
 
 
-# 31 leaves: deep trees, one compiled walk per tree; 3 and 4 leaves: the level-by-level walk (``ShallowForest``).
-@pytest.fixture(scope="module", params=[31, 4, 3])
+# 31 leaves: deep trees, one compiled walk per tree; 2 to 4 leaves: the level-by-level walk (``ShallowForest``).
+@pytest.fixture(scope="module", params=[31, 4, 3, 2])
 def fitted(request) -> tuple[TrainingRanker, np.ndarray]:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(7)
     X = rng.normal(size=(3000, 18)).astype(np.float32)  # noqa: N806
