@@ -224,9 +224,11 @@ _SHALLOW: weakref.WeakKeyDictionary[Any, ShallowForest | None] = weakref.WeakKey
 
 
 def _shallow_forest(model: HistGradientBoostingClassifier) -> ShallowForest | None:
+    """The model's ``ShallowForest`` when no tree is deeper than ``SHALLOW_DEPTH``, else ``None`` (the depth is read
+    first: a deep model's trees are never flattened)."""
     if model not in _SHALLOW:
-        forest = ShallowForest(model)
-        _SHALLOW[model] = forest if forest.depth <= SHALLOW_DEPTH else None
+        depth = max((int(tree.nodes["depth"].max()) for (tree,) in model._predictors), default=0)
+        _SHALLOW[model] = ShallowForest(model) if depth <= SHALLOW_DEPTH else None
     return _SHALLOW[model]
 
 
