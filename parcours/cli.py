@@ -44,6 +44,10 @@ DbOption = Annotated[
     typer.Option("--db", help="SQLAlchemy URL (default: PARCOURS_DB_URL or the SQLite file data/parcours.db)."),
 ]
 
+HoldoutDaysOption = Annotated[
+    int, typer.Option(min=1, help="Held-out window before the last interaction, in days.")]
+TruthOption = Annotated[Path | None, typer.Option(help="World folder with truth/ (adds the oracle).")]
+
 
 def db_url(db: str | None) -> str:
     return db or get_settings().resolved_db_url()
@@ -52,6 +56,15 @@ def db_url(db: str | None) -> str:
 def fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def truth_folder(truth: Path | None) -> Path | None:
+    """``--truth`` checked before any work: a folder holding ``truth/`` (or that ``truth/`` itself). A wrong path
+    used to drop the oracle from the report without a word."""
+    if truth is not None and not ((truth / "truth").is_dir() or (truth.name == "truth" and truth.is_dir())):
+        fail(f"file={truth}: no truth/ folder there (--truth takes a world folder written by `parcours world "
+             "generate`)", code=2)
+    return truth
 
 
 def report_validation(exc: ValidationFailed, limit: int = 50) -> None:
@@ -440,9 +453,9 @@ def batch_embed_command(
 
 @app.command("train")
 def train(
-    holdout_days: Annotated[int, typer.Option(help="Held-out window before the last interaction, in days.")] = 120,
+    holdout_days: HoldoutDaysOption = 120,
     seed: Annotated[int, typer.Option(help="Random seed of negatives sampling and model.")] = 0,
-    truth: Annotated[Path | None, typer.Option(help="World folder with truth/ (adds the oracle).")] = None,
+    truth: TruthOption = None,
     force: Annotated[bool, typer.Option(help="Promote to champion even if worse than the current champion.")] = False,
     incremental: Annotated[bool, typer.Option(
         "--incremental", help="Update the champion with the interactions since it was trained (needs a champion)."
@@ -455,7 +468,8 @@ def train(
     from training.registry import train_and_register
 
     try:
-        summary = train_and_register(db_url(db), holdout_days=holdout_days, seed=seed, truth_dir=truth, force=force,
+        summary = train_and_register(db_url(db), holdout_days=holdout_days, seed=seed, truth_dir=truth_folder(truth),
+                                     force=force,
                                      incremental=incremental)
     except ParcoursError as exc:
         fail(str(exc))
@@ -465,9 +479,9 @@ def train(
 @app.command("evaluate")
 def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (the contract's format).")] = False,
-    holdout_days: Annotated[int, typer.Option(help="Held-out window before the last interaction, in days.")] = 120,
+    holdout_days: HoldoutDaysOption = 120,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    truth: Annotated[Path | None, typer.Option(help="World folder with truth/ (adds the oracle).")] = None,
+    truth: TruthOption = None,
     db: DbOption = None,
 ) -> None:
     """Time-split offline evaluation: the model against popularity and content similarity, same holders.
@@ -479,6 +493,7 @@ def evaluate_command(
 
     from training.pipeline import evaluate_champion, prepare
 
+    truth = truth_folder(truth)
     try:
         champion = _this_databases_champion(db_url(db))
         prepared = prepare(db_url(db), holdout_days=holdout_days, show_progress=not as_json)

@@ -298,3 +298,23 @@ def test_abandonment_is_flagged_only_well_below_the_typical_rate() -> None:
             assert "29 %" in risk and "50 %" in risk  # both figures are said
     assert "prérequis" in risk_of(RankedItem(0, 0.5, 0.9, features | {"prerequisites_met": 0.5}), typical)
     assert fit_reasons(RankedItem(0, 0.5, None, features))  # never without a reason about the holder
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_train_and_evaluate_refuse_a_truth_folder_without_truth_and_a_negative_holdout(
+        command: str, sqlite_url: str, tmp_path: Path) -> None:
+    """A wrong ``--truth`` used to drop the oracle from the report without a word; both are refused before any work."""
+    from parcours.cli import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, [command, "--truth", str(tmp_path / "nope"), "--db", sqlite_url])
+    assert missing.exit_code == 2
+    assert f"file={tmp_path / 'nope'}: no truth/ folder" in missing.output
+    (tmp_path / "world" / "truth").mkdir(parents=True)
+    from parcours.cli import truth_folder
+
+    assert truth_folder(tmp_path / "world") == tmp_path / "world"
+    assert truth_folder(tmp_path / "world" / "truth") == tmp_path / "world" / "truth"
+    negative = runner.invoke(app, [command, "--holdout-days", "-5", "--db", sqlite_url])
+    assert negative.exit_code == 2
+    assert "--holdout-days" in negative.output
