@@ -165,6 +165,31 @@ def test_update_bundle_computes_features_for_the_new_pairs_only(prepared, parent
     assert report == evaluate(bundle, catalogue, holders, split, seed=0)
 
 
+def test_the_default_fit_and_its_update_never_read_the_features_left_out(prepared, parent) -> None:  # type: ignore[no-untyped-def]
+    """``RANKER_LEFT_OUT`` (the zoo ablation: no place earned) is out of the default fit and of its update: changing
+    those columns moves no margin, changing a kept one does."""
+    from features.pairs import FEATURE_NAMES, pair_features
+    from training.fit import RANKER_LEFT_OUT, update_bundle
+
+    data, _folder, _url = prepared
+    assert set(parent.params["without"].split(",")) == set(RANKER_LEFT_OUT) != set()
+    updated = update_bundle(parent, data.catalogue, data.holders, data.split, seed=0)
+    rng = np.random.default_rng(3)
+    h = rng.integers(0, len(data.holders.holder_ids), 400)
+    t = rng.integers(0, len(data.catalogue.training_ids), 400)
+    X = pair_features(data.catalogue, data.holders, h, t, on=data.split.cut_date)  # noqa: N806
+    moved = X.copy()
+    for name in RANKER_LEFT_OUT:
+        column = FEATURE_NAMES.index(name)
+        moved[:, column] = 1.0 - moved[:, column]
+    kept = X.copy()
+    kept[:, FEATURE_NAMES.index("gap_coverage")] += 1.0
+    for bundle in (parent, updated):
+        margin = bundle.ranker.probability_and_margin(X)[1]
+        assert np.array_equal(bundle.ranker.probability_and_margin(moved)[1], margin)
+        assert not np.array_equal(bundle.ranker.probability_and_margin(kept)[1], margin)
+
+
 def test_update_bundle_refuses_without_new_interactions_or_with_other_features(prepared, parent) -> None:  # type: ignore[no-untyped-def]
     from parcours.errors import Conflict
     from training.fit import NotEnoughData, update_bundle

@@ -65,7 +65,7 @@ def measure(zoo_dir: Path, variant: str, seed: int) -> dict[str, Any]:
     prepared = prepare(url, holdout_days=HOLDOUT_DAYS, show_progress=False)
     ndcg: dict[str, float] = {}
     baselines: dict[str, float] = {}
-    for name, without in {"all": (), **GROUPS}.items():
+    for name, without in {"all": (), **GROUPS}.items():  # "all": every feature, not the default fit
         bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=FIT_SEED,
                             frames=prepared.frames, exposure_cap=None, without=without)
         report = evaluate_prepared(bundle, prepared, seed=FIT_SEED, truth_dir=world)
