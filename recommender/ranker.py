@@ -26,6 +26,7 @@ the ranking is the margin's order, as before.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,10 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
     cost a request less than the 100 trees of 31 leaves did. ``update`` has a step of its own
     (``update_learning_rate``): it fits on new pairs only, often few (a test checks that an update lowers the
     log-loss on data like the new).
+
+    ``monotonic_cst`` (one of −1, 0, +1 per feature, as scikit-learn takes it): features along which the margin may
+    only rise (+1) or only fall (−1); an update's correction trees keep the same constraints, so the updated margin
+    does too.
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
         l2_regularization: float = 1.0,
         calibration_size: float = 0.15,
         update_learning_rate: float = 0.08,
+        monotonic_cst: Sequence[int] | None = None,
         random_state: int = 0,
     ) -> None:
         self.max_iter = max_iter
@@ -94,6 +100,7 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
         self.l2_regularization = l2_regularization
         self.calibration_size = calibration_size
         self.update_learning_rate = update_learning_rate
+        self.monotonic_cst = monotonic_cst
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> TrainingRanker:  # noqa: N803 - scikit-learn naming
@@ -109,7 +116,9 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
             "boosting",
             HistGradientBoostingClassifier(
                 max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
-                l2_regularization=self.l2_regularization, early_stopping=False, random_state=self.random_state,
+                l2_regularization=self.l2_regularization, early_stopping=False,
+                monotonic_cst=None if self.monotonic_cst is None else list(self.monotonic_cst),
+                random_state=self.random_state,
             ),
         )]).fit(X_fit, y_fit)
         self.calibration_ = fit_platt(self.pipeline_.decision_function(X_cal), y_cal == self.classes_[1])
@@ -132,6 +141,7 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
         correction = MarginCorrection(
             base=FrozenEstimator(self.pipeline_), max_iter=int(extra_iter), learning_rate=self.update_learning_rate,
             max_leaf_nodes=self.max_leaf_nodes, l2_regularization=self.l2_regularization,
+            monotonic_cst=getattr(self, "monotonic_cst", None),  # a ranker pickled before it had constraints
             random_state=self.random_state,
         )
         self.pipeline_ = Pipeline([("boosting", correction)]).fit(X_fit, y_fit)
@@ -299,6 +309,7 @@ class MarginCorrection(ClassifierMixin, BaseEstimator):
         max_response: float = 4.0,
         validation_fraction: float = 0.15,
         n_iter_no_change: int = 5,
+        monotonic_cst: Sequence[int] | None = None,
         random_state: int = 0,
     ) -> None:
         self.base = base
@@ -309,6 +320,7 @@ class MarginCorrection(ClassifierMixin, BaseEstimator):
         self.max_response = max_response
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.monotonic_cst = monotonic_cst
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> MarginCorrection:  # noqa: N803
@@ -327,6 +339,7 @@ class MarginCorrection(ClassifierMixin, BaseEstimator):
             max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
             l2_regularization=self.l2_regularization, early_stopping=True,
             validation_fraction=self.validation_fraction, n_iter_no_change=self.n_iter_no_change,
+            monotonic_cst=None if self.monotonic_cst is None else list(self.monotonic_cst),
             random_state=self.random_state,
         ).fit(X, response, sample_weight=weight)
         return self

@@ -190,6 +190,28 @@ def test_the_default_fit_and_its_update_never_read_the_features_left_out(prepare
         assert not np.array_equal(bundle.ranker.probability_and_margin(kept)[1], margin)
 
 
+def test_the_default_fit_and_its_update_are_monotone_where_constrained(prepared, parent) -> None:  # type: ignore[no-untyped-def]
+    """``RANKER_MONOTONE`` on real pairs: raising a +1 feature never lowers a pair's margin, raising a −1 one never
+    raises it, in the default fit and in its incremental update."""
+    from features.pairs import FEATURE_NAMES, pair_features
+    from training.fit import RANKER_MONOTONE, monotone_constraints, update_bundle
+
+    data, _folder, _url = prepared
+    assert list(parent.ranker.monotonic_cst) == monotone_constraints()
+    updated = update_bundle(parent, data.catalogue, data.holders, data.split, seed=0)
+    rng = np.random.default_rng(4)
+    h = rng.integers(0, len(data.holders.holder_ids), 300)
+    t = rng.integers(0, len(data.catalogue.training_ids), 300)
+    X = pair_features(data.catalogue, data.holders, h, t, on=data.split.cut_date)  # noqa: N806
+    for bundle in (parent, updated):
+        margin = bundle.ranker.probability_and_margin(X)[1]
+        for name, sign in RANKER_MONOTONE.items():
+            raised = X.copy()
+            column = FEATURE_NAMES.index(name)
+            raised[:, column] += np.abs(raised[:, column]) + 0.5
+            assert (sign * (bundle.ranker.probability_and_margin(raised)[1] - margin) >= -1e-9).all(), name
+
+
 def test_update_bundle_refuses_without_new_interactions_or_with_other_features(prepared, parent) -> None:  # type: ignore[no-untyped-def]
     from parcours.errors import Conflict
     from training.fit import NotEnoughData, update_bundle

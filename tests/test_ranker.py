@@ -40,6 +40,54 @@ def test_ranker_estimator_contract() -> None:
         ranker.predict_proba(X[:, :3])
 
 
+def _monotone_data(seed: int, n: int = 1500, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels that rise with column 0 and fall with column 1 overall, but not everywhere: column 0 hurts in a
+    band, so an unconstrained forest learns a dip there."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, (n, 4)).astype(np.float32)  # noqa: N806
+    logit = 3 * X[:, 0] - 3 * X[:, 1] - 4 * ((X[:, 0] > 0.4) & (X[:, 0] < 0.6)) + X[:, 2] + shift
+    return X, (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+
+
+def _is_monotone(ranker: TrainingRanker, column: int, sign: int) -> bool:
+    """Along ``column`` on a grid, from many starting rows, the margin never moves against ``sign``."""
+    base = np.random.default_rng(5).uniform(0, 1, (60, 4)).astype(np.float32)
+    grid = np.linspace(0, 1, 41, dtype=np.float32)
+    rows = np.repeat(base, len(grid), axis=0)
+    rows[:, column] = np.tile(grid, len(base))
+    margin = ranker.probability_and_margin(rows)[1].reshape(len(base), len(grid))
+    return bool((sign * np.diff(margin, axis=1) >= -1e-9).all())
+
+
+def test_monotone_constraints_hold_after_fit_and_after_an_update() -> None:
+    """``monotonic_cst``: the margin only rises along a +1 feature and only falls along a −1 one, after ``fit`` and
+    after an ``update`` (its correction trees carry the same constraints); without them the dip is learnt."""
+    X, y = _monotone_data(0)  # noqa: N806
+    free = TrainingRanker(max_iter=60, max_leaf_nodes=8, random_state=0).fit(X, y)
+    assert not _is_monotone(free, 0, 1)  # the data's dip, learnt when nothing forbids it
+    ranker = TrainingRanker(max_iter=60, max_leaf_nodes=8, monotonic_cst=[1, -1, 0, 0], random_state=0).fit(X, y)
+    assert _is_monotone(ranker, 0, 1) and _is_monotone(ranker, 1, -1)
+    new_X, new_y = _monotone_data(1, n=600, shift=0.8)  # noqa: N806
+    ranker.update(new_X, new_y, extra_iter=30)
+    assert ranker.update_iterations_[-1] > 0
+    assert _is_monotone(ranker, 0, 1) and _is_monotone(ranker, 1, -1)
+
+
+def test_monotone_constraints_by_feature_name() -> None:
+    from training.fit import RANKER_MONOTONE, monotone_constraints
+
+    constraints = monotone_constraints()
+    assert len(constraints) == len(FEATURE_NAMES)
+    assert constraints[FEATURE_NAMES.index("cf_affinity")] == 1
+    assert constraints[FEATURE_NAMES.index("log_out_of_pocket")] == -1
+    assert constraints[FEATURE_NAMES.index("profile_similarity")] == 0
+    assert sum(c != 0 for c in constraints) == len(RANKER_MONOTONE)
+    with pytest.raises(ValueError, match="unknown feature.*no_such_feature"):
+        monotone_constraints({"no_such_feature": 1})
+    with pytest.raises(ValueError, match="-1, 0 or 1"):
+        monotone_constraints({"cf_affinity": 2})
+
+
 def test_one_pass_probability_and_margin_equal_predict_proba_and_decision_function() -> None:
     """The serving path's single tree pass gives what the two scikit-learn calls give, fitted and updated."""
     rng = np.random.default_rng(1)

@@ -297,6 +297,27 @@ def with_candidate_negatives(catalogue: CatalogueArrays, holders: HolderArrays, 
 # NDCG@10 by less than noise on average (docs/guidance.md, "Which hand-made features earn their place"); they are
 # still computed, for the reasons said to holders and for the completion model.
 RANKER_LEFT_OUT: tuple[str, ...] = ("target_match", "is_job_seeker")
+# Directions the ranker's margin may only move in along a feature, whatever the world: more of the skill gap closed,
+# prerequisites met, the preferred modality, the holder's region, a provider whose learners complete, a training
+# more taken (overall, in the region, by holders with the same history) never make a training less likely to be
+# chosen; a higher cost to the holder never makes it more likely. Left free: what depends on the holder (closeness
+# to the profile, novelty, hours, level). Chosen on the zoo (docs/guidance.md, "Monotone constraints").
+RANKER_MONOTONE: dict[str, int] = {
+    "gap_coverage": 1, "gap_closed": 1, "prerequisites_met": 1, "modality_match": 1, "region_match": 1,
+    "provider_completion": 1, "log_relative_popularity": 1, "log_relative_region_popularity": 1, "cf_affinity": 1,
+    "mf_score": 1, "log_out_of_pocket": -1, "price_balance_ratio": -1,
+}
+
+
+def monotone_constraints(constraints: dict[str, int] | None = None) -> list[int]:
+    """``constraints`` (default ``RANKER_MONOTONE``) as scikit-learn's ``monotonic_cst``, one per ``FEATURE_NAMES``."""
+    constraints = RANKER_MONOTONE if constraints is None else constraints
+    unknown = sorted(set(constraints) - set(FEATURE_NAMES))
+    if unknown:
+        raise ValueError(f"unknown feature(s) {', '.join(unknown)} (known: {', '.join(FEATURE_NAMES)})")
+    if any(v not in (-1, 0, 1) for v in constraints.values()):
+        raise ValueError("a monotone constraint is -1, 0 or 1")
+    return [int(constraints.get(name, 0)) for name in FEATURE_NAMES]
 
 
 def fit_bundle(
@@ -358,8 +379,10 @@ def fit_bundle(
               "collaborative_window_days": -1 if at_day is None or at_day.window_days is None else at_day.window_days,
               "popular_negatives": popular_negatives, "candidate_negatives": candidate_negatives,
               **({"without": ",".join(without)} if without else {}),
+              "monotone": ",".join(f"{name}{'+' if sign > 0 else '-'}" for name, sign in RANKER_MONOTONE.items()),
               "exposure_cap": exposure_cap, **(ranker_params or {})}
-    ranker = TrainingRanker(random_state=seed, **(ranker_params or {})).fit(without_features(X, without), enrolled)
+    ranker = TrainingRanker(random_state=seed, **{"monotonic_cst": monotone_constraints(), **(ranker_params or {})}
+                            ).fit(without_features(X, without), enrolled)
     completion = None
     enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut,
                                                          horizon_days=completion_horizon_days)
