@@ -180,6 +180,11 @@ _WALKS: weakref.WeakKeyDictionary[Any, tuple[list[tuple[Any, Any]], Any, Any]] =
 SHALLOW_DEPTH = 4
 
 
+def forest_depth(model: HistGradientBoostingClassifier) -> int:
+    """The depth of the model's deepest tree (0 for a forest of single leaves)."""
+    return max((int(tree.nodes["depth"].max()) for (tree,) in model._predictors), default=0)
+
+
 class ShallowForest:
     """A fitted boosting model's trees as flat arrays, walked one level at a time for every (row, tree) at once.
 
@@ -190,7 +195,6 @@ class ShallowForest:
     def __init__(self, model: HistGradientBoostingClassifier) -> None:
         feature, threshold, left, right, value, roots = [], [], [], [], [], []
         offset = 0
-        depth = 0
         for (tree,) in model._predictors:
             nodes = tree.nodes
             leaf = nodes["is_leaf"].astype(bool)
@@ -202,7 +206,6 @@ class ShallowForest:
             right.append(np.where(leaf, here, nodes["right"].astype(np.intp) + offset))
             value.append(nodes["value"].astype(np.float64))
             roots.append(offset)
-            depth = max(depth, int(nodes["depth"].max()))
             offset += len(nodes)
         self.feature = np.concatenate(feature)
         self.threshold = np.concatenate(threshold)
@@ -210,7 +213,7 @@ class ShallowForest:
         self.children = np.column_stack([np.concatenate(left), np.concatenate(right)]).ravel()
         self.value = np.concatenate(value)
         self.roots = np.asarray(roots, dtype=np.intp)
-        self.depth = depth
+        self.depth = forest_depth(model)
         self.baseline = float(model._baseline_prediction[0, 0])
 
     def margin(self, rows: np.ndarray) -> np.ndarray:
@@ -237,8 +240,7 @@ def _shallow_forest(model: HistGradientBoostingClassifier) -> ShallowForest | No
     """The model's ``ShallowForest`` when no tree is deeper than ``SHALLOW_DEPTH``, else ``None`` (the depth is read
     first: a deep model's trees are never flattened)."""
     if model not in _SHALLOW:
-        depth = max((int(tree.nodes["depth"].max()) for (tree,) in model._predictors), default=0)
-        _SHALLOW[model] = ShallowForest(model) if depth <= SHALLOW_DEPTH else None
+        _SHALLOW[model] = ShallowForest(model) if forest_depth(model) <= SHALLOW_DEPTH else None
     return _SHALLOW[model]
 
 

@@ -198,6 +198,8 @@ def test_the_default_fit_and_its_update_are_monotone_where_constrained(prepared,
 
     data, _folder, _url = prepared
     assert list(parent.ranker.monotonic_cst) == monotone_constraints()
+    assert {(n[:-1], 1 if n[-1] == "+" else -1) for n in parent.params["monotone"].split(",")} == set(
+        RANKER_MONOTONE.items())  # the constraints the ranker was fitted with, as recorded in MLflow
     updated = update_bundle(parent, data.catalogue, data.holders, data.split, seed=0)
     rng = np.random.default_rng(4)
     h = rng.integers(0, len(data.holders.holder_ids), 300)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -263,11 +264,15 @@ def factors_out_of_fold(X: np.ndarray, catalogue: CatalogueArrays, holders: Hold
     return X
 
 
-def without_features(X: np.ndarray, names: tuple[str, ...]) -> np.ndarray:  # noqa: N803
-    """``X`` with the columns of ``names`` set to 0 (a copy; ``X`` itself when there are none)."""
+def _check_feature_names(names: Iterable[str]) -> None:
     unknown = sorted(set(names) - set(FEATURE_NAMES))
     if unknown:
         raise ValueError(f"unknown feature(s) {', '.join(unknown)} (known: {', '.join(FEATURE_NAMES)})")
+
+
+def without_features(X: np.ndarray, names: tuple[str, ...]) -> np.ndarray:  # noqa: N803
+    """``X`` with the columns of ``names`` set to 0 (a copy; ``X`` itself when there are none)."""
+    _check_feature_names(names)
     if not names:
         return X
     out = X.copy()
@@ -312,9 +317,7 @@ RANKER_MONOTONE: dict[str, int] = {
 def monotone_constraints(constraints: dict[str, int] | None = None) -> list[int]:
     """``constraints`` (default ``RANKER_MONOTONE``) as scikit-learn's ``monotonic_cst``, one per ``FEATURE_NAMES``."""
     constraints = RANKER_MONOTONE if constraints is None else constraints
-    unknown = sorted(set(constraints) - set(FEATURE_NAMES))
-    if unknown:
-        raise ValueError(f"unknown feature(s) {', '.join(unknown)} (known: {', '.join(FEATURE_NAMES)})")
+    _check_feature_names(constraints)
     if any(v not in (-1, 0, 1) for v in constraints.values()):
         raise ValueError("a monotone constraint is -1, 0 or 1")
     return [int(constraints.get(name, 0)) for name in FEATURE_NAMES]
@@ -379,10 +382,12 @@ def fit_bundle(
               "collaborative_window_days": -1 if at_day is None or at_day.window_days is None else at_day.window_days,
               "popular_negatives": popular_negatives, "candidate_negatives": candidate_negatives,
               **({"without": ",".join(without)} if without else {}),
-              "monotone": ",".join(f"{name}{'+' if sign > 0 else '-'}" for name, sign in RANKER_MONOTONE.items()),
               "exposure_cap": exposure_cap, **(ranker_params or {})}
-    ranker = TrainingRanker(random_state=seed, **{"monotonic_cst": monotone_constraints(), **(ranker_params or {})}
-                            ).fit(without_features(X, without), enrolled)
+    ranker_kwargs = {"monotonic_cst": monotone_constraints(), **(ranker_params or {})}
+    # What the ranker was fitted with, not the default: ``ranker_params`` may replace the constraints.
+    params["monotone"] = ",".join(f"{name}{'+' if sign > 0 else '-'}" for name, sign
+                                  in zip(FEATURE_NAMES, ranker_kwargs["monotonic_cst"] or (), strict=False) if sign)
+    ranker = TrainingRanker(random_state=seed, **ranker_kwargs).fit(without_features(X, without), enrolled)
     completion = None
     enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut,
                                                          horizon_days=completion_horizon_days)
