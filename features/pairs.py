@@ -120,6 +120,28 @@ class SkillSpace:
         )
         return cls(skill_col, occupation_row, matrix)
 
+    def occupation_shares(self) -> sp.csr_matrix:
+        """``occupation_skills`` with each occupation's row divided by its sum: the share of an occupation's skill
+        weight each skill carries (computed once)."""
+        shares = self.__dict__.get("_occupation_shares")
+        if shares is None:
+            totals = np.asarray(self.occupation_skills.sum(axis=1)).ravel()
+            scale = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
+            shares = (sp.diags(scale) @ self.occupation_skills).tocsr()
+            shares.sort_indices()
+            self.__dict__["_occupation_shares"] = shares
+        return shares
+
+    def occupation_share_of(self, occupation: str | None) -> dict[int, float]:
+        """Skill column → share of ``occupation``'s skill weight (the shares sum to 1; empty for an unknown or
+        missing occupation)."""
+        row = self.occupation_row.get(occupation or "", -1)
+        if row < 0:
+            return {}
+        shares = self.occupation_shares()
+        start, end = shares.indptr[row], shares.indptr[row + 1]
+        return dict(zip(shares.indices[start:end].tolist(), shares.data[start:end].tolist(), strict=True))
+
     def binary(self, lists: list[list[str]] | pd.Series) -> sp.csr_matrix:
         """Rows of 0/1 over skills from lists of skill URIs (unknown URIs ignored, repeats counted once)."""
         rows, cols = exploded_positions(lists, self.skill_col)

@@ -8,7 +8,7 @@ certification never fill it; every item carries its out-of-pocket cost and reaso
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,19 +106,24 @@ def diversify(rows: list[int], catalogue: CatalogueArrays, k: int) -> list[int]:
 # Reasons are said to holders, who are French (labels of the API stay English).
 SIMILAR_PROFILE = 0.5  # cosine above which a training reads as close to what the holder does
 SHARED_BEHAVIOUR = 0.05  # co-occurrence affinity above which holders like this one took it
+JOB_SKILLS_SHARE = 0.1  # share of the current job's skill weight taught, above which it reads as "your job's skills"
 # Abandonment is flagged only well below the catalogue's typical completion rate, never in absolute terms: a
 # short remote course is not "risky" because the scheme's completion rate is below one half.
 RISK_RATIO = 0.6
 
 
-def fit_reasons(item: RankedItem) -> list[str]:
+def fit_reasons(item: RankedItem, *, job_skill_share: float = 0.0) -> list[str]:
     """Why it fits this holder, in plain French (the skills it closes and the cost are said apart, see
-    ``compose_reasons``). Never empty: without a stronger reason it says how close it is to the profile."""
+    ``compose_reasons``). Never empty: without a stronger reason it says how close it is to the profile.
+    ``job_skill_share``: the share of the holder's current job's skill weight the training teaches
+    (``current_job_share``)."""
     f = item.features
     said: list[str] = []
     if f["target_match"] > 0:
         said.append("prépare à votre métier cible")
-    if f["profile_similarity"] > SIMILAR_PROFILE:
+    if job_skill_share >= JOB_SKILLS_SHARE:
+        said.append("porte sur des compétences de votre métier actuel")
+    elif f["profile_similarity"] > SIMILAR_PROFILE:
         said.append("proche de ce que vous faites déjà")
     if f.get("cf_affinity", 0.0) > SHARED_BEHAVIOUR:
         said.append("suivie par des personnes au parcours proche du vôtre")
@@ -131,6 +136,12 @@ def fit_reasons(item: RankedItem) -> list[str]:
     if f["region_match"] == 1.0:
         said.append("disponible dans votre région ou à distance")
     return said
+
+
+def current_job_share(taught: Sequence[int], job_shares: Mapping[int, float]) -> float:
+    """The share of the current job's skill weight (``SkillSpace.occupation_share_of``) the taught skill columns
+    carry: 0 when they are none of the job's, 1 when they are all of them."""
+    return float(sum(job_shares.get(c, 0.0) for c in set(taught)))
 
 
 def typical_completion(bundle, catalogue: CatalogueArrays) -> float:  # type: ignore[no-untyped-def]

@@ -22,7 +22,15 @@ from recommender.base import HolderContext, Recommendation, Recommender
 from recommender.baselines import allowed_mask, non_increasing
 from recommender.candidates import VectorSearch, exact_vector_search, generate_candidates
 from recommender.exposure import bundle_prices, row_prices
-from recommender.learned import Ranking, diversify, fit_reasons, rank_candidates, risk_of, typical_completion
+from recommender.learned import (
+    Ranking,
+    current_job_share,
+    diversify,
+    fit_reasons,
+    rank_candidates,
+    risk_of,
+    typical_completion,
+)
 from recommender.neutral import NeutralRecommender
 
 SKILLS_EXPLAINED = 3
@@ -135,6 +143,7 @@ class LearnedRecommender(Recommender):
         gap = holders.gap
         gap_weight = dict(zip(gap.indices.tolist(), gap.data.tolist(), strict=True))
         items = ranking.items(picked)
+        job_shares = self.space.occupation_share_of(holder.current_occupation)
         out: list[Recommendation] = []
         # Diversification can put an item below a less probable one: its score then reads as that one's.
         for item, score in zip(items, non_increasing([item.score for item in items]), strict=True):
@@ -144,7 +153,8 @@ class LearnedRecommender(Recommender):
             labels = tuple(self.skill_labels.get(self.skill_uris[c], self.skill_uris[c])
                            for c in explained_skills(taught.tolist(), gap_weight, self.skill_in_french))
             out.append(Recommendation(
-                str(self.catalogue.training_ids[row]), score, tuple(fit_reasons(item)), labels,
+                str(self.catalogue.training_ids[row]), score,
+                tuple(fit_reasons(item, job_skill_share=current_job_share(taught.tolist(), job_shares))), labels,
                 item.completion_probability, risk_of(item, self.typical_completion),
             ))
         return out, ranking

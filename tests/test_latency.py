@@ -145,7 +145,8 @@ def test_one_holders_gap_is_the_sparse_computations_entry_for_entry() -> None:
         weights = {u: float(rng.choice([0.0, 1.0, 1.7, -0.2, rng.random()])) for u in held + others}
         weights["not an ESCO skill"] = 0.9
         one = HolderArrays.single(
-            holder_id="H", skill_weights=weights, embedding=None, goal_occupation=goal, cpf_balance_cents=0,
+            holder_id="H", skill_weights=weights, embedding=None, goal_occupation=goal, current_occupation=goal,
+            cpf_balance_cents=0,
             cec_balance_cents=0, region_code="11", preferred_modality=None, qualification_level=None,
             employment_status="employee", space=space, dimension=4)
         expected = _sparse_gap(space, weights, goal)
@@ -155,6 +156,28 @@ def test_one_holders_gap_is_the_sparse_computations_entry_for_entry() -> None:
         np.testing.assert_array_equal(one.gap_total, np.asarray(expected.sum(axis=1)).ravel().astype(np.float32))
         checked += bool(expected.nnz) and len(held) > 0
     assert checked > 10  # cases where the holder held part of a real gap
+
+
+def test_current_job_share_is_the_share_of_the_jobs_skill_weight_a_training_teaches() -> None:
+    """``SkillSpace.occupation_share_of`` gives each skill's share of an occupation's weight (they sum to 1);
+    ``current_job_share`` adds those of the skills a training teaches, each counted once."""
+    from recommender.learned import current_job_share
+
+    space = SkillSpace.load()
+    rng = np.random.default_rng(11)
+    occupations = list(space.occupation_row)
+    for job in [occupations[int(i)] for i in rng.integers(len(occupations), size=6)]:
+        shares = space.occupation_share_of(job)
+        weights = space.occupation_skills[space.occupation_row[job]]
+        assert set(shares) == set(weights.indices.tolist())
+        assert sum(shares.values()) == pytest.approx(1.0, rel=1e-5)
+        taught = weights.indices[: max(1, len(weights.indices) // 3)].tolist()  # a third of the job's skills
+        others = [int(c) for c in rng.integers(len(space.skill_col), size=3) if int(c) not in shares]
+        expected = sum(float(weights[0, c]) for c in set(taught)) / float(weights.sum())
+        assert current_job_share(taught + taught[:1] + others, shares) == pytest.approx(expected, rel=1e-5)
+        assert current_job_share(list(shares), shares) == pytest.approx(1.0, rel=1e-5)
+        assert current_job_share(others, shares) == 0.0
+    assert space.occupation_share_of(None) == {} and space.occupation_share_of("not an occupation") == {}
 
 
 def _tiny_catalogue_and_holder(trained_client) -> tuple[Any, list[HolderArrays]]:  # type: ignore[no-untyped-def]
@@ -230,7 +253,8 @@ def test_regions_compared_by_code_match_as_their_names_do(client) -> None:  # ty
     catalogue = recommender.catalogue
     regions = np.array([str(a.region[0]) for a in arrays] + ["a region no training has"])
     many = HolderArrays.single(
-        holder_id="X", skill_weights={}, embedding=None, goal_occupation=None, cpf_balance_cents=0,
+        holder_id="X", skill_weights={}, embedding=None, goal_occupation=None, current_occupation=None,
+        cpf_balance_cents=0,
         cec_balance_cents=0, region_code="unused", preferred_modality=None, qualification_level=None,
         employment_status="employee", space=recommender.space, dimension=catalogue.vectors.shape[1])
     many.region = regions
@@ -240,6 +264,7 @@ def test_regions_compared_by_code_match_as_their_names_do(client) -> None:  # ty
     many.embeddings = np.zeros((len(regions), catalogue.vectors.shape[1]), dtype=np.float32)
     many.skills = sp.csr_matrix((len(regions), many.skills.shape[1]), dtype=np.float32)
     many.gap = sp.csr_matrix((len(regions), many.gap.shape[1]), dtype=np.float32)
+    many.job_skills = sp.csr_matrix((len(regions), many.job_skills.shape[1]), dtype=np.float32)
     rows = np.arange(len(catalogue.training_ids))
     h = np.repeat(np.arange(len(regions)), len(rows))
     t = np.tile(rows, len(regions))

@@ -348,6 +348,29 @@ def test_abandonment_is_flagged_only_well_below_the_typical_rate() -> None:
     assert fit_reasons(RankedItem(0, 0.5, None, features))  # never without a reason about the holder
 
 
+@pytest.mark.parametrize(
+    ("features", "said", "not_said"),
+    [
+        ({"target_match": 1.0}, "prépare à votre métier cible", "métier actuel"),
+        ({"job": 0.25, "profile_similarity": 0.9}, "compétences de votre métier actuel",
+         "proche de ce que vous faites"),  # the skills say it better than the embedding
+        ({"job": 0.05, "profile_similarity": 0.9}, "proche de ce que vous faites", "métier actuel"),
+        ({"cf_affinity": 0.2}, "personnes au parcours proche", "métier actuel"),
+        ({"skill_novelty": 0.5}, "prolonge des compétences", "métier actuel"),
+        ({"profile_similarity": 0.31}, "proximité avec votre profil : 31 %", "métier actuel"),
+        ({"modality_match": 1.0, "region_match": 1.0, "job": 0.1}, "dans la modalité que vous préférez",
+         "proximité avec votre profil"),
+    ],
+)
+def test_fit_reasons_say_what_the_features_show(features: dict[str, float], said: str, not_said: str) -> None:
+    from recommender.learned import RankedItem, fit_reasons
+
+    job = features.pop("job", 0.0)
+    reasons = fit_reasons(RankedItem(0, 0.5, None, dict.fromkeys(FEATURE_NAMES, 0.0) | features), job_skill_share=job)
+    assert any(said in reason for reason in reasons), reasons
+    assert not any(not_said in reason for reason in reasons), reasons
+
+
 @pytest.mark.parametrize("command", ["train", "evaluate"])
 def test_train_and_evaluate_refuse_a_truth_folder_without_truth_and_a_negative_holdout(
         command: str, sqlite_url: str, tmp_path: Path) -> None:

@@ -107,6 +107,30 @@ def test_personalised_items_are_open_untaken_priced_explained_and_deterministic(
     assert recommendations(client, holder_id) == body  # a fixed model gives the same list
 
 
+def test_items_on_the_current_jobs_skills_say_so(client, trained) -> None:  # type: ignore[no-untyped-def]
+    """"porte sur des compétences de votre métier actuel" is said exactly where the training's skills carry at
+    least ``JOB_SKILLS_SHARE`` of the holder's current job's skill weight (ESCO links of the job the profile reads
+    from the declared experience)."""
+    from recommender.learned import JOB_SKILLS_SHARE, current_job_share
+    from serving.services.holders import holder_context
+
+    settings, holders, _folder = trained
+    recommender = client.app.state.recommender.recommender
+    catalogue, space = recommender.catalogue, recommender.space
+    said = 0
+    for holder_id in _profiled_holders(settings.resolved_db_url(), 40):
+        with session_scope(settings.resolved_db_url()) as session:
+            context = holder_context(session, session.get_one(Holder, holder_id))
+        shares = space.occupation_share_of(context.current_occupation)
+        for item in recommender.recommend(context, k=10):
+            row = catalogue.position[item.training_id]
+            taught = catalogue.skills.indices[catalogue.skills.indptr[row]:catalogue.skills.indptr[row + 1]]
+            on_the_job = current_job_share(taught.tolist(), shares) >= JOB_SKILLS_SHARE
+            assert ("porte sur des compétences de votre métier actuel" in item.reasons) is on_the_job
+            said += on_the_job
+    assert said > 0  # the tiny world has such items: the check above is not vacuous
+
+
 def test_neutral_suggestions_are_the_same_for_everyone(client, trained) -> None:  # type: ignore[no-untyped-def]
     _settings, holders, _folder = trained
     neutral = [recommendations(client, h, personalised="false") for h in holders]
