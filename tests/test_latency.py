@@ -145,8 +145,7 @@ def test_one_holders_gap_is_the_sparse_computations_entry_for_entry() -> None:
         weights = {u: float(rng.choice([0.0, 1.0, 1.7, -0.2, rng.random()])) for u in held + others}
         weights["not an ESCO skill"] = 0.9
         one = HolderArrays.single(
-            holder_id="H", skill_weights=weights, embedding=None, goal_occupation=goal, current_occupation=goal,
-            cpf_balance_cents=0,
+            holder_id="H", skill_weights=weights, embedding=None, goal_occupation=goal, cpf_balance_cents=0,
             cec_balance_cents=0, region_code="11", preferred_modality=None, qualification_level=None,
             employment_status="employee", space=space, dimension=4)
         expected = _sparse_gap(space, weights, goal)
@@ -253,8 +252,7 @@ def test_regions_compared_by_code_match_as_their_names_do(client) -> None:  # ty
     catalogue = recommender.catalogue
     regions = np.array([str(a.region[0]) for a in arrays] + ["a region no training has"])
     many = HolderArrays.single(
-        holder_id="X", skill_weights={}, embedding=None, goal_occupation=None, current_occupation=None,
-        cpf_balance_cents=0,
+        holder_id="X", skill_weights={}, embedding=None, goal_occupation=None, cpf_balance_cents=0,
         cec_balance_cents=0, region_code="unused", preferred_modality=None, qualification_level=None,
         employment_status="employee", space=recommender.space, dimension=catalogue.vectors.shape[1])
     many.region = regions
@@ -264,7 +262,6 @@ def test_regions_compared_by_code_match_as_their_names_do(client) -> None:  # ty
     many.embeddings = np.zeros((len(regions), catalogue.vectors.shape[1]), dtype=np.float32)
     many.skills = sp.csr_matrix((len(regions), many.skills.shape[1]), dtype=np.float32)
     many.gap = sp.csr_matrix((len(regions), many.gap.shape[1]), dtype=np.float32)
-    many.job_skills = sp.csr_matrix((len(regions), many.job_skills.shape[1]), dtype=np.float32)
     rows = np.arange(len(catalogue.training_ids))
     h = np.repeat(np.arange(len(regions)), len(rows))
     t = np.tile(rows, len(regions))
