@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TypeVar
 
 import numpy as np
@@ -120,16 +121,14 @@ class SkillSpace:
         )
         return cls(skill_col, occupation_row, matrix)
 
+    @cached_property
     def occupation_shares(self) -> sp.csr_matrix:
         """``occupation_skills`` with each occupation's row divided by its sum: the share of an occupation's skill
-        weight each skill carries (computed once)."""
-        shares = self.__dict__.get("_occupation_shares")
-        if shares is None:
-            totals = np.asarray(self.occupation_skills.sum(axis=1)).ravel()
-            scale = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
-            shares = (sp.diags(scale) @ self.occupation_skills).tocsr()
-            shares.sort_indices()
-            self.__dict__["_occupation_shares"] = shares
+        weight each skill carries."""
+        totals = np.asarray(self.occupation_skills.sum(axis=1)).ravel()
+        scale = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
+        shares = (sp.diags(scale) @ self.occupation_skills).tocsr()
+        shares.sort_indices()
         return shares
 
     def occupation_share_of(self, occupation: str | None) -> dict[int, float]:
@@ -138,7 +137,7 @@ class SkillSpace:
         row = self.occupation_row.get(occupation or "", -1)
         if row < 0:
             return {}
-        shares = self.occupation_shares()
+        shares = self.occupation_shares
         start, end = shares.indptr[row], shares.indptr[row + 1]
         return dict(zip(shares.indices[start:end].tolist(), shares.data[start:end].tolist(), strict=True))
 

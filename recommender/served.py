@@ -149,12 +149,12 @@ class LearnedRecommender(Recommender):
         for item, score in zip(items, non_increasing([item.score for item in items]), strict=True):
             row = item.row
             skills = self.catalogue.skills
-            taught = skills.indices[skills.indptr[row]:skills.indptr[row + 1]]
+            taught = skills.indices[skills.indptr[row]:skills.indptr[row + 1]].tolist()
             labels = tuple(self.skill_labels.get(self.skill_uris[c], self.skill_uris[c])
-                           for c in explained_skills(taught.tolist(), gap_weight, self.skill_in_french))
+                           for c in explained_skills(taught, gap_weight, self.skill_in_french))
             out.append(Recommendation(
                 str(self.catalogue.training_ids[row]), score,
-                tuple(fit_reasons(item, job_skill_share=current_job_share(taught.tolist(), job_shares))), labels,
+                tuple(fit_reasons(item, job_skill_share=current_job_share(taught, job_shares))), labels,
                 item.completion_probability, risk_of(item, self.typical_completion),
             ))
         return out, ranking
