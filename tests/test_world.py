@@ -22,6 +22,7 @@ from parcours.domain import rules
 from parcours.domain.regions import REGION_NAMES
 from serving.services.users import read_users_csv, validate_user
 from training.datasets.world import generate_world
+from training.datasets.world_interactions import best_per_certification
 from training.datasets.world_ledger import cec_credit_cents, cpf_credit_cents, legal_annual_hours
 from training.datasets.world_params import SCALES
 from training.datasets.world_text import skill_title_label
@@ -317,6 +318,39 @@ def test_enrolments_are_in_sessions_that_exist(world: Path) -> None:
     # Every enrolment has a later session listed for its training.
     for row in enrol_events.itertuples():
         assert any(d > row.timestamp[:10] for d in trainings.at[row.training_id, "start_dates"].split("|"))
+
+
+def test_a_holder_enrols_in_a_certification_once(world: Path) -> None:
+    code = read(world, "trainings.csv").set_index("training_id")["certification_code"]
+    enrolments = read(world, "truth/enrolments.csv")
+    certifications = enrolments["training_id"].map(code)
+    assert certifications.notna().all()
+    assert not pd.DataFrame({"h": enrolments["holder_id"], "c": certifications}).duplicated().any()
+    # Several offerings of one certification are still viewed by one holder: the rule is not vacuous here.
+    views = read(world, "interactions.csv").query("event == 'view'")
+    viewed = pd.DataFrame({"h": views["holder_id"], "c": views["training_id"].map(code)}).drop_duplicates()
+    assert len(viewed) < len(views.drop_duplicates(["holder_id", "training_id"]))
+
+
+@pytest.mark.parametrize(
+    ("holders", "certifications", "decision", "kept"),
+    [
+        ([], [], [], []),
+        ([0, 0], ["A", "A"], [0.3, 0.5], [1]),  # the best of one certification, not the first listed
+        ([0, 0], ["A", "B"], [0.3, 0.5], [0, 1]),
+        ([0, 1], ["A", "A"], [0.5, 0.3], [0, 1]),  # two holders may take the same certification
+        ([0, 0, 0, 1], ["A", "B", "A", "B"], [0.1, 0.2, 0.9, 0.0], [1, 2, 3]),
+        ([0, 0], ["A", "A"], [0.4, 0.4], [0]),  # a tie keeps the earlier view
+    ],
+)
+def test_best_per_certification_keeps_one_enrolment_per_holder_and_certification(
+    holders: list[int], certifications: list[str], decision: list[float], kept: list[int]
+) -> None:
+    idx = np.arange(len(holders), dtype=np.int64)
+    got = best_per_certification(
+        idx, np.array(holders, dtype=np.int64), np.array(certifications, dtype=object), np.array(decision)
+    )
+    assert got.tolist() == kept
 
 
 def test_most_trainings_have_a_future_session_and_some_expired(world: Path) -> None:

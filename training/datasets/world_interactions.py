@@ -116,7 +116,7 @@ def simulate(
     decision = vu + rng.normal(0.0, inputs.variant.enrol_noise_sd, len(vu))
     threshold = float(np.quantile(decision[eligible], 1 - ENROL_RATE)) if eligible.any() else np.inf
     enrol = eligible & (decision > threshold)
-    idx = np.flatnonzero(enrol)
+    idx = best_per_certification(np.flatnonzero(enrol), vh, catalogue.t_code[vt], decision)
     order, rank = rank_within(vh[idx], decision[idx])
     idx = np.sort(idx[order[rank < MAX_ENROLMENTS]])
     eh, et, es = vh[idx], vt[idx], session[idx]
@@ -151,3 +151,21 @@ def simulate(
         "completion_pct": np.where(dropout, rng.integers(10, 71, size=len(idx)), 100),
     }
     return Interactions({"h": vh, "t": vt, "ts": when, "u": vu}, enrolments, threshold)
+
+
+def best_per_certification(
+    idx: np.ndarray, holder: np.ndarray, certification: np.ndarray, decision: np.ndarray
+) -> np.ndarray:
+    """Of the views ``idx`` a holder would enrol from, the one of highest ``decision`` per certification, sorted.
+
+    Offerings of one certification have near-equal utility, so deciding each view alone let a holder enrol in two
+    or three of them within months; a holder pays for a certification once, in the offering that suits them best
+    (as the cap on enrolments keeps the highest decision values).
+    """
+    if len(idx) == 0:
+        return idx
+    _, cert = np.unique(certification[idx].astype(str), return_inverse=True)
+    order = np.lexsort((idx, -decision[idx], cert, holder[idx]))
+    h, c = holder[idx][order], cert[order]
+    first = np.r_[True, (h[1:] != h[:-1]) | (c[1:] != c[:-1])]
+    return np.sort(idx[order[first]])
