@@ -29,26 +29,28 @@ from training.datasets.world_utility import truth_utility, world_variant
 AS_OF = dt.date(2025, 11, 1)
 SEED = 7
 ZOO = tuple(name for name in VARIANTS if name != "default")
-# sha256 of every file of the tiny world (seed 7, as of 2025-11-01) drawn before the zoo existed (commit 103dd8a).
-# manifest.json then had no "variant" entry: its hash is that of the manifest with the entry taken out. Stable across
-# runs; a NumPy or pandas upgrade that changes the draws or the CSV writer changes every world, and these with them.
+# sha256 of every file of the tiny world (seed 7, as of 2025-11-01) drawn before the zoo existed (commit 103dd8a),
+# redrawn when a holder came to enrol in a certification once (2026-12-07): the catalogue's files kept their hashes,
+# the rest changed with the enrolments (balances; the demo holders, numbered first, are chosen by them). manifest.json
+# then had no "variant" entry: its hash is that of the manifest with the entry taken out. Stable across runs; a
+# NumPy or pandas upgrade that changes the draws or the CSV writer changes every world, and these with them.
 DEFAULT_SHA256 = {
-    "demo_users.csv": "907c68781390d3aa8f0d6384c4bcafc1ecaa90a0b51ecdf1a1d8c529040d609a",
-    "experience.csv": "70c0d86ddf863e56a2b5d55b2fb308519750b201a948bcc3147941dcafd482a2",
-    "holders.csv": "f29a45f914cc9940530fb610c7424d4c001e9c57ae1a195dd5cbf04673f7b456",
-    "interactions.csv": "a2e92c91a7be933f9d6a3def7732c66c2f82262af10ab7666bf2650d92abbf8e",
-    "manifest.json": "f348c9e1b7bf8da713d3edfb1a8a11d0d3dcb898c67957dac86970e9aba37afb",
+    "demo_users.csv": "4f361661450148f38f4d0ecea7b54a4adc74b1c7e2a4ca09d4d52282d91331c4",
+    "experience.csv": "e8cde6e644529c2b5210b91c39682c7f836b75ba367947825017eb21641cc7a7",
+    "holders.csv": "6d3aa151855c5c2c4980ecda51567d26e1eb458478d0af525921b72372d72f21",
+    "interactions.csv": "f0274e8e880fe68b630802eea86accd74c46480c98f27c10813ea67b07e94d0b",
+    "manifest.json": "d6eef8aff03d5504941e2e6d457ae6fc923ec46dea3a1bd1f2af21a4adc0e2ff",
     "trainings.csv": "a409954c912919c769e2581408fa14fdb6feab1221dee5a145dd545f57b7deaa",
-    "truth/activity_years.csv": "79c63ec7baebebac6f55fbbb21887867fdc93f5b774aa8c64ed69a6b3424ea9c",
-    "truth/enrolments.csv": "b399452440869ce9adee225cbbbe07dcbf1123096582c12290ed596d89bf381f",
-    "truth/holder_goal_skills.csv": "eb250f6ef4ec11b713e59862240c35cd9801cc6d564e5793de198e6ccb19dd83",
-    "truth/holder_preferences.csv": "02c55d9f22e590330ac3dc207dab3cf1e1b8f7f7b077237b840bd9b158ee4bb8",
-    "truth/holder_skills.csv": "6f6c08a1831b9057e76fffa821868649f90b273ba66fffd28cbb3e79848cd348",
-    "truth/jobs.csv": "573c4608b03f2f877aff09da74e5bbff9ffd19d614347823d1d0372219223555",
-    "truth/ledger.csv": "73023c413b400ed2e4db15b7afb221651c22364c8ea062efe796019b384670b9",
+    "truth/activity_years.csv": "82a219801c53e92a1c75b4dcc30914bc2ae56bc73e1054c659cc4e6012a8f9f6",
+    "truth/enrolments.csv": "6b814e0a82e9e23675e1be3de910cd612f1f1bc6c2a430e547cdb6fb35120f37",
+    "truth/holder_goal_skills.csv": "a69463fe923a5e51961322c3a8968728b27cf8dc1250c02ab3fcdb5ac4af6a74",
+    "truth/holder_preferences.csv": "43eac49575db871392dd4caf19f07567efe41ae85adfbb5512ee8970a060b67d",
+    "truth/holder_skills.csv": "e11f6a035f0a1b446acb3e909902a8e4eff3f5516f248b064976de16d5be648f",
+    "truth/jobs.csv": "72b7c19081e41e1874fe347c0d04614fd6e7e0ad1c5da02730db127b056251c1",
+    "truth/ledger.csv": "69d91539243cc2e58894b87558c58b663c3757c2a90a0d7401a61879553c1d97",
     "truth/providers.csv": "c948619c5f99dc132640aef1f2f1fa55080786ee780f9c4a1d51aef7a1f4aaba",
     "truth/trainings.csv": "ab16f27bf0c37226b72faf620366619c951f59db75246d67b606d700e34c7a52",
-    "truth/viewed_utility.csv": "503e6965fa9c32739dd98ac6173c22b60647ff5932edf3b07870e35a47ee95ed",
+    "truth/viewed_utility.csv": "db030d3758bbbdc514bdd2b2b8c81e9490a356aec8c4a6630870dd527c4bcfdb",
 }
 
 
