@@ -37,6 +37,7 @@ from training.bench.worlds import AS_OF, database_for, world_folder
 SCALE = "small"
 SEEDS = (42, 2026)
 PLOT_NAME = "zoo_methods.png"
+TARGET_RATIO = 1.5  # model ÷ best baseline asked on every world (issue 13)
 DOCS_IMG = Path("docs/img")
 FIRST, LAST = ("model",), ("oracle",)  # column order: the model first, the oracle last, the baselines between
 
@@ -183,9 +184,13 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     top.set_title(f"The world zoo: NDCG@10 per method ({results[0]['scale']} worlds)")
     top.legend(fontsize=8, ncol=len(methods))
     model_vs_best = [ratios(r["report"])[0] for r in results]
-    bars = bottom.bar(x, model_vs_best, 0.6, color=["tab:green" if v >= 1 else "tab:red" for v in model_vs_best])
+    colours = ["tab:green" if v >= TARGET_RATIO else "tab:orange" if v >= 1 else "tab:red" for v in model_vs_best]
+    bars = bottom.bar(x, model_vs_best, 0.6, color=colours)
     bottom.bar_label(bars, fmt="%.2f", fontsize=7)
     bottom.axhline(1.0, color="black", linewidth=0.8)
+    bottom.axhline(TARGET_RATIO, color="tab:green", linewidth=0.8, linestyle="--",
+                   label=f"issue 13's target ({TARGET_RATIO}×)")
+    bottom.legend(fontsize=8, loc="upper left")
     bottom.set_xticks(x, labels, fontsize=8)
     bottom.set_ylabel("model ÷ best baseline")
     fig.tight_layout()
