@@ -347,9 +347,8 @@ def test_best_per_certification_keeps_one_enrolment_per_holder_and_certification
     holders: list[int], certifications: list[str], decision: list[float], kept: list[int]
 ) -> None:
     idx = np.arange(len(holders), dtype=np.int64)
-    got = best_per_certification(
-        idx, np.array(holders, dtype=np.int64), np.array(certifications, dtype=object), np.array(decision)
-    )
+    got = best_per_certification(idx, np.array(holders, dtype=np.int64), idx,  # view i is of training i
+                                 np.array(certifications, dtype=object), np.array(decision))
     assert got.tolist() == kept
 
 

@@ -116,7 +116,7 @@ def simulate(
     decision = vu + rng.normal(0.0, inputs.variant.enrol_noise_sd, len(vu))
     threshold = float(np.quantile(decision[eligible], 1 - ENROL_RATE)) if eligible.any() else np.inf
     enrol = eligible & (decision > threshold)
-    idx = best_per_certification(np.flatnonzero(enrol), vh, catalogue.t_code[vt], decision)
+    idx = best_per_certification(np.flatnonzero(enrol), vh, vt, catalogue.t_code, decision)
     order, rank = rank_within(vh[idx], decision[idx])
     idx = np.sort(idx[order[rank < MAX_ENROLMENTS]])
     eh, et, es = vh[idx], vt[idx], session[idx]
@@ -154,18 +154,18 @@ def simulate(
 
 
 def best_per_certification(
-    idx: np.ndarray, holder: np.ndarray, certification: np.ndarray, decision: np.ndarray
+    idx: np.ndarray, holder: np.ndarray, training: np.ndarray, certification: np.ndarray, decision: np.ndarray
 ) -> np.ndarray:
-    """Of the views ``idx`` a holder would enrol from, the one of highest ``decision`` per certification, sorted.
+    """Of the views ``idx`` a holder would enrol from (``holder``, ``training`` and ``decision`` per view;
+    ``certification`` per training), the one of highest ``decision`` per holder and certification, sorted; ties
+    keep the earlier view.
 
-    Offerings of one certification have near-equal utility, so deciding each view alone let a holder enrol in two
-    or three of them within months; a holder pays for a certification once, in the offering that suits them best
-    (as the cap on enrolments keeps the highest decision values).
+    Offerings of one certification teach much the same and are closer in utility than the rest of the catalogue, so
+    deciding each view alone let a holder enrol in two or three of them within months; a holder pays for a
+    certification once, in the offering that suits them best (as the cap on enrolments keeps the highest values).
     """
     if len(idx) == 0:
         return idx
-    _, cert = np.unique(certification[idx].astype(str), return_inverse=True)
-    order = np.lexsort((idx, -decision[idx], cert, holder[idx]))
-    h, c = holder[idx][order], cert[order]
-    first = np.r_[True, (h[1:] != h[:-1]) | (c[1:] != c[:-1])]
-    return np.sort(idx[order[first]])
+    _, cert = np.unique(certification[training[idx]].astype(str), return_inverse=True)
+    order, rank = rank_within(holder[idx] * (int(cert.max()) + 1) + cert, decision[idx])
+    return np.sort(idx[order[rank == 0]])
