@@ -173,9 +173,17 @@ def euros(cents: int) -> str:
     return f"{whole:,}".replace(",", "\u202f") + f",{part:02d} €"
 
 
-def cost_reason(out_of_pocket_cents: int, *, direct_is_cheaper: bool = False, with_rights_cents: int | None = None,
-                participation_exceeds_rights: bool = False) -> str:
-    if direct_is_cheaper and with_rights_cents is not None:
+def cost_reason(out_of_pocket_cents: int, *, pay_directly: bool = False, with_rights_cents: int | None = None,
+                rights_used_cents: int | None = None, participation_exceeds_rights: bool = False) -> str:
+    """What the item costs the holder, in French (``rules.CostComparison``: ``pay_directly`` is its ``cheaper ==
+    "direct"``, ``out_of_pocket_cents`` its ``cheaper_cents``). "After your rights" is said only where rights are
+    spent; where using them costs as much as paying directly, it says that paying directly keeps them."""
+    if pay_directly and with_rights_cents is not None:
+        if rights_used_cents == 0:
+            return f"vous coûte {euros(out_of_pocket_cents)} : aucun droit disponible ne la finance"
+        if with_rights_cents == out_of_pocket_cents:
+            return (f"payer directement coûte autant ({euros(out_of_pocket_cents)}) que mobiliser vos droits, "
+                    "et les préserve")
         why = " : la participation forfaitaire dépasse les droits utilisés" if participation_exceeds_rights else ""
         return (f"payer directement ({euros(out_of_pocket_cents)}) coûte moins cher que mobiliser vos droits "
                 f"({euros(with_rights_cents)}){why}")

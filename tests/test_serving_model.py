@@ -93,8 +93,12 @@ def test_personalised_items_are_open_untaken_priced_explained_and_deterministic(
         assert 0.0 <= item["completion_probability"] <= 1.0
         assert 0 <= item["out_of_pocket_cents"] <= item["price_cents"] + 20_000
         assert item["out_of_pocket_cents"] == min(item["with_rights_cents"], item["direct_cents"])
-        assert item["cheaper"] == ("direct" if item["direct_cents"] < item["with_rights_cents"] else "rights")
-        if item["cheaper"] == "direct":
+        assert item["cheaper"] == ("rights" if item["with_rights_cents"] < item["direct_cents"] else "direct")
+        if item["cheaper"] == "direct" and item["rights_used_cents"] == 0:
+            cost = f"vous coûte {euros(item['direct_cents'])} : aucun droit disponible"
+        elif item["cheaper"] == "direct" and item["with_rights_cents"] == item["direct_cents"]:
+            cost = f"payer directement coûte autant ({euros(item['direct_cents'])})"
+        elif item["cheaper"] == "direct":
             cost = f"payer directement ({euros(item['direct_cents'])}) coûte moins cher"
         elif item["out_of_pocket_cents"] == 0:
             cost = "entièrement financée par vos droits"

@@ -250,10 +250,13 @@ class CostComparison:
     with_rights_cents: int
     direct_cents: int
     participation_exceeds_rights: bool
+    rights_used_cents: int = 0  # CPF and CEC rights the file would spend
 
     @property
     def cheaper(self) -> str:
-        return "direct" if self.direct_cents < self.with_rights_cents else "rights"
+        """``direct`` unless the file costs the holder strictly less: on a tie, paying directly costs as much and
+        spends no rights (with none to spend, the two are the same payment)."""
+        return "rights" if self.with_rights_cents < self.direct_cents else "direct"
 
     @property
     def cheaper_cents(self) -> int:
@@ -269,6 +272,7 @@ def compare_with_direct_payment(price_cents: int, funding: FileFunding) -> CostC
         with_rights_cents=funding.out_of_pocket_cents,
         direct_cents=price_cents,
         participation_exceeds_rights=rights > 0 and funding.participation_cents > rights,
+        rights_used_cents=rights,
     )
 
 

@@ -32,10 +32,12 @@ class RecommendationItem(BaseModel):
     risk: str | None = Field(default=None, description="Why abandonment is likely, when it is")
     with_rights_cents: int = Field(description="Out of pocket when the file uses the holder's rights")
     direct_cents: int = Field(description="The price paid directly, without a CPF file")
-    cheaper: str = Field(description="rights or direct: which of the two the holder should choose",
-                         examples=["rights"])
+    cheaper: str = Field(description="rights or direct: which of the two the holder should choose; direct when "
+                         "both cost the same (no rights spent for nothing)", examples=["rights"])
     participation_exceeds_rights: bool = Field(
         description="The flat participation is more than the rights the file would use")
+    rights_used_cents: int = Field(description="CPF and CEC rights the file would spend (0: none available)",
+                                   examples=[150_000])
 
 
 class RecommendationsPublic(BaseModel):

@@ -106,6 +106,7 @@ class PricedRecommendation:
     direct_cents: int
     cheaper: str
     participation_exceeds_rights: bool
+    rights_used_cents: int
 
 
 def recommendations_for(session: Session, recommender: Recommender, holder: Holder, k: int, *,
@@ -129,14 +130,14 @@ def recommendations_for(session: Session, recommender: Recommender, holder: Hold
             continue
         cost = rules.compare_with_direct_payment(training.price_cents, plans[rec.training_id])
         said = compose_reasons(rec.skills_closed, cost.cheaper_cents, rec.reasons, rec.completion_probability,
-                               rec.risk, direct_is_cheaper=cost.cheaper == "direct",
-                               with_rights_cents=cost.with_rights_cents,
+                               rec.risk, pay_directly=cost.cheaper == "direct",
+                               with_rights_cents=cost.with_rights_cents, rights_used_cents=cost.rights_used_cents,
                                participation_exceeds_rights=cost.participation_exceeds_rights)
         items.append(PricedRecommendation(
             training_id=rec.training_id, title=training.title, score=rec.score, price_cents=training.price_cents,
             out_of_pocket_cents=cost.cheaper_cents, reasons=said, skills_closed=list(rec.skills_closed),
             completion_probability=rec.completion_probability, risk=rec.risk,
             with_rights_cents=cost.with_rights_cents, direct_cents=cost.direct_cents, cheaper=cost.cheaper,
-            participation_exceeds_rights=cost.participation_exceeds_rights,
+            participation_exceeds_rights=cost.participation_exceeds_rights, rights_used_cents=cost.rights_used_cents,
         ))
     return context.personalised, items

@@ -1,0 +1,42 @@
+"""The cost a suggestion states, from the funding rule to the French sentence (issue 13, "honest cost")."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from parcours.domain import rules
+from recommender.learned import cost_reason
+
+ON = dt.date(2025, 6, 1)  # flat participation 102.23 €
+
+
+def said(price: int, cpf: int, status: str = "employee") -> str:
+    comparison = rules.compare_with_direct_payment(
+        price, rules.file_funding(price, cpf_rights_cents=cpf, on=ON, employment_status=status))
+    return cost_reason(comparison.cheaper_cents, pay_directly=comparison.cheaper == "direct",
+                       with_rights_cents=comparison.with_rights_cents, rights_used_cents=comparison.rights_used_cents,
+                       participation_exceeds_rights=comparison.participation_exceeds_rights)
+
+
+@pytest.mark.parametrize(
+    ("price", "cpf", "status", "sentence"),
+    [
+        (29_500, 30_000, "job_seeker", "entièrement financée par vos droits"),
+        (29_500, 30_000, "employee", "vous coûte 102,23 € après vos droits"),
+        (29_500, 8_772, "job_seeker", "vous coûte 207,28 € après vos droits"),
+        # The participation exceeds the 87.72 € of rights the file would use.
+        (29_500, 8_772, "employee", "payer directement (295,00 €) coûte moins cher que mobiliser vos droits "
+                                    "(309,51 €) : la participation forfaitaire dépasse les droits utilisés"),
+        # No rights: never "after your rights".
+        (1_000_000, 0, "employee", "vous coûte 10\u202f000,00 € : aucun droit disponible ne la finance"),
+        (1_000_000, 0, "job_seeker", "vous coûte 10\u202f000,00 € : aucun droit disponible ne la finance"),
+        # Rights equal to the participation: the file costs as much and spends them.
+        (20_000, 10_223, "employee", "payer directement coûte autant (200,00 €) que mobiliser vos droits, "
+                                     "et les préserve"),
+        (20_000, 10_224, "employee", "vous coûte 199,99 € après vos droits"),
+    ],
+)
+def test_the_cost_said_is_the_cheaper_payment(price: int, cpf: int, status: str, sentence: str) -> None:
+    assert said(price, cpf, status) == sentence
