@@ -198,6 +198,8 @@ class CatalogueArrays:
     _regions: tuple[np.ndarray, np.ndarray, dict[str, int]] | None = field(default=None, repr=False, compare=False)
     _counts: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray] | None = field(
         default=None, repr=False, compare=False)
+    _id_ranks: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    _open: tuple[np.ndarray, int, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def candidate_orders(self) -> CandidateOrders:
         """Row orders the candidate sources walk (computed once per arrays, so a request scans a few rows)."""
@@ -213,6 +215,16 @@ class CatalogueArrays:
                             np.asarray(self.skills.sum(axis=1)).ravel().astype(np.float32),
                             np.asarray(self.prerequisites.sum(axis=1)).ravel().astype(np.float32))
         return self._counts[2], self._counts[3]
+
+    def id_ranks(self) -> np.ndarray:
+        """Each row's rank among the training ids in string order: ties broken "by id" on these integers order rows
+        as the ids would, without comparing strings (a request's sort by object ids cost four times its sort by
+        integers). Computed once per arrays (again if ``training_ids`` is replaced)."""
+        if self._id_ranks is None or self._id_ranks[0] is not self.training_ids:
+            ranks = np.empty(len(self.training_ids), dtype=np.int64)
+            ranks[np.argsort(self.training_ids.astype(str), kind="stable")] = np.arange(len(self.training_ids))
+            self._id_ranks = (self.training_ids, ranks)
+        return self._id_ranks[1]
 
     def region_codes(self) -> tuple[np.ndarray, dict[str, int]]:
         """(each row's region as an integer code, the code of each region), computed once per arrays (again if
@@ -308,7 +320,13 @@ class CatalogueArrays:
     def open_mask(self, on: dt.date | None = None) -> np.ndarray:
         """Trainings with a session on or after ``on`` (default ``as_of``) that one can still enrol in."""
         on = on or self.as_of
-        return self.next_session_ordinal >= on.toordinal()
+        # Kept for the last day asked (every request of a day asks the same): a copy costs a fraction of the
+        # comparison over the catalogue. Callers own what they get and may write to it.
+        cached = self._open
+        if cached is None or cached[0] is not self.next_session_ordinal or cached[1] != on.toordinal():
+            cached = (self.next_session_ordinal, on.toordinal(), self.next_session_ordinal >= on.toordinal())
+            self._open = cached
+        return cached[2].copy()
 
 
 @dataclass
@@ -349,7 +367,7 @@ class CandidateOrders:
                    by_occupation=by_occupation, empty=np.zeros(0, dtype=np.int64))
 
 
-_SparseAndDense = tuple[np.ndarray, np.ndarray, np.ndarray]  # (rows, values, dense over the catalogue)
+_Sparse = tuple[np.ndarray, np.ndarray]  # (rows ascending, values): every other row's value is 0
 
 
 @dataclass
@@ -371,9 +389,9 @@ class HolderArrays:
     is_job_seeker: np.ndarray
     # Binary holders × trainings matrix of past interactions (``features.collaborative``), None when unknown.
     history: sp.csr_matrix | None = None
-    # Per holder row: (co-occurrence matrix, history, that row's sparse and dense ``CoOccurrence`` scores)
-    # (``cooccurrence_scores``).
-    _cooccurrence_rows: dict[int, tuple[CoOccurrence, sp.csr_matrix, _SparseAndDense]] = field(
+    # Per holder row: (co-occurrence matrix, history, that row's sparse ``CoOccurrence`` scores)
+    # (``cooccurrence_support``).
+    _cooccurrence_rows: dict[int, tuple[CoOccurrence, sp.csr_matrix, _Sparse]] = field(
         default_factory=dict, repr=False, compare=False)
     # Per holder row: (item factors, history, that row's ``ItemFactors.user_step``) (``factor_step``).
     _factor_steps: dict[int, tuple[ItemFactors, sp.csr_matrix, UserStep | None]] = field(
@@ -384,24 +402,31 @@ class HolderArrays:
         return None if self.history is None else matrix_row(self.history, row)
 
     def cooccurrence_scores(self, cooccurrence: CoOccurrence, row: int) -> np.ndarray:
-        """``cooccurrence.scores_for(self.history[row])``, computed once per holder row (a request's candidate
-        sources and its candidates' features both read it). Read-only: the array is shared."""
-        return self._cooccurrence(cooccurrence, row)[2]
+        """``cooccurrence.scores_for(self.history[row])`` over the whole catalogue, spread from
+        ``cooccurrence_support``."""
+        return spread(cooccurrence.counts.shape[0], *self.cooccurrence_support(cooccurrence, row))
+
+    def cooccurrence_at(self, cooccurrence: CoOccurrence, row: int, training_rows: np.ndarray) -> np.ndarray:
+        """``cooccurrence_scores(cooccurrence, row)[training_rows]`` read from the support by binary search, without
+        spreading it over the catalogue (a request's few hundred candidates)."""
+        cols, values = self.cooccurrence_support(cooccurrence, row)
+        out = np.zeros(len(training_rows), dtype=np.float32)
+        if len(cols):
+            at = np.minimum(np.searchsorted(cols, training_rows), len(cols) - 1)
+            found = cols[at] == training_rows
+            out[found] = values[at[found]]
+        return out
 
     def cooccurrence_support(self, cooccurrence: CoOccurrence, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """``cooccurrence.sparse_scores_for(self.history[row])``, from the same once-per-row computation."""
-        cols, values, _ = self._cooccurrence(cooccurrence, row)
-        return cols, values
-
-    def _cooccurrence(self, cooccurrence: CoOccurrence, row: int) -> _SparseAndDense:
-        def both(history_row: sp.csr_matrix) -> _SparseAndDense:
+        """``cooccurrence.sparse_scores_for(self.history[row])``, computed once per holder row (a request's
+        candidate source and its candidates' features both read it). Read-only: the arrays are shared."""
+        def sparse(history_row: sp.csr_matrix) -> _Sparse:
             cols, values = cooccurrence.sparse_scores_for(history_row)
-            dense = spread(cooccurrence.counts.shape[0], cols, values)
-            for array in (cols, values, dense):
+            for array in (cols, values):
                 array.flags.writeable = False
-            return cols, values, dense
+            return cols, values
 
-        return self._once_per_row("_cooccurrence_rows", cooccurrence, row, both)
+        return self._once_per_row("_cooccurrence_rows", cooccurrence, row, sparse)
 
     def factor_step(self, factors: ItemFactors, row: int) -> UserStep | None:
         """``factors.user_step(self.history[row])``, solved once per holder row (a request's ALS candidate source
@@ -651,8 +676,8 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
 def _cf_affinity(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndarray) -> np.ndarray:
     if cat.cooccurrence is None or hol.history is None or len(h) == 0:
         return np.zeros(len(h), dtype=np.float32)
-    if (h == h[0]).all():  # one holder's candidates (a request): the whole row in two vector-matrix products
-        return hol.cooccurrence_scores(cat.cooccurrence, int(h[0]))[t]
+    if (h == h[0]).all():  # one holder's candidates (a request): its support, computed once, read at them
+        return hol.cooccurrence_at(cat.cooccurrence, int(h[0]), t)
     return cat.cooccurrence.affinity(hol.history, h, t)
 
 

@@ -34,7 +34,8 @@ def row_prices(prices: Mapping[str, float], catalogue: CatalogueArrays) -> np.nd
     return out if out.any() else None
 
 
-def priced_order(margin: np.ndarray, price: np.ndarray, training_ids: np.ndarray) -> np.ndarray:
-    """Positions of ``margin`` (one holder's candidates) by margin minus ``price``, best first, ties by id. The
+def priced_order(margin: np.ndarray, price: np.ndarray, id_keys: np.ndarray) -> np.ndarray:
+    """Positions of ``margin`` (one holder's candidates) by margin minus ``price``, best first, ties by id
+    (``id_keys``: the training ids, or ``CatalogueArrays.id_ranks`` of the rows, which order them alike). The
     calibrated probability is monotone in the margin, so with no price this is the unpriced order."""
-    return np.lexsort((training_ids, -(margin - price)))
+    return np.lexsort((id_keys, -(margin - price)))

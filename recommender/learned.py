@@ -41,8 +41,11 @@ class Ranking:
 
     def items(self, rows: Sequence[int]) -> list[RankedItem]:
         """``RankedItem``s of ``rows`` (catalogue rows among the candidates), in the order given."""
-        where = {int(r): i for i, r in enumerate(self.rows.tolist())}
-        at = np.array([where[int(r)] for r in rows], dtype=np.int64)
+        order = np.argsort(self.rows, kind="stable")  # ``rows`` holds each catalogue row once
+        wanted = np.asarray(rows, dtype=np.int64)
+        at = order[np.searchsorted(self.rows, wanted, sorter=order)] if len(wanted) else wanted
+        if len(at) and not np.array_equal(self.rows[at], wanted):
+            raise KeyError("rows asked for that are not among the candidates")
         X = self.features[at]  # noqa: N806
         completion = (
             self.bundle.completion.probability_and_margin(X)[0]
@@ -70,7 +73,7 @@ def rank_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, h
         return Ranking(bundle, candidates, np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), np.zeros(0))
     X = pair_features(catalogue, holders, np.full(len(candidates), holder_row), candidates, on=on)  # noqa: N806
     probability, margin = bundle.ranker.probability_and_margin(X)
-    ids = catalogue.training_ids[candidates]
+    ids = catalogue.id_ranks()[candidates]  # ties by training id, compared as integers
     order = (np.lexsort((ids, -margin, -probability)) if prices is None
              else priced_order(margin, prices[candidates], ids))
     return Ranking(bundle, candidates[order], probability[order], X[order], margin[order])

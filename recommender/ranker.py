@@ -178,6 +178,9 @@ _WALKS: weakref.WeakKeyDictionary[Any, tuple[list[tuple[Any, Any]], Any, Any]] =
 # Forests at most this deep are walked level by level, every tree at once (``ShallowForest``): one compiled walk
 # per tree costs a call each, which is most of the time when a tree is two or three comparisons deep.
 SHALLOW_DEPTH = 4
+# A deeper forest is walked level by level too when the rows are this few (a request's ten shown items through the
+# completion model): a level is then a few small gathers, cheaper than one compiled call per tree.
+FEW_ROWS = 32
 
 
 def forest_depth(model: HistGradientBoostingClassifier) -> int:
@@ -234,14 +237,21 @@ class ShallowForest:
 
 
 _SHALLOW: weakref.WeakKeyDictionary[Any, ShallowForest | None] = weakref.WeakKeyDictionary()
+_FLAT: weakref.WeakKeyDictionary[Any, ShallowForest] = weakref.WeakKeyDictionary()
 
 
-def _shallow_forest(model: HistGradientBoostingClassifier) -> ShallowForest | None:
-    """The model's ``ShallowForest`` when no tree is deeper than ``SHALLOW_DEPTH``, else ``None`` (the depth is read
-    first: a deep model's trees are never flattened)."""
+def _shallow_forest(model: HistGradientBoostingClassifier, rows: int = DIRECT_WALK_ROWS) -> ShallowForest | None:
+    """The model's ``ShallowForest`` when no tree is deeper than ``SHALLOW_DEPTH``, or when there are at most
+    ``FEW_ROWS`` ``rows`` to walk; else ``None`` (the depth is read first: a deep model's trees are flattened only
+    once few rows ask for it)."""
     if model not in _SHALLOW:
         _SHALLOW[model] = ShallowForest(model) if forest_depth(model) <= SHALLOW_DEPTH else None
-    return _SHALLOW[model]
+    forest = _SHALLOW[model]
+    if forest is None and rows <= FEW_ROWS:
+        forest = _FLAT.get(model)
+        if forest is None:
+            forest = _FLAT[model] = ShallowForest(model)
+    return forest
 
 
 def _tree_margin(ranker: TrainingRanker, X: Any) -> np.ndarray | None:  # noqa: N803
@@ -262,7 +272,7 @@ def _tree_margin(ranker: TrainingRanker, X: Any) -> np.ndarray | None:  # noqa: 
         return None
     if not np.isfinite(X).all():
         return None
-    forest = _shallow_forest(model)
+    forest = _shallow_forest(model, len(X))
     if forest is not None:
         return forest.margin(X.astype(np.float64))
     walk = _WALKS.get(model)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from features.collaborative import CoOccurrence, ItemFactors
 from features.pairs import HolderArrays, SkillSpace, pair_features
 from parcours.store.engine import session_factory
-from recommender.ranker import SHALLOW_DEPTH, TrainingRanker, _shallow_forest, _tree_margin
+from recommender.ranker import FEW_ROWS, SHALLOW_DEPTH, TrainingRanker, _shallow_forest, _tree_margin
 from serving.services.at_commit import at_commit, commit_without_disk_wait
 from tests.test_serving_model import client, token, trained  # noqa: F401 - fixtures shared
 
@@ -49,6 +49,9 @@ def test_shallow_forests_are_walked_level_by_level_and_deep_ones_tree_by_tree(fi
     depth = max(int(tree.nodes["depth"].max()) for (tree,) in model._predictors)
     assert (_shallow_forest(model) is not None) == (depth <= SHALLOW_DEPTH)
     assert (depth <= SHALLOW_DEPTH) == (ranker.max_leaf_nodes <= 4)
+    # A request's ten shown items: any forest is walked level by level, deep ones included.
+    assert _shallow_forest(model, FEW_ROWS) is not None
+    assert (_shallow_forest(model, FEW_ROWS + 1) is not None) == (depth <= SHALLOW_DEPTH)
 
 
 @pytest.mark.parametrize("leaves", [3, 31])
@@ -69,6 +72,9 @@ def test_a_value_equal_to_a_split_threshold_goes_left_as_in_scikit_learn(leaves:
         on_split += float(rows[i, feature]) == threshold
     assert on_split == min(len(splits), len(rows))
     np.testing.assert_array_equal(_tree_margin(ranker, rows), _sklearn_margin(ranker, rows))
+    for start in range(0, len(rows), FEW_ROWS):  # the same rows a few at a time: the level walk of any forest
+        few = rows[start:start + FEW_ROWS]
+        np.testing.assert_array_equal(_tree_margin(ranker, few), _sklearn_margin(ranker, few))
 
 
 def _sklearn_margin(ranker: TrainingRanker, X: np.ndarray) -> np.ndarray:  # noqa: N803
@@ -77,7 +83,7 @@ def _sklearn_margin(ranker: TrainingRanker, X: np.ndarray) -> np.ndarray:  # noq
 
 def test_the_direct_tree_walk_gives_scikit_learns_margin_to_the_bit(fitted) -> None:  # type: ignore[no-untyped-def]
     ranker, X = fitted  # noqa: N806
-    for rows in (X[:1], X[:10], X, np.asfortranarray(X[:50])):
+    for rows in (X[:1], X[:10], X[:FEW_ROWS], X[:FEW_ROWS + 1], X, np.asfortranarray(X[:50])):
         walked = _tree_margin(ranker, rows)
         assert walked is not None  # the shortcut applies to a request's candidates
         np.testing.assert_array_equal(walked, _sklearn_margin(ranker, rows))

@@ -84,7 +84,7 @@ def top_lists(candidates: ServedCandidates, price: np.ndarray, catalogue: Catalo
     out = into if into is not None else [[] for _ in candidates.rows]
     for i in (range(len(candidates.rows)) if only is None else only.tolist()):
         rows = candidates.rows[i]
-        order = priced_order(candidates.margins[i], price[rows], catalogue.training_ids[rows])
+        order = priced_order(candidates.margins[i], price[rows], catalogue.id_ranks()[rows])
         out[i] = diversify(rows[order].tolist(), catalogue, k)
     return out
 
