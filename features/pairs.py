@@ -525,17 +525,21 @@ class HolderArrays:
 
         ``goal_occupation`` is the target occupation, or the current job when there is no target.
         """
-        by_col = {space.skill_col[u]: w for u, w in skill_weights.items() if u in space.skill_col}
+        column = space.skill_col
+        by_col = {c: w for u, w in skill_weights.items() if (c := column.get(u)) is not None}
         cols = np.array(sorted(by_col), dtype=np.int64)
-        weights = np.array([min(max(by_col[c], 0.0), 1.0) for c in cols.tolist()], dtype=np.float32)
+        weights = np.clip(np.array([by_col[c] for c in cols.tolist()], dtype=np.float64), 0.0, 1.0).astype(np.float32)
         n_skills = len(space.skill_col)
-        skills = sp.csr_matrix((weights, cols, np.array([0, len(cols)])), shape=(1, n_skills))
+        # int32 indices: what scipy stores them as anyway, given directly so the constructor does not convert them.
+        skills = sp.csr_matrix((weights, cols.astype(np.int32), np.array([0, len(cols)], dtype=np.int32)),
+                               shape=(1, n_skills))
         # The gap, importance × (1 − held) over the goal's skills, as ``build`` computes it with sparse matrices
         # (importance − importance·held in float32, zeros dropped), on the goal's row of the occupation matrix
         # directly: a few hundred entries, where the sparse operations' set-up cost more than the arithmetic.
         goal = space.occupation_row.get(goal_occupation or "", -1)
         gap_cols, gap_weights = _gap_of(space.occupation_skills, goal, cols, weights)
-        gap = sp.csr_matrix((gap_weights, gap_cols, np.array([0, len(gap_cols)])), shape=(1, n_skills))
+        gap = sp.csr_matrix((gap_weights, gap_cols.astype(np.int32), np.array([0, len(gap_cols)], dtype=np.int32)),
+                            shape=(1, n_skills))
         vector = np.zeros((1, dimension), dtype=np.float32)
         if embedding is not None and len(embedding) == dimension:
             vector[0] = embedding
@@ -586,14 +590,18 @@ def _rowwise_dot(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
     return np.asarray(left.multiply(right).sum(axis=1)).ravel().astype(np.float32)
 
 
-def _holder_dot(holder_matrix: sp.csr_matrix, h: np.ndarray, right: sp.csr_matrix) -> np.ndarray:
-    """Row ``i``: ``holder_matrix[h[i]] · right[i]``. When every pair has the same holder (a request scoring its
-    candidates) that is one sparse matrix-vector product, without building ``len(h)`` copies of the holder's
-    row and their element-wise product (the general path, used in training)."""
-    if len(h) and (h == h[0]).all():
-        vector = matrix_row(holder_matrix, int(h[0])).toarray().ravel()
-        return np.asarray(right @ vector, dtype=np.float32).ravel()
-    return _rowwise_dot(holder_matrix[h], right)
+def _rows_dots(matrix: sp.csr_matrix, rows: np.ndarray, *vectors: np.ndarray) -> list[np.ndarray]:
+    """For each of ``vectors``: ``matrix[rows] @ vector`` (float32), read from the CSR arrays without building the
+    rows' sub-matrix (its construction and a product per vector were most of a request's skill features). Each
+    row's products are summed in float64 and rounded once: within a float32 rounding of the sparse product."""
+    starts, ends = matrix.indptr[rows], matrix.indptr[rows + 1]
+    lengths = (ends - starts).astype(np.int64)
+    total = int(lengths.sum())
+    positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+    which = np.repeat(np.arange(len(rows)), lengths)
+    columns, values = matrix.indices[positions], matrix.data[positions]
+    return [np.bincount(which, weights=values * vector[columns], minlength=len(rows)).astype(np.float32)
+            for vector in vectors]
 
 
 def out_of_pocket_cents(
@@ -625,18 +633,24 @@ def pair_features(
 
 
 def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndarray, on: dt.date) -> np.ndarray:
-    similarity = np.einsum("ij,ij->i", hol.embeddings[h], cat.vectors[t])
-    train_skills = cat.skills[t]
-    gap_closed = _holder_dot(hol.gap, h, train_skills)
+    if len(h) and (h == h[0]).all():  # one holder's candidates (a request): products with that holder's rows
+        similarity = cat.vectors[t] @ hol.embeddings[h[0]]
+        gap_vector = matrix_row(hol.gap, int(h[0])).toarray().ravel()
+        held_vector = matrix_row(hol.skills, int(h[0])).toarray().ravel()
+        gap_closed, held_taught = _rows_dots(cat.skills, t, gap_vector, held_vector)
+        (met,) = _rows_dots(cat.prerequisites, t, held_vector)
+    else:
+        similarity = np.einsum("ij,ij->i", hol.embeddings[h], cat.vectors[t])
+        train_skills = cat.skills[t]
+        gap_closed = _rowwise_dot(hol.gap[h], train_skills)
+        held_taught = _rowwise_dot(hol.skills[h], train_skills)
+        met = _rowwise_dot(hol.skills[h], cat.prerequisites[t])
     gap_total = hol.gap_total[h]
     gap_coverage = np.divide(gap_closed, gap_total, out=np.zeros_like(gap_closed), where=gap_total > 0)
     skill_counts, prerequisite_counts = cat.row_counts()
     n_skills = skill_counts[t]
-    held_taught = _holder_dot(hol.skills, h, train_skills)
     novelty = np.divide(n_skills - held_taught, n_skills, out=np.zeros_like(n_skills), where=n_skills > 0)
-    prerequisites = cat.prerequisites[t]
     n_prerequisites = prerequisite_counts[t]
-    met = _holder_dot(hol.skills, h, prerequisites)
     prerequisites_met = np.divide(met, n_prerequisites, out=np.ones_like(met), where=n_prerequisites > 0)
     goal = hol.goal_occupation[h]
     target_match = np.where(goal >= 0, sorted_contains(cat.target_keys, t * cat.n_occupations + goal), False)
