@@ -190,9 +190,11 @@ def cost_reason(out_of_pocket_cents: int, *, pay_directly: bool = False, with_ri
         why = " : la participation forfaitaire dépasse les droits utilisés" if participation_exceeds_rights else ""
         return (f"payer directement ({euros(out_of_pocket_cents)}) coûte moins cher que mobiliser vos droits "
                 f"({euros(with_rights_cents)}){why}")
+    funded_by = "des abondements" if rights_used_cents == 0 else "vos droits"  # top-ups only: no right spent
     if out_of_pocket_cents == 0:
-        return "entièrement financée par vos droits"
-    return f"vous coûte {euros(out_of_pocket_cents)} après vos droits"
+        return f"entièrement financée par {funded_by}"
+    return f"vous coûte {euros(out_of_pocket_cents)} après " + ("les abondements" if rights_used_cents == 0
+                                                             else "vos droits")
 
 
 def compose_reasons(skills_closed: Sequence[str], out_of_pocket_cents: int, fit: Sequence[str],

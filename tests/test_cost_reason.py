@@ -12,9 +12,10 @@ from recommender.learned import cost_reason
 ON = dt.date(2025, 6, 1)  # flat participation 102.23 €
 
 
-def said(price: int, cpf: int, status: str = "employee") -> str:
+def said(price: int, cpf: int, status: str = "employee", topup: int = 0) -> str:
+    topups = (rules.TopUpSource("topup:region", "region", topup),) if topup else ()
     comparison = rules.compare_with_direct_payment(
-        price, rules.file_funding(price, cpf_rights_cents=cpf, on=ON, employment_status=status))
+        price, rules.file_funding(price, topups=topups, cpf_rights_cents=cpf, on=ON, employment_status=status))
     return cost_reason(comparison.cheaper_cents, pay_directly=comparison.cheaper == "direct",
                        with_rights_cents=comparison.with_rights_cents, rights_used_cents=comparison.rights_used_cents,
                        participation_exceeds_rights=comparison.participation_exceeds_rights)
@@ -40,3 +41,16 @@ def said(price: int, cpf: int, status: str = "employee") -> str:
 )
 def test_the_cost_said_is_the_cheaper_payment(price: int, cpf: int, status: str, sentence: str) -> None:
     assert said(price, cpf, status) == sentence
+
+
+@pytest.mark.parametrize(
+    ("price", "cpf", "topup", "sentence"),
+    [
+        # A regional top-up and no rights: the file spends none, so « vos droits » is never said.
+        (29_500, 0, 10_000, "vous coûte 195,00 € après les abondements"),
+        (29_500, 0, 30_000, "entièrement financée par des abondements"),
+        (29_500, 20_000, 5_000, "vous coûte 147,23 € après vos droits"),  # rights first, then the top-up
+    ],
+)
+def test_a_file_funded_by_top_ups_alone_says_so(price: int, cpf: int, topup: int, sentence: str) -> None:
+    assert said(price, cpf, topup=topup) == sentence

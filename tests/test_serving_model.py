@@ -101,9 +101,10 @@ def test_personalised_items_are_open_untaken_priced_explained_and_deterministic(
         elif item["cheaper"] == "direct":
             cost = f"payer directement ({euros(item['direct_cents'])}) coûte moins cher"
         elif item["out_of_pocket_cents"] == 0:
-            cost = "entièrement financée par vos droits"
+            cost = "entièrement financée par " + ("vos droits" if item["rights_used_cents"] else "des abondements")
         else:
-            cost = f"vous coûte {euros(item['out_of_pocket_cents'])} après vos droits"
+            cost = f"vous coûte {euros(item['out_of_pocket_cents'])} après " + (
+                "vos droits" if item["rights_used_cents"] else "les abondements")
         assert any(r.startswith(cost) for r in item["reasons"])  # the cost said is the real funding plan's
         assert len(item["reasons"]) >= 3  # skills or cost, and at least one reason about this holder
         if item["skills_closed"]:
