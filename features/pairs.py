@@ -633,7 +633,8 @@ def pair_features(
 
 
 def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndarray, on: dt.date) -> np.ndarray:
-    if len(h) and (h == h[0]).all():  # one holder's candidates (a request): products with that holder's rows
+    one_holder = bool(len(h)) and bool((h == h[0]).all())  # one holder's candidates (a request)
+    if one_holder:  # products with that holder's rows
         similarity = cat.vectors[t] @ hol.embeddings[h[0]]
         gap_vector = matrix_row(hol.gap, int(h[0])).toarray().ravel()
         held_vector = matrix_row(hol.skills, int(h[0])).toarray().ravel()
@@ -663,7 +664,7 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
     # Regions as integer codes: the catalogue's coded once per arrays, each distinct holder region looked up once
     # (a region no training has gets a code of its own below zero, which matches no training).
     catalogue_region, code_of = cat.region_codes()
-    if len(h) and (h == h[0]).all():  # one holder's candidates (a request)
+    if one_holder:
         holder_regions, which = [str(hol.region[h[0]])], np.zeros(len(h), dtype=np.int64)
     else:
         which, distinct = pd.factorize(hol.region[h])

@@ -190,11 +190,13 @@ def cost_reason(out_of_pocket_cents: int, *, pay_directly: bool = False, with_ri
         why = " : la participation forfaitaire dépasse les droits utilisés" if participation_exceeds_rights else ""
         return (f"payer directement ({euros(out_of_pocket_cents)}) coûte moins cher que mobiliser vos droits "
                 f"({euros(with_rights_cents)}){why}")
-    funded_by = "des abondements" if rights_used_cents == 0 else "vos droits"  # top-ups only: no right spent
+    if rights_used_cents == 0:  # top-ups alone: no right spent
+        funded_by, after = "des abondements", "les abondements"
+    else:
+        funded_by = after = "vos droits"
     if out_of_pocket_cents == 0:
         return f"entièrement financée par {funded_by}"
-    return f"vous coûte {euros(out_of_pocket_cents)} après " + ("les abondements" if rights_used_cents == 0
-                                                             else "vos droits")
+    return f"vous coûte {euros(out_of_pocket_cents)} après {after}"
 
 
 def compose_reasons(skills_closed: Sequence[str], out_of_pocket_cents: int, fit: Sequence[str],
