@@ -34,6 +34,17 @@ class HolderContext:
     current_occupation: str | None = None
     # Every training the holder interacted with (viewed, enrolled, completed, cancelled): the collaborative signal.
     interacted_training_ids: frozenset[str] = field(default_factory=frozenset)
+    # The holder's own preferences (``serving.services.preferences``), None when not given: the region they would
+    # rather train in, and the most they will pay themself for one training (integer cents).
+    preferred_region_code: str | None = None
+    max_out_of_pocket_cents: int | None = None
+
+    @property
+    def training_region_code(self) -> str:
+        """Where the holder wants to train: the preferred region when they chose one, else where they live.
+        Region match and regional popularity read this one; funding (regional top-ups) stays with the region
+        they live in."""
+        return self.preferred_region_code or self.region_code
 
 
 @dataclass(frozen=True)

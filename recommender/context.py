@@ -20,7 +20,7 @@ from recommender.base import HolderContext
 TAKEN_EVENTS = ("enrol", "complete")
 # The holder's own columns a context reads (``holders`` table, ``WorldFrames.holders``).
 HOLDER_COLUMNS = ("holder_id", "region_code", "employment_status", "qualification_level", "preferred_modality",
-                  "target_occupation", "personalisation_enabled")
+                  "target_occupation", "personalisation_enabled", "preferred_region_code", "max_out_of_pocket_cents")
 
 
 def personalisation(enabled: object, requested: bool | None = None) -> bool:
@@ -46,7 +46,8 @@ def context_from_rows(
     unknown), ``events`` the holder's interactions as (training id, event): those enrolled in or completed
     (``TAKEN_EVENTS``) are never proposed again, all of them are the holder's history (the collaborative signal).
     ``personalised`` is the request's wish (``personalisation``); without personalisation the profile (skills,
-    embedding, current job, history) is withheld, so nothing personal can reach the neutral list."""
+    embedding, current job, history, preferred region, most out of pocket) is withheld, so nothing personal can
+    reach the neutral list."""
     personalise = personalisation(holder.get("personalisation_enabled"), personalised)
     events = [(str(training_id), str(event)) for training_id, event in events]
     return HolderContext(
@@ -66,6 +67,8 @@ def context_from_rows(
         embedding_model=embedding_model if personalise else None,
         current_occupation=_text(current_occupation) if personalise else None,
         interacted_training_ids=frozenset(t for t, _ in events) if personalise else frozenset(),
+        preferred_region_code=_text(holder.get("preferred_region_code")) if personalise else None,
+        max_out_of_pocket_cents=_integer(holder.get("max_out_of_pocket_cents")) if personalise else None,
     )
 
 

@@ -115,11 +115,12 @@ JOB_SKILLS_SHARE = 0.1  # share of the current job's skill weight taught, above 
 RISK_RATIO = 0.6
 
 
-def fit_reasons(item: RankedItem, *, job_skill_share: float = 0.0) -> list[str]:
+def fit_reasons(item: RankedItem, *, job_skill_share: float = 0.0, region_chosen: bool = False) -> list[str]:
     """Why it fits this holder, in plain French (the skills it closes and the cost are said apart, see
     ``compose_reasons``). Never empty: without a stronger reason it says how close it is to the profile.
     ``job_skill_share``: the share of the holder's current job's skill weight the training teaches
-    (``current_job_share``)."""
+    (``current_job_share``); ``region_chosen``: the region matched is the one the holder chose to train in
+    (``HolderContext.training_region_code``), not where they live."""
     f = item.features
     said: list[str] = []
     if f["target_match"] > 0:
@@ -137,7 +138,8 @@ def fit_reasons(item: RankedItem, *, job_skill_share: float = 0.0) -> list[str]:
     if f["modality_match"] == 1.0:
         said.append("dans la modalité que vous préférez")
     if f["region_match"] == 1.0:
-        said.append("disponible dans votre région ou à distance")
+        said.append("disponible dans la région que vous avez choisie ou à distance" if region_chosen
+                    else "disponible dans votre région ou à distance")
     return said
 
 

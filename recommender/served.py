@@ -103,7 +103,7 @@ class LearnedRecommender(Recommender):
             holder_id=holder.holder_id, skill_weights=dict(holder.skill_weights), embedding=embedding,
             goal_occupation=holder.target_occupation or holder.current_occupation,
             cpf_balance_cents=holder.cpf_balance_cents, cec_balance_cents=holder.cec_balance_cents,
-            region_code=holder.region_code, preferred_modality=holder.preferred_modality,
+            region_code=holder.training_region_code, preferred_modality=holder.preferred_modality,
             qualification_level=holder.qualification_level, employment_status=holder.employment_status,
             space=self.space, dimension=self.dimension,
         )
@@ -154,7 +154,8 @@ class LearnedRecommender(Recommender):
                            for c in explained_skills(taught, gap_weight, self.skill_in_french))
             out.append(Recommendation(
                 str(self.catalogue.training_ids[row]), score,
-                tuple(fit_reasons(item, job_skill_share=current_job_share(taught, job_shares))), labels,
+                tuple(fit_reasons(item, job_skill_share=current_job_share(taught, job_shares),
+                                  region_chosen=holder.preferred_region_code is not None)), labels,
                 item.completion_probability, risk_of(item, self.typical_completion),
             ))
         return out, ranking

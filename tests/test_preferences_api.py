@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from parcours.settings import Settings, get_settings
 from parcours.store.engine import session_scope
-from parcours.store.models import AuditLog, Consent, Holder
+from parcours.store.models import AuditLog, Consent, Holder, Training
 from serving.app import create_app
 from serving.services.preferences import REGIONS
 from serving.services.users import UserSpec, upsert_users
@@ -258,3 +258,29 @@ def test_a_new_target_is_used_at_the_next_request_without_a_profile_recompute(cl
     put(client, {"target_occupation": MASSAGE_THERAPIST})
     assert client.get("/v1/holders/H1/recommendations?k=1", headers=h1).json()["items"][0]["training_id"] == "T-MAS"
 
+
+
+def test_the_most_out_of_pocket_keeps_only_items_within_it(client: TestClient) -> None:
+    h1 = auth(client, "h1")
+    put(client, {"target_occupation": MASSAGE_THERAPIST})
+    with session_scope(DB_URLS[id(client)]) as session:  # priced at request time: no reload needed
+        session.get(Training, "T-MAS").price_cents = 900_000  # type: ignore[union-attr]
+    uncapped = client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json()
+    assert uncapped["max_out_of_pocket_cents"] is None
+    cost = {item["training_id"]: item["out_of_pocket_cents"] for item in uncapped["items"]}
+    assert uncapped["items"][0]["training_id"] == "T-MAS" and cost["T-MAS"] > cost["T-ACC"] == cost["T-WEL"]
+
+    put(client, {"max_out_of_pocket_cents": cost["T-ACC"]})
+    capped = client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json()
+    assert capped["max_out_of_pocket_cents"] == cost["T-ACC"]
+    assert {item["training_id"] for item in capped["items"]} == {"T-ACC", "T-WEL"}  # fewer than k: none else fits
+    assert all(item["out_of_pocket_cents"] <= cost["T-ACC"] for item in capped["items"])
+
+    put(client, {"max_out_of_pocket_cents": cost["T-ACC"] - 1})
+    assert client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json()["items"] == []
+    # The neutral list is the same for everyone: no ceiling there.
+    neutral = client.get("/v1/holders/H1/recommendations?k=3&personalised=false", headers=h1).json()
+    assert neutral["max_out_of_pocket_cents"] is None and len(neutral["items"]) == 3
+
+    put(client, {"max_out_of_pocket_cents": None})
+    assert client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json() == uncapped

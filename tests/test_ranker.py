@@ -360,13 +360,19 @@ def test_abandonment_is_flagged_only_well_below_the_typical_rate() -> None:
         ({"profile_similarity": 0.31}, "proximité avec votre profil : 31 %", "métier actuel"),
         ({"modality_match": 1.0, "region_match": 1.0, "job": 0.1}, "dans la modalité que vous préférez",
          "proximité avec votre profil"),
+        ({"region_match": 1.0}, "disponible dans votre région ou à distance", "région que vous avez choisie"),
+        ({"region_match": 1.0, "chosen": 1.0}, "disponible dans la région que vous avez choisie ou à distance",
+         "votre région"),
+        ({"region_match": 0.0, "chosen": 1.0}, "proximité avec votre profil", "région"),
     ],
 )
 def test_fit_reasons_say_what_the_features_show(features: dict[str, float], said: str, not_said: str) -> None:
     from recommender.learned import RankedItem, fit_reasons
 
     job = features.pop("job", 0.0)
-    reasons = fit_reasons(RankedItem(0, 0.5, None, dict.fromkeys(FEATURE_NAMES, 0.0) | features), job_skill_share=job)
+    chosen = bool(features.pop("chosen", 0.0))
+    reasons = fit_reasons(RankedItem(0, 0.5, None, dict.fromkeys(FEATURE_NAMES, 0.0) | features), job_skill_share=job,
+                          region_chosen=chosen)
     assert any(said in reason for reason in reasons), reasons
     assert not any(not_said in reason for reason in reasons), reasons
 

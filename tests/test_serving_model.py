@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from parcours.settings import Settings, get_settings
 from parcours.store.engine import session_scope
-from parcours.store.models import Holder, Interaction
+from parcours.store.models import Holder, Interaction, Training
 from recommender.learned import euros
 from serving.app import create_app
 from serving.services.users import UserSpec, upsert_users
@@ -183,6 +183,63 @@ def test_a_holder_without_rights_gets_clearly_priced_items(client, trained) -> N
     for item in items:
         assert any("€" in r or "covered" in r for r in item["reasons"])
         assert item["out_of_pocket_cents"] >= 0
+
+
+CHOSEN_REGION = "disponible dans la région que vous avez choisie ou à distance"
+HOME_REGION = "disponible dans votre région ou à distance"
+
+
+def test_the_preferred_region_is_where_the_holder_trains(client, trained) -> None:  # type: ignore[no-untyped-def]
+    settings, holders, _folder = trained
+    holder_id, url = holders[1], settings.resolved_db_url()
+    with session_scope(url) as session:
+        home = session.get(Holder, holder_id).region_code  # type: ignore[union-attr]
+        chosen = session.scalar(  # the region with the most trainings given on site, other than home
+            select(Training.region_code).where(Training.region_code != home, Training.modality != "remote")
+            .group_by(Training.region_code).order_by(func.count().desc(), Training.region_code).limit(1))
+        where = {t: (r, m) for t, r, m in session.execute(
+            select(Training.training_id, Training.region_code, Training.modality))}
+    try:
+        with session_scope(url) as session:
+            session.execute(update(Holder).where(Holder.holder_id == holder_id).values(preferred_region_code=chosen))
+        items = recommendations(client, holder_id)["items"]
+        assert items
+        for item in items:
+            region, modality = where[item["training_id"]]
+            assert (CHOSEN_REGION in item["reasons"]) == (region == chosen or modality == "remote"), item
+            assert HOME_REGION not in item["reasons"]
+    finally:
+        with session_scope(url) as session:
+            session.execute(update(Holder).where(Holder.holder_id == holder_id).values(preferred_region_code=None))
+    items = recommendations(client, holder_id)["items"]
+    assert not any(CHOSEN_REGION in item["reasons"] for item in items)
+    for item in items:
+        region, modality = where[item["training_id"]]
+        assert (HOME_REGION in item["reasons"]) == (region == home or modality == "remote"), item
+
+
+def test_the_most_out_of_pocket_is_a_ceiling_on_every_item(client, trained) -> None:  # type: ignore[no-untyped-def]
+    settings, holders, _folder = trained
+    holder_id, url = holders[2], settings.resolved_db_url()
+    before = recommendations(client, holder_id)
+    costs = sorted(item["out_of_pocket_cents"] for item in before["items"])
+    ceiling = costs[len(costs) // 2]
+    assert costs[-1] > ceiling  # some items are dearer: the ceiling has work to do
+    try:
+        with session_scope(url) as session:
+            session.execute(update(Holder).where(Holder.holder_id == holder_id).values(
+                max_out_of_pocket_cents=ceiling))
+        capped = recommendations(client, holder_id)
+    finally:
+        with session_scope(url) as session:
+            session.execute(update(Holder).where(Holder.holder_id == holder_id).values(max_out_of_pocket_cents=None))
+    assert capped["max_out_of_pocket_cents"] == ceiling and len(capped["items"]) == 10
+    assert all(item["out_of_pocket_cents"] <= ceiling for item in capped["items"])
+    # What fitted before is still there, in the same order; dearer items made room for others.
+    kept = [item["training_id"] for item in before["items"] if item["out_of_pocket_cents"] <= ceiling]
+    ids = [item["training_id"] for item in capped["items"]]
+    assert [t for t in ids if t in kept] == kept
+    assert recommendations(client, holder_id) == before
 
 
 def test_reload_is_for_admins_and_swaps_in_the_new_champion(client, trained) -> None:  # type: ignore[no-untyped-def]

@@ -44,6 +44,11 @@ class RecommendationsPublic(BaseModel):
     model_version: str
     personalised: bool = Field(description="False: neutral suggestions, the same for every holder")
     degraded: bool = Field(description="True when the content-similarity fallback answers")
+    max_out_of_pocket_cents: int | None = Field(
+        default=None, examples=[50_000],
+        description="The holder's most out of pocket (their preferences) when it shaped this list: every item's "
+                    "out_of_pocket_cents is within it, and the list may be shorter than k. Null: no ceiling (none "
+                    "set, or neutral suggestions)")
     items: list[RecommendationItem]
 
 
@@ -68,13 +73,14 @@ def get_recommendations(
     state: RecommenderState = request.app.state.recommender
     if state.recommender is None:
         return _json(RecommendationsPublic(model_version="none", personalised=False, degraded=True, items=[]))
-    used_personalisation, items = recommendations_for(session, state.recommender, holder, k,
-                                                      personalised=personalised)
-    log_impressions(session, holder.holder_id, [item.training_id for item in items], state.recommender.model_version)
+    answer = recommendations_for(session, state.recommender, holder, k, personalised=personalised)
+    log_impressions(session, holder.holder_id, [item.training_id for item in answer.items],
+                    state.recommender.model_version)
     commit_without_disk_wait(session)  # it writes only the audit row and the impressions
     return _json(RecommendationsPublic(
-        model_version=state.recommender.model_version, personalised=used_personalisation, degraded=state.degraded,
-        items=[RecommendationItem(**vars(item)) for item in items]))
+        model_version=state.recommender.model_version, personalised=answer.personalised, degraded=state.degraded,
+        max_out_of_pocket_cents=answer.max_out_of_pocket_cents,
+        items=[RecommendationItem(**vars(item)) for item in answer.items]))
 
 
 def _json(answer: BaseModel) -> Response:

@@ -13,8 +13,9 @@ into account at the next request, without a profile recompute:
 - ``max_out_of_pocket_cents``: the most the holder will pay themself, integer cents ≥ 0, or null;
 - ``personalisation_enabled``: off → neutral suggestions everywhere.
 
-Preferred region and maximum out-of-pocket are stored and shown; the recommenders do not use them yet (that
-needs two fields of ``recommender.base.HolderContext`` and their use in candidate filtering).
+The personalised recommendations read the preferred region as the region to train in (region match and
+regional popularity: ``HolderContext.training_region_code``; regional top-ups stay with where the holder lives)
+and keep only items within the most out of pocket (``serving.services.recommendations.recommendations_for``).
 
 Who: the holder, an admin, or an adviser with the holder's active consent reads (``authorise_holder_read``,
 audited); only the holder or an admin changes them (``authorise_holder_manage``), audited with the fields changed.

@@ -11,8 +11,9 @@ included), so the cost in the reasons is the cost the holder would pay. Building
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -23,7 +24,7 @@ from parcours.domain import rules
 from parcours.domain.ledger import available_balances_cents
 from parcours.settings import Settings
 from parcours.store.models import Holder, Training
-from recommender.base import Recommender
+from recommender.base import Recommendation, Recommender
 from recommender.content import ContentRecommender
 from recommender.learned import compose_reasons
 from recommender.loading import build_learned_recommender
@@ -109,14 +110,56 @@ class PricedRecommendation:
     rights_used_cents: int
 
 
+@dataclass(frozen=True)
+class PricedList:
+    """What ``recommendations_for`` answers: personalised or neutral, the items, and the holder's out-of-pocket
+    ceiling when it shaped the list (``None``: no ceiling applied)."""
+
+    personalised: bool
+    items: list[PricedRecommendation]
+    max_out_of_pocket_cents: int | None
+
+
+# How many times a list is asked again without the items dearer than the holder's ceiling, asking twice as many
+# each time: the items the ceiling rules out go back through candidate generation and diversification as excluded
+# trainings, so a cheaper offering of the same certification can take their place.
+CEILING_ROUNDS = 4
+MOST_ASKED = 100
+
+
 def recommendations_for(session: Session, recommender: Recommender, holder: Holder, k: int, *,
-                        personalised: bool | None = None) -> tuple[bool, list[PricedRecommendation]]:
-    """(personalised?, the ``k`` items priced with the holder's funding plan today and explained)."""
+                        personalised: bool | None = None) -> PricedList:
+    """The ``k`` items priced with the holder's funding plan today and explained.
+
+    A personalised holder who set a most out of pocket (``max_out_of_pocket_cents``, their preferences) gets only
+    items whose cheaper way to pay (rights with the participation, or directly) stays within it: the recommender
+    is asked again without the dearer ones (``CEILING_ROUNDS``), and the list can come back shorter than ``k``
+    when too few are within it. The neutral list ignores the ceiling, as it ignores everything personal."""
     # Read once for the context and the pricing (the same transaction: the same balances).
     balances = available_balances_cents(session, holder.holder_id)
     context = holder_context(session, holder, personalised=personalised, balances=balances)
     on = today()
-    recommended = recommender.recommend(context, k=k)
+    ceiling = context.max_out_of_pocket_cents if context.personalised else None
+    items = _priced(session, holder, recommender.recommend(context, k=k), on, balances)
+    if ceiling is None:
+        return PricedList(context.personalised, items, None)
+    excluded: set[str] = set()
+    asked = k
+    for _ in range(CEILING_ROUNDS):
+        dearer = {item.training_id for item in items if item.out_of_pocket_cents > ceiling}
+        if not dearer:
+            break
+        excluded |= dearer
+        asked = min(2 * asked, max(MOST_ASKED, k))
+        without = replace(context, excluded_training_ids=context.excluded_training_ids | excluded)
+        items = _priced(session, holder, recommender.recommend(without, k=asked), on, balances)
+    within = [item for item in items if item.out_of_pocket_cents <= ceiling][:k]
+    return PricedList(context.personalised, within, ceiling)
+
+
+def _priced(session: Session, holder: Holder, recommended: list[Recommendation], on: dt.date,
+            balances: dict[str, int]) -> list[PricedRecommendation]:
+    """``recommended`` priced with the holder's funding plan on ``on`` and explained, in the same order."""
     # One query for the items' current title and price, one funding estimate for them all (balances and top-ups
     # read once): per item, these were about 40 queries per answer of 10.
     current = {row.training_id: row for row in session.execute(
@@ -140,4 +183,4 @@ def recommendations_for(session: Session, recommender: Recommender, holder: Hold
             with_rights_cents=cost.with_rights_cents, direct_cents=cost.direct_cents, cheaper=cost.cheaper,
             participation_exceeds_rights=cost.participation_exceeds_rights, rights_used_cents=cost.rights_used_cents,
         ))
-    return context.personalised, items
+    return items
