@@ -259,7 +259,6 @@ def test_a_new_target_is_used_at_the_next_request_without_a_profile_recompute(cl
     assert client.get("/v1/holders/H1/recommendations?k=1", headers=h1).json()["items"][0]["training_id"] == "T-MAS"
 
 
-
 def test_the_most_out_of_pocket_keeps_only_items_within_it(client: TestClient) -> None:
     h1 = auth(client, "h1")
     put(client, {"target_occupation": MASSAGE_THERAPIST})
