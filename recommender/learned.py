@@ -201,6 +201,29 @@ def cost_reason(out_of_pocket_cents: int, *, pay_directly: bool = False, with_ri
     return f"vous coûte {euros(out_of_pocket_cents)} après {after}"
 
 
+def ceiling_notice(ceiling_cents: int, *, shown: int, asked: int, cheapest_set_aside_cents: int | None,
+                   participation_cents: int = 0) -> str | None:
+    """Why a list kept within the holder's most out of pocket (``ceiling_cents``) holds fewer items than asked, in
+    French; ``None`` when it holds them all, or when the ceiling set nothing aside (the catalogue ran short, not
+    the ceiling). ``cheapest_set_aside_cents``: what the cheapest item left out would cost the holder;
+    ``participation_cents``: the flat participation in that cost (0 when paying directly is its cheaper way),
+    said when it alone is over the ceiling, since no cheaper training would then fit through a file."""
+    if shown >= asked or cheapest_set_aside_cents is None:
+        return None
+    limit = euros(ceiling_cents)
+    if shown == 0:
+        said = (f"Aucune formation suggérée ne tient dans votre reste à charge maximal de {limit} : "
+                f"la moins chère vous coûterait {euros(cheapest_set_aside_cents)}")
+    else:
+        which = "Une seule formation suggérée tient" if shown == 1 else f"Seules {shown} formations suggérées tiennent"
+        said = (f"{which} dans votre reste à charge maximal de {limit} : "
+                f"la moins chère des suivantes vous coûterait {euros(cheapest_set_aside_cents)}")
+    if participation_cents > ceiling_cents:
+        said += (f", dont {euros(participation_cents)} de participation forfaitaire, due sur tout dossier financé "
+                 "par vos droits")
+    return said + ". Vous pouvez relever ce montant dans vos préférences."
+
+
 def compose_reasons(skills_closed: Sequence[str], out_of_pocket_cents: int, fit: Sequence[str],
                     completion_probability: float | None, risk: str | None, **cost: Any) -> list[str]:
     """The reasons shown with an item: skills it closes, what it costs (``cost``: the comparison with paying

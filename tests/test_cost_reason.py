@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from parcours.domain import rules
-from recommender.learned import cost_reason
+from recommender.learned import ceiling_notice, cost_reason
 
 ON = dt.date(2025, 6, 1)  # flat participation 102.23 €
 
@@ -54,3 +54,37 @@ def test_the_cost_said_is_the_cheaper_payment(price: int, cpf: int, status: str,
 )
 def test_a_file_funded_by_top_ups_alone_says_so(price: int, cpf: int, topup: int, sentence: str) -> None:
     assert said(price, cpf, topup=topup) == sentence
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "shown", "asked", "cheapest", "participation", "notice"),
+    [
+        (50_000, 10, 10, 61_200, 0, None),  # the list is full: nothing to explain
+        (50_000, 4, 10, None, 0, None),  # nothing set aside: the catalogue ran short, not the ceiling
+        (50_000, 0, 10, 61_200, 0, "Aucune formation suggérée ne tient dans votre reste à charge maximal de "
+                                   "500,00 € : la moins chère vous coûterait 612,00 €. Vous pouvez relever ce "
+                                   "montant dans vos préférences."),
+        (50_000, 1, 10, 61_200, 10_223, "Une seule formation suggérée tient dans votre reste à charge maximal de "
+                                        "500,00 € : la moins chère des suivantes vous coûterait 612,00 €. Vous "
+                                        "pouvez relever ce montant dans vos préférences."),
+        (150_000, 3, 5, 162_223, 10_223, "Seules 3 formations suggérées tiennent dans votre reste à charge maximal "
+                                         "de 1\u202f500,00 € : la moins chère des suivantes vous coûterait "
+                                         "1\u202f622,23 €. Vous pouvez relever ce montant dans vos préférences."),
+        # The participation alone is over the ceiling: every file costs more, whatever the training.
+        (0, 0, 10, 10_223, 10_223, "Aucune formation suggérée ne tient dans votre reste à charge maximal de "
+                                   "0,00 € : la moins chère vous coûterait 102,23 €, dont 102,23 € de "
+                                   "participation forfaitaire, due sur tout dossier financé par vos droits. Vous "
+                                   "pouvez relever ce montant dans vos préférences."),
+        (10_000, 0, 3, 10_223, 10_223, "Aucune formation suggérée ne tient dans votre reste à charge maximal de "
+                                       "100,00 € : la moins chère vous coûterait 102,23 €, dont 102,23 € de "
+                                       "participation forfaitaire, due sur tout dossier financé par vos droits. "
+                                       "Vous pouvez relever ce montant dans vos préférences."),
+        # One cent over the ceiling through the file: the participation is within it, so it is not blamed.
+        (10_223, 0, 3, 10_224, 10_223, "Aucune formation suggérée ne tient dans votre reste à charge maximal de "
+                                       "102,23 € : la moins chère vous coûterait 102,24 €. Vous pouvez relever ce "
+                                       "montant dans vos préférences."),
+    ],
+)
+def test_a_list_the_ceiling_shortened_says_why(ceiling, shown, asked, cheapest, participation, notice) -> None:
+    assert ceiling_notice(ceiling, shown=shown, asked=asked, cheapest_set_aside_cents=cheapest,
+                          participation_cents=participation) == notice

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from parcours.settings import Settings, get_settings
 from parcours.store.engine import session_scope
 from parcours.store.models import AuditLog, Consent, Holder, Training
+from recommender.learned import euros
 from serving.app import create_app
 from serving.services.preferences import REGIONS
 from serving.services.users import UserSpec, upsert_users
@@ -265,7 +266,7 @@ def test_the_most_out_of_pocket_keeps_only_items_within_it(client: TestClient) -
     with session_scope(DB_URLS[id(client)]) as session:  # priced at request time: no reload needed
         session.get(Training, "T-MAS").price_cents = 900_000  # type: ignore[union-attr]
     uncapped = client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json()
-    assert uncapped["max_out_of_pocket_cents"] is None
+    assert uncapped["max_out_of_pocket_cents"] is None and uncapped["notice"] is None
     cost = {item["training_id"]: item["out_of_pocket_cents"] for item in uncapped["items"]}
     assert uncapped["items"][0]["training_id"] == "T-MAS" and cost["T-MAS"] > cost["T-ACC"] == cost["T-WEL"]
 
@@ -274,12 +275,20 @@ def test_the_most_out_of_pocket_keeps_only_items_within_it(client: TestClient) -
     assert capped["max_out_of_pocket_cents"] == cost["T-ACC"]
     assert {item["training_id"] for item in capped["items"]} == {"T-ACC", "T-WEL"}  # fewer than k: none else fits
     assert all(item["out_of_pocket_cents"] <= cost["T-ACC"] for item in capped["items"])
+    # Why only two, in French: the ceiling, and what the training it set aside would cost.
+    assert capped["notice"].startswith(f"Seules 2 formations suggérées tiennent dans votre reste à charge maximal de "
+                                       f"{euros(cost['T-ACC'])} : la moins chère des suivantes vous coûterait "
+                                       f"{euros(cost['T-MAS'])}")
+    assert client.get("/v1/holders/H1/recommendations?k=2", headers=h1).json()["notice"] is None  # as many as asked
 
     put(client, {"max_out_of_pocket_cents": cost["T-ACC"] - 1})
-    assert client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json()["items"] == []
+    empty = client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json()
+    assert empty["items"] == [] and empty["notice"].startswith(
+        f"Aucune formation suggérée ne tient dans votre reste à charge maximal de {euros(cost['T-ACC'] - 1)} : la "
+        f"moins chère vous coûterait {euros(cost['T-ACC'])}")
     # The neutral list is the same for everyone: no ceiling there.
     neutral = client.get("/v1/holders/H1/recommendations?k=3&personalised=false", headers=h1).json()
-    assert neutral["max_out_of_pocket_cents"] is None and len(neutral["items"]) == 3
+    assert neutral["max_out_of_pocket_cents"] is None and len(neutral["items"]) == 3 and neutral["notice"] is None
 
     put(client, {"max_out_of_pocket_cents": None})
     assert client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json() == uncapped

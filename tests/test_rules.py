@@ -447,22 +447,23 @@ COMPARISON_DAY = dt.date(2025, 6, 1)  # participation 102.23 €
 
 
 @pytest.mark.parametrize(
-    ("price", "cpf", "status", "with_rights", "cheaper", "exceeds", "rights_used"),
+    ("price", "cpf", "status", "with_rights", "cheaper", "exceeds", "rights_used", "participation"),
     [
-        (29_500, 8_772, "employee", 29_500 - 8_772 + 10_223, "direct", True, 8_772),  # 87.72 € of rights, 295 €
-        (29_500, 30_000, "employee", 10_223, "rights", False, 29_500),  # rights cover it: only the participation
-        (29_500, 8_772, "job_seeker", 29_500 - 8_772, "rights", False, 8_772),  # job seekers pay no participation
-        (29_500, 0, "employee", 29_500, "direct", False, 0),  # no rights: the same payment either way
-        (10_000, 10_000, "employee", 10_223, "direct", True, 10_000),  # participation 102.23 € > 100 € of rights
+        (29_500, 8_772, "employee", 29_500 - 8_772 + 10_223, "direct", True, 8_772, 10_223),  # 87.72 € of rights
+        (29_500, 30_000, "employee", 10_223, "rights", False, 29_500, 10_223),  # rights cover it: the participation
+        (29_500, 8_772, "job_seeker", 29_500 - 8_772, "rights", False, 8_772, 0),  # job seekers pay none
+        (29_500, 0, "employee", 29_500, "direct", False, 0, 0),  # no rights: the same payment either way
+        (10_000, 10_000, "employee", 10_223, "direct", True, 10_000, 10_223),  # 102.23 € > 100 € of rights
         # A tie with rights spent: paying directly costs as much and keeps the 102.23 € of rights.
-        (20_000, 10_223, "employee", 20_000, "direct", False, 10_223),
-        (20_000, 10_224, "employee", 19_999, "rights", False, 10_224),  # one cent less through the file
+        (20_000, 10_223, "employee", 20_000, "direct", False, 10_223, 10_223),
+        (20_000, 10_224, "employee", 19_999, "rights", False, 10_224, 10_223),  # one cent less through the file
     ],
 )
-def test_rights_or_direct_payment(price, cpf, status, with_rights, cheaper, exceeds, rights_used):
+def test_rights_or_direct_payment(price, cpf, status, with_rights, cheaper, exceeds, rights_used, participation):
     funding = rules.file_funding(price, cpf_rights_cents=cpf, on=COMPARISON_DAY, employment_status=status)
     comparison = rules.compare_with_direct_payment(price, funding)
     assert comparison.with_rights_cents == with_rights and comparison.direct_cents == price
     assert comparison.cheaper == cheaper and comparison.participation_exceeds_rights is exceeds
     assert comparison.cheaper_cents == min(with_rights, price)
     assert comparison.rights_used_cents == rights_used
+    assert comparison.participation_cents == participation

@@ -251,6 +251,7 @@ class CostComparison:
     direct_cents: int
     participation_exceeds_rights: bool
     rights_used_cents: int = 0  # CPF and CEC rights the file would spend
+    participation_cents: int = 0  # the flat participation the file would carry (0: exempt)
 
     @property
     def cheaper(self) -> str:
@@ -273,6 +274,7 @@ def compare_with_direct_payment(price_cents: int, funding: FileFunding) -> CostC
         direct_cents=price_cents,
         participation_exceeds_rights=rights > 0 and funding.participation_cents > rights,
         rights_used_cents=rights,
+        participation_cents=funding.participation_cents,
     )
 
 

@@ -38,6 +38,8 @@ class RecommendationItem(BaseModel):
         description="The flat participation is more than the rights the file would use")
     rights_used_cents: int = Field(description="CPF and CEC rights the file would spend (0: none available)",
                                    examples=[150_000])
+    participation_cents: int = Field(description="The flat participation a CPF file for it would carry, included "
+                                                 "in with_rights_cents (0: exempt)", examples=[10_223])
 
 
 class RecommendationsPublic(BaseModel):
@@ -49,6 +51,13 @@ class RecommendationsPublic(BaseModel):
         description="The holder's most out of pocket (their preferences) when it shaped this list: every item's "
                     "out_of_pocket_cents is within it, and the list may be shorter than k. Null: no ceiling (none "
                     "set, or neutral suggestions)")
+    notice: str | None = Field(
+        default=None,
+        examples=["Aucune formation suggérée ne tient dans votre reste à charge maximal de 0,00 € : la moins chère "
+                  "vous coûterait 102,23 €, dont 102,23 € de participation forfaitaire, due sur tout dossier financé "
+                  "par vos droits. Vous pouvez relever ce montant dans vos préférences."],
+        description="In French, for the holder: why the list holds fewer than k items when their most out of "
+                    "pocket set trainings aside, with what the cheapest of them would cost. Null otherwise")
     items: list[RecommendationItem]
 
 
@@ -79,7 +88,7 @@ def get_recommendations(
     commit_without_disk_wait(session)  # it writes only the audit row and the impressions
     return _json(RecommendationsPublic(
         model_version=state.recommender.model_version, personalised=answer.personalised, degraded=state.degraded,
-        max_out_of_pocket_cents=answer.max_out_of_pocket_cents,
+        max_out_of_pocket_cents=answer.max_out_of_pocket_cents, notice=answer.notice,
         items=[RecommendationItem(**vars(item)) for item in answer.items]))
 
 

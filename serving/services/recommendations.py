@@ -26,7 +26,7 @@ from parcours.settings import Settings
 from parcours.store.models import Holder, Training
 from recommender.base import Recommendation, Recommender
 from recommender.content import ContentRecommender
-from recommender.learned import compose_reasons
+from recommender.learned import ceiling_notice, compose_reasons
 from recommender.loading import build_learned_recommender
 from serving.services.enrolment_funding import estimate_funding_many
 from serving.services.holders import holder_context, today
@@ -108,16 +108,19 @@ class PricedRecommendation:
     cheaper: str
     participation_exceeds_rights: bool
     rights_used_cents: int
+    participation_cents: int  # the flat participation a file for it would carry (0: exempt)
 
 
 @dataclass(frozen=True)
 class PricedList:
-    """What ``recommendations_for`` answers: personalised or neutral, the items, and the holder's out-of-pocket
-    ceiling when it shaped the list (``None``: no ceiling applied)."""
+    """What ``recommendations_for`` answers: personalised or neutral, the items, the holder's out-of-pocket
+    ceiling when it shaped the list (``None``: no ceiling applied), and, when the ceiling left the list shorter
+    than asked, why, in French (``recommender.learned.ceiling_notice``)."""
 
     personalised: bool
     items: list[PricedRecommendation]
     max_out_of_pocket_cents: int | None
+    notice: str | None = None
 
 
 # How many times a list is asked again without the items dearer than the holder's ceiling, asking twice as many
@@ -143,18 +146,29 @@ def recommendations_for(session: Session, recommender: Recommender, holder: Hold
     items = _priced(session, holder, recommender.recommend(context, k=k), on, balances)
     if ceiling is None:
         return PricedList(context.personalised, items, None)
-    excluded: set[str] = set()
+    set_aside: dict[str, PricedRecommendation] = {}
     asked = k
     for _ in range(CEILING_ROUNDS):
-        dearer = {item.training_id for item in items if item.out_of_pocket_cents > ceiling}
+        dearer = {item.training_id: item for item in items if item.out_of_pocket_cents > ceiling}
         if not dearer:
             break
-        excluded |= dearer
+        set_aside |= dearer
         asked = min(2 * asked, max(MOST_ASKED, k))
-        without = replace(context, excluded_training_ids=context.excluded_training_ids | excluded)
+        without = replace(context, excluded_training_ids=context.excluded_training_ids | set_aside.keys())
         items = _priced(session, holder, recommender.recommend(without, k=asked), on, balances)
     within = [item for item in items if item.out_of_pocket_cents <= ceiling][:k]
-    return PricedList(context.personalised, within, ceiling)
+    set_aside |= {item.training_id: item for item in items if item.out_of_pocket_cents > ceiling}
+    return PricedList(context.personalised, within, ceiling, _ceiling_notice(ceiling, within, k, set_aside))
+
+
+def _ceiling_notice(ceiling: int, within: list[PricedRecommendation], k: int,
+                    set_aside: dict[str, PricedRecommendation]) -> str | None:
+    """Why the list is shorter than ``k``, from the cheapest item the ceiling set aside (``ceiling_notice``)."""
+    cheapest = min(set_aside.values(), key=lambda item: (item.out_of_pocket_cents, item.training_id), default=None)
+    if cheapest is None:
+        return ceiling_notice(ceiling, shown=len(within), asked=k, cheapest_set_aside_cents=None)
+    return ceiling_notice(ceiling, shown=len(within), asked=k, cheapest_set_aside_cents=cheapest.out_of_pocket_cents,
+                          participation_cents=cheapest.participation_cents if cheapest.cheaper == "rights" else 0)
 
 
 def _priced(session: Session, holder: Holder, recommended: list[Recommendation], on: dt.date,
@@ -182,5 +196,6 @@ def _priced(session: Session, holder: Holder, recommended: list[Recommendation],
             completion_probability=rec.completion_probability, risk=rec.risk,
             with_rights_cents=cost.with_rights_cents, direct_cents=cost.direct_cents, cheaper=cost.cheaper,
             participation_exceeds_rights=cost.participation_exceeds_rights, rights_used_cents=cost.rights_used_cents,
+            participation_cents=cost.participation_cents,
         ))
     return items
