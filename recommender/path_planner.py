@@ -20,7 +20,10 @@ sequences of trainings, each in a real session, that cover as much of the *gap* 
   ``rules.funding_plan`` in schedule order with the balances the earlier steps left (top-ups, then CPF, then
   CEC, then late top-ups, then own money, plus the flat participation where it applies); the out-of-pocket
   part is what rights and top-ups do not cover, plus the participations. A budget of 0 therefore allows only
-  trainings priced 0 or fully covered by top-ups (no rights used, nothing paid).
+  trainings priced 0 or fully covered by top-ups (no rights used, nothing paid). ``max_out_of_pocket_cents``
+  (the holder's most out of pocket) bounds the own money over the whole path, participations included: the
+  default budget becomes the balances plus it, no budget exceeds the balances plus it, and the participations
+  together stay within it.
 
 Method (``recommender.path_solver``): the candidates (``recommender.path_candidates``) are the open trainings
 that teach at least one gap skill (the best ``candidates`` by gap weight closed, plus the best by weight per
@@ -105,7 +108,9 @@ class PathTopUp:
 class PathRequest:
     """What to plan. ``target_occupation``: an ESCO occupation URI (None: the holder's target);
     ``budget_cents``: what the path may cost the holder, rights and own money, flat participations included
-    (None: CPF + CEC balances); ``today``: the day the plan is made (None: today); ``horizon_days``: every step
+    (None: CPF + CEC balances, plus ``max_out_of_pocket_cents`` when set); ``max_out_of_pocket_cents``: the most
+    the holder pays themself over the path, flat participations included (None: only the budget bounds it);
+    ``today``: the day the plan is made (None: today); ``horizon_days``: every step
     ends within this many days of ``today``; ``topups``: money granted for given trainings; ``candidates``: the
     trainings kept by gap weight closed (plus up to half as many by weight per euro, teachers of the gap
     skills fewer of them teach, and up to half as many teaching unmet prerequisites); ``time_limit_s``: one
@@ -114,6 +119,7 @@ class PathRequest:
 
     target_occupation: str | None = None
     budget_cents: int | None = None
+    max_out_of_pocket_cents: int | None = None
     max_steps: int = 4
     max_hours: float = 600.0
     today: dt.date | None = None
@@ -434,6 +440,10 @@ class PathPlanner:
         problems: list[dict[str, object]] = []
         if request.budget_cents is not None and (type(request.budget_cents) is not int or request.budget_cents < 0):
             problems.append({"field": "budget_cents", "message": "must be a non-negative integer number of cents"})
+        ceiling = request.max_out_of_pocket_cents
+        if ceiling is not None and (type(ceiling) is not int or ceiling < 0):
+            problems.append({"field": "max_out_of_pocket_cents",
+                             "message": "must be a non-negative integer number of cents"})
         if not 1 <= request.max_steps <= MAX_STEPS_LIMIT:
             problems.append({"field": "max_steps", "message": f"must be between 1 and {MAX_STEPS_LIMIT}"})
         if not request.max_hours > 0:
@@ -460,8 +470,8 @@ class PathPlanner:
         today = request.today or dt.date.today()
         earliest = rules.earliest_session_start(today).toordinal()
         horizon = today.toordinal() + int(request.horizon_days)
-        budget = (request.budget_cents if request.budget_cents is not None
-                  else int(holder.cpf_balance_cents) + int(holder.cec_balance_cents))
+        budget = path_budget(holder, request)
+        own_cap = request.max_out_of_pocket_cents
         weights = {str(u): float(w) for u, w in holder.skill_weights.items()}
         gap: list[GapSkill] = []
         for uri, importance, rank in self.occupations.get(target, []):
@@ -481,6 +491,7 @@ class PathPlanner:
         excluded = {cat.position[t] for t in holder.excluded_training_ids if t in cat.position}
 
         cost_of: dict[int, int] = {}
+        participation_of: dict[int, int] = {}
         first_of: dict[int, int] = {}
 
         def eligible(rows: np.ndarray) -> np.ndarray:
@@ -490,11 +501,14 @@ class PathPlanner:
             if len(rows) == 0:
                 return rows
             rows = rows[~np.isin(rows, list(excluded))] if excluded else rows
-            cost = self._cost_bound(holder, rows, funding, today)
+            cost, participation = self._cost_bound(holder, rows, funding, today)
             first = cat.first_session_on_or_after(rows, earliest)
             ok = ((first >= 0) & (first + cat.duration_days[rows] <= horizon)
                   & (cat.hours[rows] <= request.max_hours + 1e-9) & (cost <= budget))
+            if own_cap is not None:
+                ok &= participation <= own_cap
             cost_of.update(zip(rows[ok].tolist(), cost[ok].tolist(), strict=True))
+            participation_of.update(zip(rows[ok].tolist(), participation[ok].tolist(), strict=True))
             first_of.update(zip(rows[ok].tolist(), first[ok].tolist(), strict=True))
             return rows[ok]
 
@@ -512,7 +526,8 @@ class PathPlanner:
                                                every=every_candidate,
                                                levels=max(request.max_steps - 1, 2) if every_candidate else 2)
         return self._assemble(holder, request, today, earliest, horizon, budget, tuple(gap), gap_cols, gap_weight,
-                              held_cols, np.array(picked, dtype=np.int64), cost_of, funding)
+                              held_cols, np.array(picked, dtype=np.int64), cost_of, funding,
+                              participation_of, own_cap)
 
     @staticmethod
     def _funding(topups: Sequence[PathTopUp]) -> dict[str, TopUps]:
@@ -529,10 +544,11 @@ class PathPlanner:
         return out
 
     def _cost_bound(self, holder: HolderContext, rows: np.ndarray, funding: dict[str, TopUps],
-                    today: dt.date) -> np.ndarray:
+                    today: dt.date) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the most the file can cost the holder (rights + own money + participation) whatever comes
         before it: price − early top-ups (− late top-ups when the holder has no rights, as they then pay first),
-        plus the flat participation when rights may be used. ``rules.funding_plan`` never charges more."""
+        plus the flat participation when rights may be used (also returned alone). ``rules.funding_plan`` never
+        charges more."""
         cat = self.catalogue
         rights = int(holder.cpf_balance_cents) + int(holder.cec_balance_cents)
         participation = rules.flat_participation_cents(today, employment_status=holder.employment_status,
@@ -547,13 +563,14 @@ class PathPlanner:
                 if f is not None:
                     early[i], late[i], exempt[i] = f.early_cents, f.late_cents, f.early_exempting
         net = np.maximum(price - early - (late if rights == 0 else 0), 0)
-        charged = (net > 0) & (rights > 0) & ~exempt
-        return net + np.where(charged, participation, 0)
+        charged = np.where((net > 0) & (rights > 0) & ~exempt, participation, 0)
+        return net + charged, charged
 
     def _assemble(self, holder: HolderContext, request: PathRequest, today: dt.date, earliest: int, horizon: int,
                   budget: int, gap: tuple[GapSkill, ...], gap_cols: np.ndarray, gap_weight: np.ndarray,
                   held: set[int], rows: np.ndarray, cost_of: dict[int, int],
-                  funding: dict[str, TopUps]) -> PathProblem:
+                  funding: dict[str, TopUps], participation_of: dict[int, int],
+                  own_cap: int | None) -> PathProblem:
         cat = self.catalogue
         n = len(rows)
         sessions: list[np.ndarray] = []
@@ -582,6 +599,8 @@ class PathPlanner:
             holder=holder, today=today, earliest=earliest, horizon=horizon, budget_cents=budget,
             max_steps=request.max_steps, max_hours=float(request.max_hours), gap=gap, gap_weight=gap_weight,
             rows=rows, cost=np.array([cost_of[r] for r in rows.tolist()], dtype=np.int64),
+            participation=np.array([participation_of[r] for r in rows.tolist()], dtype=np.int64),
+            own_cap_cents=own_cap,
             hours=cat.hours[rows].astype(np.float64) if n else np.zeros(0), duration=duration, sessions=sessions,
             teaches_gap=teaches_gap, taught=taught, unmet=unmet, can_precede=can_precede, funding=funding,
         )
@@ -764,6 +783,19 @@ class PathPlanner:
         return answer(path, (), status, "1 parcours proposé (calcul exact interrompu : délai dépassé).")
 
     def _empty_reason(self, problem: PathProblem) -> str:
+        if problem.own_cap_cents is not None:
+            participation = rules.flat_participation_cents(problem.today,
+                                                           employment_status=problem.holder.employment_status,
+                                                           cofinanced_by_employer_or_opco=False)
+            if participation > problem.own_cap_cents:
+                return (f"Aucun parcours dans un reste à charge d'au plus {euros(problem.own_cap_cents)} : tout "
+                        f"dossier financé par vos droits porte une participation forfaitaire de "
+                        f"{euros(participation)}, et aucune formation ouverte qui apporte une compétence visée "
+                        "n'est gratuite ou entièrement couverte par un abondement de l'employeur ou de l'OPCO.")
+            return (f"Aucune formation ouverte d'ici l'horizon, dans le budget de {euros(problem.budget_cents)}, "
+                    f"un reste à charge d'au plus {euros(problem.own_cap_cents)} (participation forfaitaire "
+                    f"comprise) et la limite de {problem.max_hours:g} heures, n'apporte de compétence visée dont "
+                    "les prérequis sont accessibles.")
         if problem.budget_cents == 0:
             return ("Aucun parcours gratuit : aucune formation ouverte n'apporte de compétence visée sans utiliser "
                     "de droits ni de reste à charge (prix nul ou entièrement couvert par un abondement).")
@@ -774,6 +806,17 @@ class PathPlanner:
 
 def _with_kinds(path: CareerPath, kinds: Sequence[str]) -> CareerPath:
     return replace(path, kinds=tuple(dict.fromkeys(kinds)))
+
+
+def path_budget(holder: HolderContext, request: PathRequest) -> int:
+    """What a path may cost the holder (rights used + own money): ``budget_cents``, else the CPF + CEC balances;
+    with a most out of pocket, the default is the balances plus it, and no budget exceeds that (own money only
+    arises once the rights are spent, participations aside, which the planner bounds on their own)."""
+    rights = int(holder.cpf_balance_cents) + int(holder.cec_balance_cents)
+    ceiling = request.max_out_of_pocket_cents
+    if ceiling is None:
+        return request.budget_cents if request.budget_cents is not None else rights
+    return min(request.budget_cents, rights + ceiling) if request.budget_cents is not None else rights + ceiling
 
 
 def greedy_path(planner: PathPlanner, holder: HolderContext, request: PathRequest) -> CareerPath | None:
@@ -793,8 +836,7 @@ def path_violations(planner: PathPlanner, holder: HolderContext, request: PathRe
     today = request.today or dt.date.today()
     earliest = rules.earliest_session_start(today)
     horizon = today + dt.timedelta(days=request.horizon_days)
-    budget = (request.budget_cents if request.budget_cents is not None
-              else int(holder.cpf_balance_cents) + int(holder.cec_balance_cents))
+    budget = path_budget(holder, request)
     problems: list[str] = []
     if len(path.steps) > request.max_steps:
         problems.append(f"{len(path.steps)} steps > {request.max_steps}")
@@ -804,6 +846,9 @@ def path_violations(planner: PathPlanner, holder: HolderContext, request: PathRe
         problems.append(f"holder cost {path.holder_cost_cents} > budget {budget}")
     if budget == 0 and (path.cpf_cents or path.cec_cents or path.out_of_pocket_cents):
         problems.append("a budget of 0 used rights or money")
+    ceiling = request.max_out_of_pocket_cents
+    if ceiling is not None and path.out_of_pocket_cents > ceiling:
+        problems.append(f"out of pocket {path.out_of_pocket_cents} > most out of pocket {ceiling}")
     have = {u for u, w in holder.skill_weights.items() if w >= HELD_THRESHOLD}
     previous_end: dt.date | None = None
     seen: set[str] = set()

@@ -10,6 +10,9 @@ their unmet prerequisites. On them an exact 0-1 programme (``scipy.optimize.milp
 - binary x_t (training t is a step), y_s (gap skill s is covered), y_s ≤ Σ_{t teaches s} x_t;
 - Σ cost_t x_t ≤ budget, Σ hours_t x_t ≤ max hours, Σ x_t ≤ max steps (cost_t is an upper bound of what t
   costs the holder whatever comes before it, so the real cost never exceeds the budget);
+- with a most out of pocket (the holder's ceiling), Σ participation_t x_t ≤ ceiling as well, the budget being at
+  most the rights plus the ceiling: rights pay before own money, so the own money is the participations, or
+  what the path costs beyond the rights, and neither exceeds the ceiling;
 - for each unmet prerequisite p of t: x_t ≤ Σ x_u over the trainings u that teach p and can end before a
   session of t starts; x_t + x_u ≤ 1 when neither can come before the other (session dates);
 - where trainings could prepare each other in a cycle (a strongly connected component of that support graph),
@@ -103,6 +106,8 @@ class PathProblem:
     gap_weight: np.ndarray  # m
     rows: np.ndarray  # n catalogue rows
     cost: np.ndarray  # n: upper bound of the holder-side cost (rights + own money, participation included)
+    participation: np.ndarray  # n: the flat participation within ``cost`` (0 where none can be charged)
+    own_cap_cents: int | None  # the most out of pocket over the path (None: only the budget bounds it)
     hours: np.ndarray  # n
     duration: np.ndarray  # n days
     sessions: list[np.ndarray]  # n: allowed session starts (ordinals), sorted
@@ -255,6 +260,9 @@ class ExactModel:
             add([(n + s, 1.0), *((int(t), -1.0) for t in teachers)], -np.inf, 0.0)
         # Money in euros in the programme (cents are exact in a float; a smaller coefficient range helps HiGHS).
         add(((t, float(problem.cost[t]) / 100.0) for t in range(n)), -np.inf, float(problem.budget_cents) / 100.0)
+        if problem.own_cap_cents is not None:
+            add(((t, float(problem.participation[t]) / 100.0) for t in range(n) if problem.participation[t]),
+                -np.inf, float(problem.own_cap_cents) / 100.0)
         add(((t, float(problem.hours[t])) for t in range(n)), -np.inf, float(problem.max_hours))
         add(((t, 1.0) for t in range(n)), -np.inf, float(problem.max_steps))
         for t in range(n):  # each unmet prerequisite taught by a chosen training that comes earlier
@@ -406,11 +414,14 @@ def greedy_steps(problem: PathProblem, per_euro: bool = True) -> tuple[tuple[int
     covered = np.zeros(len(problem.gap), dtype=bool)
     end = problem.earliest - 1
     budget, hours = problem.budget_cents, problem.max_hours
+    own = math.inf if problem.own_cap_cents is None else problem.own_cap_cents
     used: set[int] = set()
     while len(steps) < problem.max_steps:
         best: tuple[float, int, int, int] | None = None  # (score, -finish, -t, start)
         for t in range(problem.n):
             if t in used or problem.cost[t] > budget or problem.hours[t] > hours + 1e-9:
+                continue
+            if problem.participation[t] > own:
                 continue
             if any(p not in have for p in problem.unmet[t]):
                 continue
@@ -435,6 +446,7 @@ def greedy_steps(problem: PathProblem, per_euro: bool = True) -> tuple[tuple[int
         covered |= problem.teaches_gap[t]
         end = start + int(problem.duration[t])
         budget -= int(problem.cost[t])
+        own -= int(problem.participation[t])
         hours -= float(problem.hours[t])
     return tuple(steps)
 
@@ -466,6 +478,8 @@ def relaxed_bound(problem: PathProblem, prerequisites: bool = True, time_limit_s
     for s in range(m):
         add([(n + s, 1.0), *((int(t), -1.0) for t in np.flatnonzero(problem.teaches_gap[:, s]))], 0.0)
     add(((t, float(problem.cost[t]) / 100.0) for t in range(n)), float(problem.budget_cents) / 100.0)
+    if problem.own_cap_cents is not None:
+        add(((t, float(problem.participation[t]) / 100.0) for t in range(n)), float(problem.own_cap_cents) / 100.0)
     add(((t, float(problem.hours[t])) for t in range(n)), float(problem.max_hours))
     add(((t, 1.0) for t in range(n)), float(problem.max_steps))
     if prerequisites:

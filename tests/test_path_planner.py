@@ -257,6 +257,43 @@ def test_a_budget_of_zero_gives_only_free_paths() -> None:
     assert_valid(planner, who, req, plan.paths)
 
 
+@pytest.mark.parametrize(
+    ("cpf", "status", "ceiling", "budget", "expected", "out_of_pocket"),
+    [
+        # 1,200 € of rights: without a ceiling the default budget is the rights, so the 1,500 € training is out.
+        (120_000, "employee", None, None, {"SMALL", "MID"}, 2 * PARTICIPATION),
+        # A ceiling of 0: every file carries the participation, so nothing fits.
+        (120_000, "employee", 0, None, set(), 0),
+        # A job seeker pays no participation: a ceiling of 0 keeps what the rights pay in full.
+        (120_000, "job_seeker", 0, None, {"SMALL", "MID"}, 0),
+        # Room for one participation only: one step, the one that closes more of the gap.
+        (120_000, "employee", PARTICIPATION, None, {"MID"}, PARTICIPATION),
+        # 700 € of own money on top of the rights: BIG fits (300 € beyond the rights, plus its participation).
+        (120_000, "employee", 70_000, None, {"BIG"}, 30_000 + PARTICIPATION),
+        # A budget sent is capped at the rights plus the ceiling: BIG would cost 402.23 € of own money.
+        (120_000, "employee", 25_000, 900_000, {"SMALL", "MID"}, 2 * PARTICIPATION),
+    ],
+)
+def test_the_most_out_of_pocket_bounds_the_own_money_of_a_path(cpf, status, ceiling, budget, expected,
+                                                               out_of_pocket) -> None:
+    planner = planner_for([
+        {"id": "SMALL", "price": 300, "skills": [0]},
+        {"id": "MID", "price": 600, "skills": [1, 2]},
+        {"id": "BIG", "price": 1500, "skills": [0, 1, 2, 3]},
+    ])
+    who = holder(cpf=cpf, status=status)
+    req = request(max_out_of_pocket_cents=ceiling, budget_cents=budget)
+    plan = planner.plan(who, req)
+    assert set(plan.most_complete.training_ids if plan.most_complete else ()) == expected
+    if plan.most_complete is not None:
+        assert plan.most_complete.out_of_pocket_cents == out_of_pocket
+        assert ceiling is None or out_of_pocket <= ceiling
+    else:
+        assert plan.message.startswith("Aucun parcours dans un reste à charge d'au plus 0,00 € : tout dossier "
+                                       "financé par vos droits porte une participation forfaitaire de 102,23 €")
+    assert_valid(planner, who, req, plan.paths)
+
+
 def test_a_budget_of_zero_without_free_training_is_explained() -> None:
     planner = planner_for([{"id": "PAID", "price": 300, "skills": [0]}])
     plan = planner.plan(holder(), request(budget_cents=0))
@@ -420,7 +457,8 @@ def test_a_holder_without_target_needs_one_in_the_request() -> None:
 
 def test_bad_requests_are_refused() -> None:
     planner = planner_for([{"id": "T", "skills": [0]}])
-    for bad in (request(budget_cents=-1), request(max_steps=0), request(max_steps=9), request(max_hours=0)):
+    for bad in (request(budget_cents=-1), request(max_steps=0), request(max_steps=9), request(max_hours=0),
+                request(max_out_of_pocket_cents=-1)):
         with pytest.raises(ValidationFailed):
             planner.plan(holder(), bad)
 
@@ -439,6 +477,8 @@ def brute_force_on(problem: PathProblem, req: PathRequest) -> float:
         for subset in itertools.combinations(range(problem.n), k):
             members = list(subset)
             if problem.cost[members].sum() > problem.budget_cents or problem.hours[members].sum() > req.max_hours:
+                continue
+            if problem.own_cap_cents is not None and problem.participation[members].sum() > problem.own_cap_cents:
                 continue
             coverage = problem.coverage(members)
             if coverage > best and schedule_set(problem, members).full:
@@ -470,7 +510,8 @@ def cases(draw: st.DrawFn) -> tuple[PathPlanner, HolderContext, PathRequest]:
                  status=draw(st.sampled_from(["employee", "job_seeker"])),
                  held=sorted(draw(st.sets(st.integers(0, 7), max_size=3))))
     budget = draw(st.sampled_from([None, 0, 60_000, 250_000]))
-    req = request(budget_cents=budget, max_steps=draw(st.integers(1, 4)),
+    req = request(budget_cents=budget, max_out_of_pocket_cents=draw(st.sampled_from([None, None, 0, 15_000, 60_000])),
+                  max_steps=draw(st.integers(1, 4)),
                   max_hours=draw(st.sampled_from([40.0, 150.0, 600.0])), horizon_days=draw(st.sampled_from([120, 548])),
                   topups=topups)
     return planner_for(trainings, sessions, weights=weights), who, req

@@ -207,6 +207,42 @@ def test_a_budget_of_zero_spends_no_right_and_no_money(client: TestClient, world
         assert violations(client, url, holder_id, body, budget_cents=0) == []
 
 
+def test_the_holders_most_out_of_pocket_bounds_their_own_money(client: TestClient, world: tuple[str, Path]) -> None:
+    url, _ = world
+    holder_id = "H000002"
+    target = target_of(url, holder_id)
+    free = paths(client, holder_id, "path-admin", target_occupation=target).json()
+    assert free["max_out_of_pocket_cents"] is None
+    with session_scope(url) as session:
+        holder = session.get(Holder, holder_id)
+        assert holder is not None
+        context = planning_context(session, holder)
+        rights = int(context.cpf_balance_cents) + int(context.cec_balance_cents)
+        holder.max_out_of_pocket_cents = 0
+    try:
+        capped = paths(client, holder_id, "path-admin", target_occupation=target).json()
+        assert capped["max_out_of_pocket_cents"] == 0 and capped["budget_cents"] == rights
+        for path in capped["paths"]:  # no participation either: only what rights or top-ups pay in full
+            assert path["out_of_pocket_cents"] == 0
+        if not capped["paths"]:
+            assert capped["message"].startswith("Aucun parcours dans un reste à charge d'au plus 0,00 €")
+        # Room for two flat participations: paths again, none costing the holder more.
+        one = max(step["cost"]["participation_cents"] for path in free["paths"] for step in path["steps"])
+        participations = 2 * one
+        with session_scope(url) as session:
+            session.get(Holder, holder_id).max_out_of_pocket_cents = participations  # type: ignore[union-attr]
+        two = paths(client, holder_id, "path-admin", target_occupation=target).json()
+        assert two["max_out_of_pocket_cents"] == participations and two["budget_cents"] == rights + participations
+        assert two["paths"] and all(path["out_of_pocket_cents"] <= participations for path in two["paths"])
+        # A budget sent replaces the ceiling: an adviser may show what more own money would open.
+        explored = paths(client, holder_id, "path-admin", target_occupation=target, budget_cents=rights + 50_000)
+        assert explored.json()["max_out_of_pocket_cents"] is None
+        assert explored.json()["budget_cents"] == rights + 50_000
+    finally:
+        with session_scope(url) as session:
+            session.get(Holder, holder_id).max_out_of_pocket_cents = None  # type: ignore[union-attr]
+
+
 def test_a_smaller_budget_never_costs_more(client: TestClient, world: tuple[str, Path]) -> None:
     url, _ = world
     response = paths(client, "H000002", "path-admin", target_occupation=target_of(url, "H000002"),

@@ -42,8 +42,10 @@ class PathCreate(BaseModel):
     budget_cents: WholeInt | None = Field(
         default=None, ge=0, le=MAX_BUDGET_CENTS,
         description="What the path may cost the holder: rights used plus own money, flat participations included "
-                    "(empty: the holder's CPF + CEC balances). Top-ups waiting for a training come on top. "
-                    "0: only trainings that are free or fully covered by top-ups")
+                    "(empty: the holder's CPF + CEC balances, plus their most out of pocket when they set one, "
+                    "which then bounds their own money over the path). Top-ups waiting for a training come on top. "
+                    "0: only trainings that are free or fully covered by top-ups. Sent, it replaces the holder's "
+                    "most out of pocket: an adviser can explore beyond it")
 
 
 class Attributes(BaseModel):
@@ -118,7 +120,7 @@ class PathsPublic(Attributes):
         json_schema_extra={"examples": [{
             "holder_id": "H000001",
             "target": {"uri": _ACCOUNTING_MANAGER, "label": "directeur comptable/directrice comptable", "score": 1.0},
-            "budget_cents": 363_620, "topups_cents": 0,
+            "budget_cents": 363_620, "max_out_of_pocket_cents": None, "topups_cents": 0,
             "gap": [{"uri": _SKILL, "label": _SKILL_LABEL, "importance": 0.91, "held": 0.0,
                      "essential": True, "weight": 0.91}],
             "message": "2 parcours proposés.", "solver_status": "optimal", "elapsed_ms": 48.2,
@@ -143,6 +145,11 @@ class PathsPublic(Attributes):
     holder_id: str
     target: TargetPublic
     budget_cents: int = Field(description="What the paths may cost the holder (rights and own money)")
+    max_out_of_pocket_cents: int | None = Field(
+        default=None, examples=[50_000],
+        description="The holder's most out of pocket (their preferences) when it bounded these paths: no path "
+                    "costs the holder more of their own money, flat participations included. Null: none set, or "
+                    "budget_cents was sent")
     topups_cents: int = Field(description="Top-ups waiting for given trainings, usable on top of the budget")
     gap: list[GapSkillPublic] = Field(description="The target's skills the profile lacks, most important first")
     message: str = Field(description="For the adviser or holder, in French; says why when there is no path")

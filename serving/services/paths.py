@@ -16,6 +16,10 @@
   ``PathTopUp``): a top-up costs the holder nothing, so it widens what the path can hold without counting
   against the budget. ``budget_cents`` sent replaces the rights part only (0: only trainings that are free or
   fully covered by top-ups).
+- **The most out of pocket** the holder set in their preferences bounds their own money over a path (flat
+  participations included) and adds to the default budget (``PathRequest.max_out_of_pocket_cents``), whether
+  or not they personalise: it is money, not a taste. ``budget_cents`` sent replaces it, so an adviser can show
+  what a larger effort would open.
 
 Who: the holder, an admin, or an adviser with the holder's active consent (``authorise_holder_read``, audited).
 """
@@ -237,6 +241,7 @@ class PathsView:
     holder_id: str
     target: Target
     budget_cents: int
+    max_out_of_pocket_cents: int | None
     topups_cents: int
     gap: list[GapSkillView]
     message: str
@@ -271,9 +276,10 @@ def path_view(planner: PathPlanner, path: CareerPath) -> PathView:
     )
 
 
-def _view(planner: PathPlanner, plan: PathPlan, target: Target, topups: tuple[PathTopUp, ...]) -> PathsView:
+def _view(planner: PathPlanner, plan: PathPlan, target: Target, topups: tuple[PathTopUp, ...],
+          ceiling: int | None) -> PathsView:
     return PathsView(
-        holder_id=plan.holder_id, target=target, budget_cents=plan.budget_cents,
+        holder_id=plan.holder_id, target=target, budget_cents=plan.budget_cents, max_out_of_pocket_cents=ceiling,
         topups_cents=sum(t.amount_cents for t in topups),
         gap=[GapSkillView(g.skill_uri, g.label, g.importance, g.held, g.essential, round(g.weight, 6))
              for g in plan.gap],
@@ -300,9 +306,10 @@ def plan_paths(
     context = planning_context(session, holder)
     topups = waiting_topups(session, holder.holder_id)
     defaults = PathRequest()
+    ceiling = holder.max_out_of_pocket_cents if budget_cents is None else None
     request = PathRequest(
-        target_occupation=target.uri, budget_cents=budget_cents, max_steps=max_steps,
+        target_occupation=target.uri, budget_cents=budget_cents, max_out_of_pocket_cents=ceiling, max_steps=max_steps,
         max_hours=defaults.max_hours if max_hours is None else float(max_hours), today=today(), topups=topups,
         time_limit_s=TIME_LIMIT_S,
     )
-    return _view(planner, planner.plan(context, request), target, topups)
+    return _view(planner, planner.plan(context, request), target, topups, ceiling)

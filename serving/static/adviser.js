@@ -544,6 +544,10 @@
     $("plan-message").textContent = plan.message;
     var budget = "Budget : " + euros(plan.budget_cents) + " de droits et de reste à charge";
     if (plan.topups_cents) { budget += ", plus " + euros(plan.topups_cents) + " d'abondements en attente"; }
+    if (plan.max_out_of_pocket_cents !== null && plan.max_out_of_pocket_cents !== undefined) {
+      budget += " ; reste à charge limité à " + euros(plan.max_out_of_pocket_cents) +
+        " par le bénéficiaire (participation forfaitaire comprise)";
+    }
     $("plan-budget").textContent = budget + ".";
     var gap = clear($("gap-list"));
     plan.gap.forEach(function (g) {
