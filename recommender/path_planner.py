@@ -783,25 +783,26 @@ class PathPlanner:
         return answer(path, (), status, "1 parcours proposé (calcul exact interrompu : délai dépassé).")
 
     def _empty_reason(self, problem: PathProblem) -> str:
-        if problem.own_cap_cents is not None:
+        cap = problem.own_cap_cents
+        if cap is not None:
             participation = rules.flat_participation_cents(problem.today,
                                                            employment_status=problem.holder.employment_status,
                                                            cofinanced_by_employer_or_opco=False)
-            if participation > problem.own_cap_cents:
-                return (f"Aucun parcours dans un reste à charge d'au plus {euros(problem.own_cap_cents)} : tout "
-                        f"dossier financé par vos droits porte une participation forfaitaire de "
-                        f"{euros(participation)}, et aucune formation ouverte qui apporte une compétence visée "
-                        "n'est gratuite ou entièrement couverte par un abondement de l'employeur ou de l'OPCO.")
-            return (f"Aucune formation ouverte d'ici l'horizon, dans le budget de {euros(problem.budget_cents)}, "
-                    f"un reste à charge d'au plus {euros(problem.own_cap_cents)} (participation forfaitaire "
-                    f"comprise) et la limite de {problem.max_hours:g} heures, n'apporte de compétence visée dont "
-                    "les prérequis sont accessibles.")
+            rights = int(problem.holder.cpf_balance_cents) + int(problem.holder.cec_balance_cents)
+            if rights > 0 and participation > cap:  # without rights no file carries one
+                return (f"Aucun parcours dans un reste à charge d'au plus {euros(cap)} : tout dossier financé par "
+                        f"vos droits porte une participation forfaitaire de {euros(participation)}, et aucune "
+                        "formation ouverte qui apporte une compétence visée n'est gratuite ou entièrement couverte "
+                        "par un abondement de l'employeur ou de l'OPCO.")
         if problem.budget_cents == 0:
             return ("Aucun parcours gratuit : aucune formation ouverte n'apporte de compétence visée sans utiliser "
                     "de droits ni de reste à charge (prix nul ou entièrement couvert par un abondement).")
-        return (f"Aucune formation ouverte d'ici l'horizon, dans le budget de {euros(problem.budget_cents)} et "
-                f"la limite de {problem.max_hours:g} heures, n'apporte de compétence visée dont les prérequis "
-                "sont accessibles.")
+        limits = (f"dans le budget de {euros(problem.budget_cents)}"
+                  + ("" if cap is None else f", un reste à charge d'au plus {euros(cap)} (participation forfaitaire "
+                                            "comprise)")
+                  + f" et la limite de {problem.max_hours:g} heures")
+        return (f"Aucune formation ouverte d'ici l'horizon, {limits}, n'apporte de compétence visée dont les "
+                "prérequis sont accessibles.")
 
 
 def _with_kinds(path: CareerPath, kinds: Sequence[str]) -> CareerPath:

@@ -270,6 +270,11 @@ def test_a_budget_of_zero_gives_only_free_paths() -> None:
         (120_000, "employee", PARTICIPATION, None, {"MID"}, PARTICIPATION),
         # 700 € of own money on top of the rights: BIG fits (300 € beyond the rights, plus its participation).
         (120_000, "employee", 70_000, None, {"BIG"}, 30_000 + PARTICIPATION),
+        # No rights: no participation either, so the holder pays the prices themself, within the ceiling.
+        (0, "employee", 0, None, set(), 0),
+        (0, "employee", 90_000, None, {"SMALL", "MID"}, 90_000),
+        # Too little for anything that closes a gap: the ceiling is named with the budget.
+        (0, "employee", 20_000, None, set(), 0),
         # A budget sent is capped at the rights plus the ceiling: BIG would cost 402.23 € of own money.
         (120_000, "employee", 25_000, 900_000, {"SMALL", "MID"}, 2 * PARTICIPATION),
     ],
@@ -288,9 +293,15 @@ def test_the_most_out_of_pocket_bounds_the_own_money_of_a_path(cpf, status, ceil
     if plan.most_complete is not None:
         assert plan.most_complete.out_of_pocket_cents == out_of_pocket
         assert ceiling is None or out_of_pocket <= ceiling
-    else:
+    elif ceiling == 20_000:
+        assert plan.message == ("Aucune formation ouverte d'ici l'horizon, dans le budget de 200,00 €, un reste à "
+                                "charge d'au plus 200,00 € (participation forfaitaire comprise) et la limite de 600 "
+                                "heures, n'apporte de compétence visée dont les prérequis sont accessibles.")
+    elif cpf:
         assert plan.message.startswith("Aucun parcours dans un reste à charge d'au plus 0,00 € : tout dossier "
                                        "financé par vos droits porte une participation forfaitaire de 102,23 €")
+    else:  # nothing to blame on the participation: no file without rights carries one
+        assert plan.message.startswith("Aucun parcours gratuit")
     assert_valid(planner, who, req, plan.paths)
 
 
