@@ -110,6 +110,11 @@ def diversify(rows: list[int], catalogue: CatalogueArrays, k: int) -> list[int]:
 SIMILAR_PROFILE = 0.5  # cosine above which a training reads as close to what the holder does
 SHARED_BEHAVIOUR = 0.05  # co-occurrence affinity above which holders like this one took it
 JOB_SKILLS_SHARE = 0.1  # share of the current job's skill weight taught, above which it reads as "your job's skills"
+# The ALS score fits 1 for a training the holder interacted with and 0 otherwise: above one half, their own history
+# predicts they would take it.
+HISTORY_TASTE = 0.5
+# Enrolments from the holder's (or chosen) region at least ten times the mean training's: among the region's most taken.
+REGION_FAVOURITE = float(np.log1p(10.0))
 # Abandonment is flagged only well below the catalogue's typical completion rate, never in absolute terms: a
 # short remote course is not "risky" because the scheme's completion rate is below one half.
 RISK_RATIO = 0.6
@@ -131,8 +136,13 @@ def fit_reasons(item: RankedItem, *, job_skill_share: float = 0.0, region_chosen
         said.append("proche de ce que vous faites déjà")
     if f.get("cf_affinity", 0.0) > SHARED_BEHAVIOUR:
         said.append("suivie par des personnes au parcours proche du vôtre")
+    elif f.get("mf_score", 0.0) >= HISTORY_TASTE:
+        said.append("dans la lignée des formations que vous avez consultées ou suivies")
     if 0 < f["skill_novelty"] < 1:
         said.append("prolonge des compétences que vous avez déjà")
+    if not said and f.get("log_relative_region_popularity", 0.0) >= REGION_FAVOURITE:
+        said.append("parmi les plus suivies dans la région que vous avez choisie" if region_chosen
+                    else "parmi les plus suivies dans votre région")
     if not said:
         said.append(f"proximité avec votre profil : {max(0, round(100 * f['profile_similarity']))} %")
     if f["modality_match"] == 1.0:

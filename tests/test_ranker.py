@@ -358,6 +358,16 @@ def test_abandonment_is_flagged_only_well_below_the_typical_rate() -> None:
         ({"cf_affinity": 0.2}, "personnes au parcours proche", "métier actuel"),
         ({"skill_novelty": 0.5}, "prolonge des compétences", "métier actuel"),
         ({"profile_similarity": 0.31}, "proximité avec votre profil : 31 %", "métier actuel"),
+        # What the holder's own history predicts (ALS), said once with co-occurrence's sentence taking precedence.
+        ({"mf_score": 0.5}, "dans la lignée des formations que vous avez consultées", "proximité avec votre profil"),
+        ({"mf_score": 0.49, "profile_similarity": 0.2}, "proximité avec votre profil : 20 %", "dans la lignée"),
+        ({"mf_score": 0.9, "cf_affinity": 0.2}, "personnes au parcours proche", "dans la lignée"),
+        # Among the region's most taken, when nothing about the holder's skills or history says more.
+        ({"log_relative_region_popularity": 2.4}, "parmi les plus suivies dans votre région", "proximité avec"),
+        ({"log_relative_region_popularity": 2.4, "chosen": 1.0},
+         "parmi les plus suivies dans la région que vous avez choisie", "votre région"),
+        ({"log_relative_region_popularity": 2.3}, "proximité avec votre profil", "parmi les plus suivies"),
+        ({"log_relative_region_popularity": 3.0, "target_match": 1.0}, "métier cible", "parmi les plus suivies"),
         ({"modality_match": 1.0, "region_match": 1.0, "job": 0.1}, "dans la modalité que vous préférez",
          "proximité avec votre profil"),
         ({"region_match": 1.0}, "disponible dans votre région ou à distance", "région que vous avez choisie"),
