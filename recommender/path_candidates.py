@@ -4,7 +4,8 @@ The exact programme is only as good as its candidates, and its time grows with t
 what can matter to a path towards the gap:
 
 - the best ``n`` open trainings by gap weight closed and the best ``n // 2`` by gap weight closed per euro of
-  holder cost (near-duplicates of one certification collapsed: the cheapest, the shortest and the soonest kept);
+  holder cost (near-duplicates of one certification collapsed: the cheapest, the shortest, the soonest and the one
+  nearest the holder's preferred modality and region kept);
 - **per gap skill**: every gap skill the catalogue teaches is taught by at least ``TEACHERS_PER_SKILL``
   candidates (the best by weight closed per euro added), so a skill that only expensive or narrow trainings
   teach is still within reach;
@@ -17,7 +18,7 @@ within hours and budget).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,17 +44,22 @@ def teachers(cat: PathCatalogue, col: int) -> np.ndarray:
     return cat.teaches_csc.indices[cat.teaches_csc.indptr[col]:cat.teaches_csc.indptr[col + 1]]
 
 
-def collapse(cat: PathCatalogue, rows: Sequence[int], cost_of: dict[int, int], first_of: dict[int, int]) -> list[int]:
+def collapse(cat: PathCatalogue, rows: Sequence[int], cost_of: dict[int, int], first_of: dict[int, int],
+             misses: Mapping[int, float] | None = None) -> list[int]:
     """Of trainings with the same skills and prerequisites (one certification at several providers), keep
-    the cheapest, the shortest and the soonest; order kept."""
+    the cheapest, the shortest, the soonest and the one that misses least of the holder's preferred modality and
+    region (``misses``, per row; also the tie-break after the cost); order kept."""
     groups: dict[Signature, list[int]] = {}
     for row in rows:
         groups.setdefault(signature(cat, row), []).append(row)
+    miss = misses or {}
     keep: set[int] = set()
     for members in groups.values():
-        keep.add(min(members, key=lambda r: (cost_of[r], cat.hours[r], r)))
-        keep.add(min(members, key=lambda r: (cat.hours[r], cost_of[r], r)))
-        keep.add(min(members, key=lambda r: (first_of[r], cost_of[r], r)))
+        keep.add(min(members, key=lambda r: (cost_of[r], miss.get(r, 0.0), cat.hours[r], r)))
+        keep.add(min(members, key=lambda r: (cat.hours[r], cost_of[r], miss.get(r, 0.0), r)))
+        keep.add(min(members, key=lambda r: (first_of[r], cost_of[r], miss.get(r, 0.0), r)))
+        if miss:
+            keep.add(min(members, key=lambda r: (miss.get(r, 0.0), cost_of[r], cat.hours[r], r)))
     return [r for r in rows if r in keep]
 
 
@@ -62,14 +68,14 @@ def _per_euro(closes: np.ndarray, cost_of: dict[int, int], row: int) -> float:
 
 
 def pick(cat: PathCatalogue, rows: np.ndarray, closes: np.ndarray, cost_of: dict[int, int], first_of: dict[int, int],
-         gap_cols: np.ndarray, n: int, *, every: bool = False) -> list[int]:
+         gap_cols: np.ndarray, n: int, *, every: bool = False, misses: Mapping[int, float] | None = None) -> list[int]:
     """Of the eligible ``rows`` teaching gap skills (``closes``: gap weight each closes), the best ``n`` by
     weight, the best ``n // 2`` by weight per euro, then teachers of each gap skill still taught by fewer than
     ``TEACHERS_PER_SKILL`` of them. ``every``: all of them, duplicates included (for bounds)."""
     by_weight = sorted(rows.tolist(), key=lambda r: (-closes[r], cost_of[r], cat.hours[r], cat.training_ids[r]))
     if every:
         return by_weight
-    by_weight = collapse(cat, by_weight, cost_of, first_of)
+    by_weight = collapse(cat, by_weight, cost_of, first_of, misses)
     by_value = sorted(by_weight, key=lambda r: (-_per_euro(closes, cost_of, r), cat.hours[r], cat.training_ids[r]))
     pool = list(dict.fromkeys(by_weight[:n] + by_value[:max(n // 2, 1)]))
     chosen = set(pool)
@@ -90,7 +96,7 @@ def pick(cat: PathCatalogue, rows: np.ndarray, closes: np.ndarray, cost_of: dict
 
 def add_providers(cat: PathCatalogue, picked: list[int], held: set[int], eligible: Callable[[np.ndarray], np.ndarray],
                   cost_of: dict[int, int], first_of: dict[int, int], n: int, *, every: bool = False,
-                  levels: int = 2) -> list[int]:
+                  levels: int = 2, misses: Mapping[int, float] | None = None) -> list[int]:
     """For each unmet prerequisite of the candidates, trainings teaching it until ``PREREQUISITE_PROVIDERS``
     candidates do (``levels`` deep), at most ``n // 2`` added in all, the cheapest first: the budget binds on
     most paths (ranking providers by the gap weight they also close did worse on the small world). ``every``:
@@ -112,7 +118,7 @@ def add_providers(cat: PathCatalogue, picked: list[int], held: set[int], eligibl
                 continue
             rows = [r for r in eligible(teachers(cat, col)).tolist() if r not in taught]
             ranked = sorted(rows, key=lambda r: (cost_of[r], cat.hours[r], cat.training_ids[r]))
-            ranked = ranked if every else collapse(cat, ranked, cost_of, first_of)
+            ranked = ranked if every else collapse(cat, ranked, cost_of, first_of, misses)
             for row in ranked[:min(wanted, room)]:
                 out.append(row)
                 added.append(row)

@@ -50,6 +50,7 @@ import scipy.sparse as sp
 from features.catalogue import WEEKLY_HOURS
 from features.pairs import EPOCH_ORDINAL, MODALITY_CODES, CatalogueArrays, SkillSpace
 from parcours.domain import rules
+from parcours.domain.regions import REGION_NAMES
 from parcours.errors import NotFound, ValidationFailed
 from recommender import path_candidates
 from recommender.base import HolderContext
@@ -145,6 +146,8 @@ class PlannedStep:
     out_of_pocket_cents: int  # price not covered + participation
     skills_gained: tuple[str, ...]  # gap skills this step covers first, most important first
     reasons: tuple[str, ...]
+    modality: str = ""  # onsite, remote or hybrid
+    region_code: str = ""  # where the training is given (INSEE region code; "" unknown)
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,8 @@ def _uri_lists(values: Iterable[object]) -> list[list[str]]:
 @dataclass
 class PathCatalogue:
     """Trainings as aligned arrays: what each teaches and requires (columns of ``skill_uris``), price, hours,
-    modality, and every session start date (ordinals, sorted per training between ``session_ptr`` bounds)."""
+    modality, region (INSEE code, "" unknown), and every session start date (ordinals, sorted per training between
+    ``session_ptr`` bounds)."""
 
     training_ids: np.ndarray
     titles: np.ndarray
@@ -279,6 +283,7 @@ class PathCatalogue:
     requires: sp.csr_matrix
     session_ptr: np.ndarray
     session_days: np.ndarray
+    region: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # empty: every region unknown
     position: dict[str, int] = field(init=False)
     skill_col: dict[str, int] = field(init=False)
     duration_days: np.ndarray = field(init=False)
@@ -286,6 +291,10 @@ class PathCatalogue:
     session_keys: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        if len(self.region) == 0:
+            self.region = np.full(len(self.training_ids), "", dtype=object)
+        elif len(self.region) != len(self.training_ids):
+            raise ValueError(f"{len(self.region)} regions for {len(self.training_ids)} trainings")
         self.position = {str(t): i for i, t in enumerate(self.training_ids)}
         self.skill_col = {str(u): i for i, u in enumerate(self.skill_uris)}
         self.duration_days = np.array([session_days(h, m) for h, m in zip(self.hours, self.modality, strict=True)],
@@ -313,7 +322,7 @@ class PathCatalogue:
     @classmethod
     def from_frame(cls, catalogue: pd.DataFrame, sessions: pd.DataFrame) -> PathCatalogue:
         """``catalogue``: training_id, price_cents, hours, modality, skills, prerequisites (lists of URIs or
-        ``|``-joined text), title (optional); ``sessions``: training_id, start_date."""
+        ``|``-joined text), title and region_code (optional); ``sessions``: training_id, start_date."""
         ids = catalogue["training_id"].astype(str).to_numpy()
         skills = _uri_lists(catalogue["skills"])
         prerequisites = _uri_lists(catalogue["prerequisites"])
@@ -330,10 +339,12 @@ class PathCatalogue:
         ptr, days = cls._sessions(position, len(ids), sessions)
         titles = (catalogue["title"].astype(str).to_numpy() if "title" in catalogue
                   else np.full(len(ids), "", dtype=object))
+        region = (catalogue["region_code"].fillna("").astype(str).to_numpy(dtype=object) if "region_code" in catalogue
+                  else np.zeros(0, dtype=object))
         return cls(training_ids=ids, titles=titles, price_cents=catalogue["price_cents"].to_numpy(np.int64),
                    hours=catalogue["hours"].to_numpy(np.float64), modality=catalogue["modality"].astype(str).to_numpy(),
                    skill_uris=np.array(vocabulary, dtype=object), teaches=matrix(skills),
-                   requires=matrix(prerequisites), session_ptr=ptr, session_days=days)
+                   requires=matrix(prerequisites), session_ptr=ptr, session_days=days, region=region)
 
     @classmethod
     def from_arrays(cls, arrays: CatalogueArrays, sessions: pd.DataFrame, space: SkillSpace,
@@ -351,7 +362,7 @@ class PathCatalogue:
                    hours=np.asarray(arrays.hours, dtype=np.float64),
                    modality=np.array([names.get(int(m), "") for m in arrays.modality], dtype=object),
                    skill_uris=uris, teaches=arrays.skills, requires=arrays.prerequisites, session_ptr=ptr,
-                   session_days=days)
+                   session_days=days, region=np.asarray(arrays.region, dtype=object))
 
     def sessions_of(self, row: int) -> np.ndarray:
         return self.session_days[self.session_ptr[row]:self.session_ptr[row + 1]]
@@ -493,6 +504,7 @@ class PathPlanner:
         cost_of: dict[int, int] = {}
         participation_of: dict[int, int] = {}
         first_of: dict[int, int] = {}
+        misses_of: dict[int, float] = {}
 
         def eligible(rows: np.ndarray) -> np.ndarray:
             """Rows open in the window, not taken, within hours and budget (their holder-cost bound and first
@@ -509,6 +521,9 @@ class PathPlanner:
                 ok &= participation <= own_cap
             cost_of.update(zip(rows[ok].tolist(), cost[ok].tolist(), strict=True))
             participation_of.update(zip(rows[ok].tolist(), participation[ok].tolist(), strict=True))
+            kept = rows[ok]
+            misses = preference_misses(holder, cat.modality[kept], cat.region[kept])
+            misses_of.update(zip(kept.tolist(), misses.tolist(), strict=True))
             first_of.update(zip(rows[ok].tolist(), first[ok].tolist(), strict=True))
             return rows[ok]
 
@@ -521,10 +536,11 @@ class PathPlanner:
             teaching = np.zeros(0, dtype=np.int64)
         rows = eligible(teaching)
         picked = path_candidates.pick(cat, rows, closes, cost_of, first_of, gap_cols, request.candidates,
-                                      every=every_candidate)
+                                      every=every_candidate, misses=misses_of)
         picked = path_candidates.add_providers(cat, picked, held_cols, eligible, cost_of, first_of, request.candidates,
                                                every=every_candidate,
-                                               levels=max(request.max_steps - 1, 2) if every_candidate else 2)
+                                               levels=max(request.max_steps - 1, 2) if every_candidate else 2,
+                                               misses=misses_of)
         return self._assemble(holder, request, today, earliest, horizon, budget, tuple(gap), gap_cols, gap_weight,
                               held_cols, np.array(picked, dtype=np.int64), cost_of, funding,
                               participation_of, own_cap)
@@ -596,6 +612,7 @@ class PathPlanner:
         can_precede = first_end[:, None] < last_start[None, :]
         np.fill_diagonal(can_precede, False)
         return PathProblem(
+            unmatched=preference_misses(holder, cat.modality[rows], cat.region[rows]) if n else np.zeros(0),
             holder=holder, today=today, earliest=earliest, horizon=horizon, budget_cents=budget,
             max_steps=request.max_steps, max_hours=float(request.max_hours), gap=gap, gap_weight=gap_weight,
             rows=rows, cost=np.array([cost_of[r] for r in rows.tolist()], dtype=np.int64),
@@ -638,12 +655,14 @@ class PathPlanner:
             cec -= plan.cec_cents
             gained = tuple(problem.gap[s].skill_uri for s in gained_at[i])
             reasons = self._reasons(problem, i, gained_at[i], provides.get(i, []), plan)
+            reasons += tuple(where_and_how(holder, str(cat.modality[row]), str(cat.region[row])))
             planned.append(PlannedStep(
                 training_id=training_id, title=str(cat.titles[row]), session_start=dt.date.fromordinal(start),
                 session_end=dt.date.fromordinal(start + int(problem.duration[t])), hours=float(cat.hours[row]),
                 price_cents=price, topups_cents=plan.topups_cents + plan.late_topups_cents, cpf_cents=plan.cpf_cents,
                 cec_cents=plan.cec_cents, participation_cents=plan.participation_cents,
                 out_of_pocket_cents=plan.out_of_pocket_cents, skills_gained=gained, reasons=reasons,
+                modality=str(cat.modality[row]), region_code=str(cat.region[row]),
             ))
         chosen = [t for t, _s in steps]
         order = [s for at in gained_at for s in at]
@@ -807,6 +826,41 @@ class PathPlanner:
 
 def _with_kinds(path: CareerPath, kinds: Sequence[str]) -> CareerPath:
     return replace(path, kinds=tuple(dict.fromkeys(kinds)))
+
+
+MODALITY_SAID = {"onsite": "en présentiel", "remote": "à distance", "hybrid": "en formation hybride"}
+
+
+def preference_misses(holder: HolderContext, modality: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Per training, how many of the holder's place and manner it misses (0–2): not in the preferred modality (when
+    one is set), and given on site or hybrid outside the region where they train (``training_region_code``: the
+    region chosen, else where they live; remote is everywhere, an unknown region or holder region misses nothing)."""
+    modality = np.asarray(modality, dtype=object)
+    region = np.asarray(region, dtype=object)
+    preferred = holder.preferred_modality
+    wrong_manner = (modality != preferred) if preferred else np.zeros(len(modality), dtype=bool)
+    home = holder.training_region_code
+    wrong_place = ((modality != "remote") & (region != "") & (region != home)) if home else np.zeros(len(modality),
+                                                                                                       dtype=bool)
+    return wrong_manner.astype(np.float64) + wrong_place.astype(np.float64)
+
+
+def where_and_how(holder: HolderContext, modality: str, region: str) -> list[str]:
+    """A step's place and manner in French, against the holder's preferences: the preferred modality kept, and the
+    region of an on-site or hybrid session (theirs, or named when it is elsewhere)."""
+    said: list[str] = []
+    manner = MODALITY_SAID.get(modality)
+    if manner and holder.preferred_modality == modality:
+        said.append(f"{manner[0].upper()}{manner[1:]}, comme vous le préférez")
+    if modality in ("onsite", "hybrid") and region:
+        home = holder.training_region_code
+        if region == home:
+            said.append("Dans la région que vous avez choisie" if holder.preferred_region_code
+                        else "Dans votre région")
+        elif home:
+            which = "la région que vous avez choisie" if holder.preferred_region_code else "votre région"
+            said.append(f"Hors de {which} ({REGION_NAMES.get(region, region)}), {manner}")
+    return said
 
 
 def path_budget(holder: HolderContext, request: PathRequest) -> int:

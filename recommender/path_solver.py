@@ -28,7 +28,8 @@ their unmet prerequisites. On them an exact 0-1 programme (``scipy.optimize.milp
 
 Objectives (one solve each, cuts shared): *most complete* (max weighted coverage; ties: cheaper, shorter,
 fewer steps), *best* (coverage − ``BEST_COST_WEIGHT`` × cost / budget − ``BEST_HOURS_WEIGHT`` × hours / max
-hours), *cheapest* and *shortest* (min cost, min hours, among paths covering at least
+hours − ``BEST_PREFERENCE_WEIGHT`` × steps outside the holder's preferred modality or region / max
+steps), *cheapest* and *shortest* (min cost, min hours, among paths covering at least
 ``ALTERNATIVE_COVERAGE_SHARE`` of the most complete one's coverage). Solves share one deadline
 (``PathRequest.time_limit_s``); when the first solve fails or runs out of time, the planner falls back on
 ``greedy_steps`` (best coverage per euro first, the same constraints), or on the best orderable solution found
@@ -59,6 +60,9 @@ from recommender.base import HolderContext
 
 BEST_COST_WEIGHT = 0.05  # "best": coverage share − 0.05 × budget share − 0.05 × hours share
 BEST_HOURS_WEIGHT = 0.05
+# "best" also loses this per step outside the holder's preferred modality or region, shared over the steps allowed:
+# a path of steps all elsewhere, in another manner, gives up at most a tenth of the gap.
+BEST_PREFERENCE_WEIGHT = 0.05
 OBJECTIVE_SCALE = 1000.0  # the gap's total weight in objective units (HiGHS's absolute gap is 1e-6)
 TIE = 1e-2  # tie-breaks (cost, hours, steps): at most TIE objective units for a whole path (1e-5 of the gap)
 COVERAGE_TIE = 5e-3  # cheapest (in euros) and shortest (in hours): of two as cheap or as short, the more complete
@@ -108,6 +112,7 @@ class PathProblem:
     cost: np.ndarray  # n: upper bound of the holder-side cost (rights + own money, participation included)
     participation: np.ndarray  # n: the flat participation within ``cost`` (0 where none can be charged)
     own_cap_cents: int | None  # the most out of pocket over the path (None: only the budget bounds it)
+    unmatched: np.ndarray  # n: how many of the holder's place and manner each misses (0–2; ``preference_misses``)
     hours: np.ndarray  # n
     duration: np.ndarray  # n days
     sessions: list[np.ndarray]  # n: allowed session starts (ordinals), sorted
@@ -310,7 +315,8 @@ class ExactModel:
             return self._pad(tie, -self.scaled_weight)
         if kind == "best":
             penalty = (BEST_COST_WEIGHT * p.cost / max(p.budget_cents, 1)
-                       + BEST_HOURS_WEIGHT * p.hours / max(p.max_hours, 1e-9))
+                       + BEST_HOURS_WEIGHT * p.hours / max(p.max_hours, 1e-9)
+                       + BEST_PREFERENCE_WEIGHT * p.unmatched / p.max_steps)
             return self._pad(OBJECTIVE_SCALE * penalty + tie, -self.scaled_weight)
         # Cheapest in euros, shortest in hours; then the most coverage (at most COVERAGE_TIE in all), then the rest.
         more_coverage = -COVERAGE_TIE * self.scaled_weight / OBJECTIVE_SCALE

@@ -55,7 +55,7 @@ def planner_for(trainings: list[dict[str, Any]], sessions: dict[str, list[dt.dat
     """``trainings``: id, price (euros), hours, skills and prerequisites (skill numbers), modality (onsite)."""
     frame = pd.DataFrame([{
         "training_id": t["id"], "title": t.get("title", t["id"]), "price_cents": int(t.get("price", 0) * 100),
-        "hours": t.get("hours", 30), "modality": t.get("modality", "onsite"),
+        "hours": t.get("hours", 30), "modality": t.get("modality", "onsite"), "region_code": t.get("region", ""),
         "skills": [skill(s) for s in t.get("skills", [])], "prerequisites": [skill(s) for s in t.get("requires", [])],
     } for t in trainings])
     sessions = sessions or {}
@@ -67,11 +67,12 @@ def planner_for(trainings: list[dict[str, Any]], sessions: dict[str, list[dt.dat
 
 
 def holder(*, cpf: int = 500_000, cec: int = 0, status: str = "employee", held: Sequence[int] = (),
-           target: str | None = OCCUPATION, excluded: Sequence[str] = ()) -> HolderContext:
+           target: str | None = OCCUPATION, excluded: Sequence[str] = (), modality: str | None = None,
+           region: str | None = None) -> HolderContext:
     return HolderContext(holder_id="H1", region_code="11", employment_status=status, qualification_level=None,
-                         preferred_modality=None, target_occupation=target, cpf_balance_cents=cpf,
+                         preferred_modality=modality, target_occupation=target, cpf_balance_cents=cpf,
                          cec_balance_cents=cec, profile_text="", excluded_training_ids=frozenset(excluded),
-                         skill_weights={skill(s): 0.9 for s in held})
+                         skill_weights={skill(s): 0.9 for s in held}, preferred_region_code=region)
 
 
 def request(**kwargs: Any) -> PathRequest:
@@ -303,6 +304,45 @@ def test_the_most_out_of_pocket_bounds_the_own_money_of_a_path(cpf, status, ceil
     else:  # nothing to blame on the participation: no file without rights carries one
         assert plan.message.startswith("Aucun parcours gratuit")
     assert_valid(planner, who, req, plan.paths)
+
+
+@pytest.mark.parametrize(
+    ("modality", "region", "best", "reasons"),
+    [
+        # No preference: the holder lives in 11; the on-site offering in Bretagne misses where they train.
+        (None, None, "REMOTE", ()),
+        ("remote", None, "REMOTE", ("À distance, comme vous le préférez",)),
+        # Training in Bretagne by choice, on site by preference: the on-site offering there matches both.
+        ("onsite", "53", "ONSITE53", ("En présentiel, comme vous le préférez", "Dans la région que vous avez choisie")),
+        ("onsite", None, "ONSITE11", ("En présentiel, comme vous le préférez", "Dans votre région")),
+    ],
+)
+def test_the_best_path_keeps_to_the_holders_place_and_manner(modality, region, best, reasons) -> None:
+    """Offerings alike in skills, price and hours: "best" takes the one in the holder's manner and region."""
+    planner = planner_for([
+        {"id": "ONSITE53", "price": 500, "skills": [0, 1], "modality": "onsite", "region": "53"},
+        {"id": "REMOTE", "price": 500, "skills": [0, 1], "modality": "remote", "region": "53"},
+        {"id": "ONSITE11", "price": 500, "skills": [0, 1], "modality": "onsite", "region": "11"},
+    ], weights=(1.0, 1.0))
+    who, req = holder(modality=modality, region=region), request(max_steps=1)
+    plan = planner.plan(who, req)
+    assert plan.best is not None and plan.best.training_ids == (best,)
+    step = plan.best.steps[0]
+    assert step.modality == planner.catalogue.modality[planner.catalogue.position[best]]
+    assert step.region_code == best[-2:] if best != "REMOTE" else step.region_code == "53"
+    assert step.reasons[-len(reasons):] == reasons if reasons else not any("région" in r or "préférez" in r
+                                                                             for r in step.reasons)
+    assert_valid(planner, who, req, plan.paths)
+
+
+def test_a_step_elsewhere_is_named() -> None:
+    planner = planner_for([{"id": "FAR", "price": 500, "skills": [0], "modality": "hybrid", "region": "53"}],
+                          weights=(1.0,))
+    for who, said in ((holder(), "Hors de votre région (Bretagne), en formation hybride"),
+                      (holder(region="84"),
+                       "Hors de la région que vous avez choisie (Bretagne), en formation hybride")):
+        plan = planner.plan(who, request())
+        assert plan.best is not None and plan.best.steps[0].reasons[-1] == said
 
 
 def test_a_budget_of_zero_without_free_training_is_explained() -> None:

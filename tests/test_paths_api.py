@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from parcours.settings import Settings, get_settings
 from parcours.store.engine import session_scope
-from parcours.store.models import AuditLog, Holder
+from parcours.store.models import AuditLog, Holder, Training
 from recommender.path_planner import CareerPath, PathRequest, PlannedStep, path_violations
 from serving.app import create_app
 from serving.services import paths as paths_service
@@ -149,6 +149,8 @@ def test_the_holder_gets_valid_priced_explained_paths(client: TestClient, world:
     assert body["solver_status"] == "optimal" and body["message"] == f"{len(body['paths'])} parcours proposé" + (
         "s." if len(body["paths"]) > 1 else ".")
     assert body["paths"] and "best" in body["paths"][0]["kinds"]
+    with session_scope(url) as session:
+        home = session.get(Holder, "H000001").region_code  # type: ignore[union-attr]
     for path in body["paths"]:
         assert path["training_ids"] == [s["training_id"] for s in path["steps"]]
         assert 1 <= len(path["steps"]) <= 4
@@ -161,6 +163,12 @@ def test_the_holder_gets_valid_priced_explained_paths(client: TestClient, world:
                     - cost["participation_cents"]) == step["price_cents"]
             assert step["title"] and step["reasons"]
             assert step["session_start"] < step["session_end"]
+            with session_scope(url) as session:  # where and how it is given, as the catalogue says
+                training = session.get(Training, step["training_id"])
+                assert training is not None
+                assert (step["modality"], step["region_code"]) == (training.modality, training.region_code)
+            if step["modality"] != "remote" and step["region_code"] == home:
+                assert "Dans votre région" in step["reasons"]
         assert path["start"] == path["steps"][0]["session_start"] and path["end"] == path["steps"][-1]["session_end"]
         gained = {k["uri"] for k in path["skills_gained"]}
         assert gained.isdisjoint(k["uri"] for k in path["remaining_gap"])

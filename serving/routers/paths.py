@@ -90,6 +90,8 @@ class StepPublic(Attributes):
     cost: StepCostPublic
     skills_gained: list[SkillRefPublic] = Field(description="Skills of the gap this step covers first")
     reasons: list[str] = Field(description="Why this step, in French")
+    modality: str = Field(description="onsite, remote or hybrid", examples=["onsite"])
+    region_code: str = Field(description="INSEE region code where it is given (empty: unknown)", examples=["11"])
 
 
 class PathPublic(Attributes):
@@ -133,7 +135,8 @@ class PathsPublic(Attributes):
                              "participation_cents": 10_223, "out_of_pocket_cents": 10_223},
                     "skills_gained": [{"uri": _SKILL, "label": _SKILL_LABEL}],
                     "reasons": [f"Apporte 1 compétence visée : {_SKILL_LABEL}",
-                                "Reste à charge : 102,23 € (participation forfaitaire)"]}],
+                                "Reste à charge : 102,23 € (participation forfaitaire)", "Dans votre région"],
+                    "modality": "onsite", "region_code": "11"}],
                 "price_cents": 180_000, "total_cost_cents": 190_223, "topups_cents": 0, "cpf_cents": 180_000,
                 "cec_cents": 0, "participation_cents": 10_223, "out_of_pocket_cents": 10_223, "hours": 140.0,
                 "start": "2027-01-04", "end": "2027-02-08",

@@ -212,6 +212,8 @@ class StepView:
     cost: StepCost
     skills_gained: list[SkillRef]
     reasons: list[str]
+    modality: str
+    region_code: str
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,8 @@ def _step(planner: PathPlanner, step: PlannedStep) -> StepView:
         session_end=step.session_end, hours=step.hours, price_cents=step.price_cents,
         cost=StepCost(step.topups_cents, step.cpf_cents, step.cec_cents, step.participation_cents,
                       step.out_of_pocket_cents),
-        skills_gained=_skills(planner, step.skills_gained), reasons=list(step.reasons),
+        skills_gained=_skills(planner, step.skills_gained), reasons=list(step.reasons), modality=step.modality,
+        region_code=step.region_code,
     )
 
 
