@@ -292,3 +292,30 @@ def test_the_most_out_of_pocket_keeps_only_items_within_it(client: TestClient) -
 
     put(client, {"max_out_of_pocket_cents": None})
     assert client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json() == uncapped
+
+
+def test_a_training_is_priced_once_per_request_whatever_the_rounds(client: TestClient,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ceiling asks the recommender again; the items it had already priced are not estimated again."""
+    from serving.services import recommendations
+
+    h1 = auth(client, "h1")
+    put(client, {"target_occupation": MASSAGE_THERAPIST})
+    with session_scope(DB_URLS[id(client)]) as session:
+        session.get(Training, "T-MAS").price_cents = 900_000  # type: ignore[union-attr]
+    priced: list[str] = []
+    estimate = recommendations.estimate_funding_many
+
+    def counted(session, holder, prices, on, **kwargs):  # type: ignore[no-untyped-def]
+        priced.extend(prices)
+        return estimate(session, holder, prices, on, **kwargs)
+
+    monkeypatch.setattr(recommendations, "estimate_funding_many", counted)
+    uncapped = client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json()
+    cheap = min(item["out_of_pocket_cents"] for item in uncapped["items"])
+    priced.clear()
+    put(client, {"max_out_of_pocket_cents": cheap})
+    capped = client.get("/v1/holders/H1/recommendations?k=3", headers=h1).json()
+    assert capped["items"] and "T-MAS" not in {item["training_id"] for item in capped["items"]}
+    assert "T-MAS" in priced and len(priced) == len(set(priced))  # asked again, each training estimated once
+    put(client, {"max_out_of_pocket_cents": None})

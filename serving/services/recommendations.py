@@ -143,7 +143,8 @@ def recommendations_for(session: Session, recommender: Recommender, holder: Hold
     context = holder_context(session, holder, personalised=personalised, balances=balances)
     on = today()
     ceiling = context.max_out_of_pocket_cents if context.personalised else None
-    items = _priced(session, holder, recommender.recommend(context, k=k), on, balances)
+    known: dict[str, tuple[Any, rules.FileFunding]] = {}  # title, price and funding plan per training, read once
+    items = _priced(session, holder, recommender.recommend(context, k=k), on, balances, known)
     if ceiling is None:
         return PricedList(context.personalised, items, None)
     set_aside: dict[str, PricedRecommendation] = {}
@@ -155,7 +156,7 @@ def recommendations_for(session: Session, recommender: Recommender, holder: Hold
         set_aside |= dearer
         asked = min(2 * asked, max(MOST_ASKED, k))
         without = replace(context, excluded_training_ids=context.excluded_training_ids | set_aside.keys())
-        items = _priced(session, holder, recommender.recommend(without, k=asked), on, balances)
+        items = _priced(session, holder, recommender.recommend(without, k=asked), on, balances, known)
     within = [item for item in items if item.out_of_pocket_cents <= ceiling][:k]
     set_aside |= {item.training_id: item for item in items if item.out_of_pocket_cents > ceiling}
     return PricedList(context.personalised, within, ceiling, _ceiling_notice(ceiling, within, k, set_aside))
@@ -172,20 +173,23 @@ def _ceiling_notice(ceiling: int, within: list[PricedRecommendation], k: int,
 
 
 def _priced(session: Session, holder: Holder, recommended: list[Recommendation], on: dt.date,
-            balances: dict[str, int]) -> list[PricedRecommendation]:
-    """``recommended`` priced with the holder's funding plan on ``on`` and explained, in the same order."""
-    # One query for the items' current title and price, one funding estimate for them all (balances and top-ups
+            balances: dict[str, int], known: dict[str, tuple[Any, rules.FileFunding]]) -> list[PricedRecommendation]:
+    """``recommended`` priced with the holder's funding plan on ``on`` and explained, in the same order.
+    ``known``: the title, price and plan of trainings priced earlier in this request, reused (and added to)."""
+    # One query for the new items' current title and price, one funding estimate for them all (balances and top-ups
     # read once): per item, these were about 40 queries per answer of 10.
-    current = {row.training_id: row for row in session.execute(
-        _CURRENT_TITLE_AND_PRICE, {"training_ids": [rec.training_id for rec in recommended]})} if recommended else {}
-    plans = estimate_funding_many(session, holder, {t: row.price_cents for t, row in current.items()}, on,
-                                  balances=balances)
+    new = [rec.training_id for rec in recommended if rec.training_id not in known]
+    if new:
+        current = {row.training_id: row for row in session.execute(_CURRENT_TITLE_AND_PRICE, {"training_ids": new})}
+        plans = estimate_funding_many(session, holder, {t: row.price_cents for t, row in current.items()}, on,
+                                      balances=balances)
+        known.update({t: (row, plans[t]) for t, row in current.items()})
     items: list[PricedRecommendation] = []
     for rec in recommended:
-        training = current.get(rec.training_id)
-        if training is None:  # removed since the recommender was loaded
+        if rec.training_id not in known:  # removed since the recommender was loaded
             continue
-        cost = rules.compare_with_direct_payment(training.price_cents, plans[rec.training_id])
+        training, plan = known[rec.training_id]
+        cost = rules.compare_with_direct_payment(training.price_cents, plan)
         said = compose_reasons(rec.skills_closed, cost.cheaper_cents, rec.reasons, rec.completion_probability,
                                rec.risk, pay_directly=cost.cheaper == "direct",
                                with_rights_cents=cost.with_rights_cents, rights_used_cents=cost.rights_used_cents,
