@@ -88,6 +88,7 @@ def test_round_trip(client: TestClient) -> None:
                                             "low_confidence": False, "matched_from": "uri", "text": None}
     assert {k: written[k] for k in body if k != "target_occupation"} == {k: v for k, v in body.items()
                                                                           if k != "target_occupation"}
+    assert written["preferred_region_name"] == "Auvergne-Rhône-Alpes"  # for pages that show it to a person
     read = client.get("/v1/holders/H1/preferences", headers=auth(client, "h1")).json()
     assert read == written
     with session_scope(DB_URLS[id(client)]) as session:
@@ -99,6 +100,7 @@ def test_round_trip(client: TestClient) -> None:
     # Fields left out keep their value; null clears one.
     partial = put(client, {"preferred_region_code": None, "max_out_of_pocket_cents": 0}).json()
     assert partial["preferred_region_code"] is None and partial["max_out_of_pocket_cents"] == 0
+    assert partial["preferred_region_name"] is None
     assert partial["preferred_modality"] == "hybrid" and partial["target_occupation"]["uri"] == ACCOUNTANT
     cleared = put(client, {"target_occupation": None, "preferred_modality": None}).json()
     assert cleared["target_occupation"] is None and cleared["preferred_modality"] is None

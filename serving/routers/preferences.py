@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.orm import Session
 
+from parcours.domain.regions import REGION_NAMES
 from serving.deps import CurrentUser, HolderIdPath, SessionDep
 from serving.routers.idempotent import IdempotencyKeyHeader, run_idempotent
 from serving.schemas.errors import WRITE, responses
@@ -86,6 +87,7 @@ class PreferencesPublic(BaseModel):
                     },
                     "preferred_modality": "remote",
                     "preferred_region_code": "84",
+                    "preferred_region_name": "Auvergne-Rhône-Alpes",
                     "max_out_of_pocket_cents": 50_000,
                     "personalisation_enabled": True,
                     "updated_at": "2026-11-28T09:00:00Z",
@@ -98,6 +100,8 @@ class PreferencesPublic(BaseModel):
     target_occupation: TargetOccupationPublic | None
     preferred_modality: str | None
     preferred_region_code: str | None
+    preferred_region_name: str | None = Field(default=None, description="The preferred region's name, in French",
+                                              examples=["Auvergne-Rhône-Alpes"])
     max_out_of_pocket_cents: int | None
     personalisation_enabled: bool
     updated_at: dt.datetime | None
@@ -105,8 +109,10 @@ class PreferencesPublic(BaseModel):
 
 def _public(view: Preferences) -> PreferencesPublic:
     target = view.target_occupation
+    region = view.preferred_region_code
     return PreferencesPublic(
-        **{**vars(view), "target_occupation": TargetOccupationPublic(**vars(target)) if target else None}
+        **{**vars(view), "target_occupation": TargetOccupationPublic(**vars(target)) if target else None},
+        preferred_region_name=REGION_NAMES.get(region) if region else None,
     )
 
 

@@ -263,7 +263,7 @@
   // --- One holder ----------------------------------------------------------------------------------------
 
   function resetHolderView() {
-    ["balances", "skills-body", "occupations-body", "gap-list", "path-cards", "compare-head", "compare-body",
+    ["balances", "preferences", "skills-body", "occupations-body", "gap-list", "path-cards", "compare-head", "compare-body",
       "suggestions-list", "print-summary"].forEach(function (id) { clear($(id)); });
     clearChart();
     $("resultats").hidden = true;
@@ -356,10 +356,21 @@
     return skills;
   }
 
+  var MODALITIES = { onsite: "en présentiel", remote: "à distance", hybrid: "hybride" };
+
   function renderPreferences(answer) {
     if (!answer.ok) { return answer; }
-    var target = answer.data.target_occupation;
+    var prefs = answer.data;
+    var target = prefs.target_occupation;
     if (target && !$("target").value) { chooseTarget(target.label, target.uri); }
+    var ceiling = prefs.max_out_of_pocket_cents;
+    var list = clear($("preferences"));
+    [
+      ["Modalité", prefs.preferred_modality ? MODALITIES[prefs.preferred_modality] || prefs.preferred_modality : "aucune"],
+      ["Région pour se former", prefs.preferred_region_name || "celle où il habite"],
+      ["Reste à charge maximal", ceiling === null || ceiling === undefined ? "non fixé" : euros(ceiling)],
+      ["Suggestions personnalisées", prefs.personalisation_enabled ? "oui" : "non"]
+    ].forEach(function (pair) { list.appendChild(el("dt", null, pair[0])); list.appendChild(el("dd", null, pair[1])); });
     return answer;
   }
 

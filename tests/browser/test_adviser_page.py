@@ -110,6 +110,8 @@ def test_sign_in_open_a_holder_request_and_compare_paths(page: Any, live_server:
     expect(page.locator("#occupations-body tr").first).to_be_visible()
     assert EUROS.match(page.locator("#balances dd").first.inner_text())
     expect(page.locator("#target")).not_to_have_value("")  # the holder's target, from their preferences
+    preferences = page.locator("#preferences").inner_text()
+    assert "Reste à charge maximal" in preferences and "Région pour se former" in preferences, preferences
 
     page.get_by_role("button", name="Proposer des parcours").click()
     cards = page.locator(".path-card")
