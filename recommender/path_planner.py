@@ -507,8 +507,8 @@ class PathPlanner:
         misses_of: dict[int, float] = {}
 
         def eligible(rows: np.ndarray) -> np.ndarray:
-            """Rows open in the window, not taken, within hours and budget (their holder-cost bound and first
-            allowed session recorded in ``cost_of`` and ``first_of``)."""
+            """Rows open in the window, not taken, within hours, budget and own-money cap (their holder-cost bound,
+            participation, preference misses and first allowed session recorded in the ``…_of`` maps)."""
             rows = np.asarray(rows, dtype=np.int64)
             if len(rows) == 0:
                 return rows
@@ -519,13 +519,14 @@ class PathPlanner:
                   & (cat.hours[rows] <= request.max_hours + 1e-9) & (cost <= budget))
             if own_cap is not None:
                 ok &= participation <= own_cap
-            cost_of.update(zip(rows[ok].tolist(), cost[ok].tolist(), strict=True))
-            participation_of.update(zip(rows[ok].tolist(), participation[ok].tolist(), strict=True))
             kept = rows[ok]
-            misses = preference_misses(holder, cat.modality[kept], cat.region[kept])
-            misses_of.update(zip(kept.tolist(), misses.tolist(), strict=True))
-            first_of.update(zip(rows[ok].tolist(), first[ok].tolist(), strict=True))
-            return rows[ok]
+            keys = kept.tolist()
+            cost_of.update(zip(keys, cost[ok].tolist(), strict=True))
+            participation_of.update(zip(keys, participation[ok].tolist(), strict=True))
+            misses_of.update(zip(keys, preference_misses(holder, cat.modality[kept], cat.region[kept]).tolist(),
+                                 strict=True))
+            first_of.update(zip(keys, first[ok].tolist(), strict=True))
+            return kept
 
         known = gap_cols >= 0
         if known.any():
@@ -543,7 +544,7 @@ class PathPlanner:
                                                misses=misses_of)
         return self._assemble(holder, request, today, earliest, horizon, budget, tuple(gap), gap_cols, gap_weight,
                               held_cols, np.array(picked, dtype=np.int64), cost_of, funding,
-                              participation_of, own_cap)
+                              participation_of, misses_of, own_cap)
 
     @staticmethod
     def _funding(topups: Sequence[PathTopUp]) -> dict[str, TopUps]:
@@ -585,7 +586,7 @@ class PathPlanner:
     def _assemble(self, holder: HolderContext, request: PathRequest, today: dt.date, earliest: int, horizon: int,
                   budget: int, gap: tuple[GapSkill, ...], gap_cols: np.ndarray, gap_weight: np.ndarray,
                   held: set[int], rows: np.ndarray, cost_of: dict[int, int],
-                  funding: dict[str, TopUps], participation_of: dict[int, int],
+                  funding: dict[str, TopUps], participation_of: dict[int, int], misses_of: dict[int, float],
                   own_cap: int | None) -> PathProblem:
         cat = self.catalogue
         n = len(rows)
@@ -612,7 +613,7 @@ class PathPlanner:
         can_precede = first_end[:, None] < last_start[None, :]
         np.fill_diagonal(can_precede, False)
         return PathProblem(
-            unmatched=preference_misses(holder, cat.modality[rows], cat.region[rows]) if n else np.zeros(0),
+            unmatched=np.array([misses_of[r] for r in rows.tolist()], dtype=np.float64),
             holder=holder, today=today, earliest=earliest, horizon=horizon, budget_cents=budget,
             max_steps=request.max_steps, max_hours=float(request.max_hours), gap=gap, gap_weight=gap_weight,
             rows=rows, cost=np.array([cost_of[r] for r in rows.tolist()], dtype=np.int64),
@@ -870,8 +871,8 @@ def path_budget(holder: HolderContext, request: PathRequest) -> int:
     rights = int(holder.cpf_balance_cents) + int(holder.cec_balance_cents)
     ceiling = request.max_out_of_pocket_cents
     if ceiling is None:
-        return request.budget_cents if request.budget_cents is not None else rights
-    return min(request.budget_cents, rights + ceiling) if request.budget_cents is not None else rights + ceiling
+        return rights if request.budget_cents is None else request.budget_cents
+    return rights + ceiling if request.budget_cents is None else min(request.budget_cents, rights + ceiling)
 
 
 def greedy_path(planner: PathPlanner, holder: HolderContext, request: PathRequest) -> CareerPath | None:

@@ -166,10 +166,10 @@ def _ceiling_notice(ceiling: int, within: list[PricedRecommendation], k: int,
                     set_aside: dict[str, PricedRecommendation]) -> str | None:
     """Why the list is shorter than ``k``, from the cheapest item the ceiling set aside (``ceiling_notice``)."""
     cheapest = min(set_aside.values(), key=lambda item: (item.out_of_pocket_cents, item.training_id), default=None)
-    if cheapest is None:
-        return ceiling_notice(ceiling, shown=len(within), asked=k, cheapest_set_aside_cents=None)
-    return ceiling_notice(ceiling, shown=len(within), asked=k, cheapest_set_aside_cents=cheapest.out_of_pocket_cents,
-                          participation_cents=cheapest.participation_cents if cheapest.cheaper == "rights" else 0)
+    return ceiling_notice(
+        ceiling, shown=len(within), asked=k,
+        cheapest_set_aside_cents=None if cheapest is None else cheapest.out_of_pocket_cents,
+        participation_cents=cheapest.participation_cents if cheapest and cheapest.cheaper == "rights" else 0)
 
 
 def _priced(session: Session, holder: Holder, recommended: list[Recommendation], on: dt.date,
