@@ -22,6 +22,9 @@ Feature (name → meaning):
 - ``log_relative_popularity``, ``log_relative_region_popularity``: enrolments before the date, overall and in
   the holder's region, relative to the mean training's (``log(1 + count / mean)``): a ratio, so its scale does not
   grow with the months of data behind it (the server computes it on more data than the model was fitted on).
+- ``log_relative_audience``, ``log_relative_region_audience``: the holders other than this one who looked at the
+  training before the date (viewed, enrolled, completed or cancelled), overall and in the holder's region, relative
+  to the mean training's: what draws holders, read from many more events than the enrolments.
 - ``cf_affinity``: item co-occurrence of the holder's past interactions with the training's
   (``features.collaborative``, the holder left out of the counts): behaviour, not text.
 - ``is_job_seeker``: job seekers pay no flat participation and behave differently.
@@ -66,6 +69,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "provider_completion",
     "log_relative_popularity",
     "log_relative_region_popularity",
+    "log_relative_audience",
+    "log_relative_region_audience",
     "is_job_seeker",
     "cf_affinity",
     "mf_score",
@@ -156,11 +161,28 @@ def _mean_count(counts: np.ndarray) -> float:
     return float(max(counts.mean(), 1.0 / max(len(counts), 1))) if len(counts) else 1.0
 
 
-def _interest_by_holder(interactions: pd.DataFrame, training_position: dict[str, int]) -> sp.csr_matrix:
-    """Holders (sorted by id, so the same interactions give the same matrix) × trainings."""
+def _interest_by_holder(interactions: pd.DataFrame, training_position: dict[str, int]
+                        ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """(holders × trainings interest, the holder id of each row), holders sorted by id so the same interactions
+    give the same matrix."""
     codes, holders = pd.factorize(interactions["holder_id"].astype(str), sort=True)
-    return interest_matrix(interactions, {h: i for i, h in enumerate(holders)}, training_position, len(holders),
-                           len(training_position))
+    matrix = interest_matrix(interactions, {h: i for i, h in enumerate(holders)}, training_position, len(holders),
+                             len(training_position))
+    return matrix, np.asarray(holders, dtype=object)
+
+
+def _audience(interest: sp.csr_matrix, home: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Distinct holders per training (the columns' sums of the binary interest matrix), overall and per home
+    region of the holders (``home``, one per row; holders of unknown region only in the overall count)."""
+    overall = np.asarray(interest.sum(axis=0)).ravel().astype(np.float32)
+    codes, names = pd.factorize(pd.Series(home, dtype=object))
+    known = np.flatnonzero(codes >= 0)
+    if not len(known):
+        return overall, {}
+    by_region = sp.csr_matrix((np.ones(len(known), np.float32), (codes[known], known)),
+                              shape=(len(names), interest.shape[0]))
+    counts = np.asarray((by_region @ interest).todense(), dtype=np.float32)
+    return overall, {str(name): counts[i] for i, name in enumerate(names)}
 
 
 @dataclass
@@ -190,10 +212,18 @@ class CatalogueArrays:
     region_popularity: dict[str, np.ndarray]
     popularity_scale: float  # mean enrolments per training (the unit of the relative popularity features)
     region_popularity_scale: dict[str, float]
+    # Distinct holders who interacted with each training before ``as_of``, overall and per region of the holder.
+    audience: np.ndarray
+    region_audience: dict[str, np.ndarray]
     next_session_ordinal: np.ndarray  # first session on or after as_of (ordinal), 0 when none
     as_of: dt.date
     cooccurrence: CoOccurrence | None = None
     factors: ItemFactors | None = None
+    # Who the audience counts: the binary holders × trainings interest before ``as_of``, each row's holder id
+    # (``interest_rows``) and home region, so a holder's own interest can be left out of what it reads.
+    interest: sp.csr_matrix | None = None
+    interest_rows: dict[str, int] = field(default_factory=dict)
+    interest_regions: np.ndarray | None = None
     _orders: CandidateOrders | None = field(default=None, repr=False, compare=False)
     _regions: tuple[np.ndarray, np.ndarray, dict[str, int]] | None = field(default=None, repr=False, compare=False)
     _counts: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray] | None = field(
@@ -285,6 +315,9 @@ class CatalogueArrays:
         has_session = first < np.iinfo(np.int64).max
         next_session[has_session] = first[has_session]
         skills = space.binary(catalogue["skills"])
+        interest, interested = _interest_by_holder(interactions, position)
+        home = pd.Series(interested, dtype=object).map(holder_regions).astype(object).to_numpy()
+        audience, region_audience = _audience(interest, home)
         return cls(
             training_ids=ids, position=position, vectors=np.ascontiguousarray(vectors, dtype=np.float32),
             skills=skills, skills_csc=skills.tocsc(), prerequisites=space.binary(catalogue["prerequisites"]),
@@ -301,14 +334,47 @@ class CatalogueArrays:
             popularity=popularity, region_popularity=region_popularity,
             popularity_scale=_mean_count(popularity),
             region_popularity_scale={r: _mean_count(c) for r, c in region_popularity.items()},
-            next_session_ordinal=next_session, as_of=as_of,
-            cooccurrence=CoOccurrence.build(interest := _interest_by_holder(interactions, position)),
+            audience=audience, region_audience=region_audience, next_session_ordinal=next_session, as_of=as_of,
+            cooccurrence=CoOccurrence.build(interest), interest=interest,
+            interest_rows={str(holder): i for i, holder in enumerate(interested)}, interest_regions=home,
             factors=ItemFactors.build(interest, item_order=np.argsort(ids, kind="stable")),
         )
 
     def relative_popularity(self, counts: np.ndarray, region: str | None = None) -> np.ndarray:
         """``log(1 + count / mean count)`` overall (``region`` None) or in a region."""
         scale = self.popularity_scale if region is None else self.region_popularity_scale.get(region, 1.0)
+        return np.log1p(np.maximum(counts, 0) / scale).astype(np.float32)
+
+    @cached_property
+    def audience_scale(self) -> float:
+        """Mean audience per training (the unit of ``log_relative_audience``)."""
+        return _mean_count(self.audience)
+
+    @cached_property
+    def region_audience_scale(self) -> dict[str, float]:
+        return {region: _mean_count(counts) for region, counts in self.region_audience.items()}
+
+    def counted_interest(self, holder_ids: np.ndarray, training_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair: 1 where the audience counts the pair's holder for the pair's training (else 0), and the home
+        region it was counted under (None where not counted)."""
+        counted = np.zeros(len(training_rows), dtype=np.float32)
+        home = np.full(len(training_rows), None, dtype=object)
+        if self.interest is None or self.interest_regions is None or not len(training_rows):
+            return counted, home
+        codes, distinct = pd.factorize(pd.Series(holder_ids, dtype=object))
+        rows = np.array([self.interest_rows.get(str(h), -1) for h in distinct] + [-1], dtype=np.int64)[codes]
+        known = np.flatnonzero(rows >= 0)
+        if len(distinct) == 1 and len(known):  # one request's holder: its row's few columns
+            counted[:] = np.isin(training_rows, self.interest.indices[
+                self.interest.indptr[rows[0]]:self.interest.indptr[rows[0] + 1]])
+        elif len(known):
+            counted[known] = np.asarray(self.interest[rows[known], training_rows[known]]).ravel() > 0
+        home[counted > 0] = self.interest_regions[rows[counted > 0]]
+        return counted, home
+
+    def relative_audience(self, counts: np.ndarray, region: str | None = None) -> np.ndarray:
+        """``log(1 + audience / mean audience)`` overall (``region`` None) or in a region."""
+        scale = self.audience_scale if region is None else self.region_audience_scale.get(region, 1.0)
         return np.log1p(np.maximum(counts, 0) / scale).astype(np.float32)
 
     def history_row(self, training_ids: Iterable[str]) -> sp.csr_matrix:
@@ -674,16 +740,24 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
     level, qualification = cat.level[t], hol.qualification_level[h]
     level_gap = np.nan_to_num(level - qualification, nan=0.0)
     region_popularity = np.zeros(len(t), dtype=np.float32)
+    region_audience = np.zeros(len(t), dtype=np.float32)
+    # Other holders only: where the counts hold the pair's own holder (a training pair's positive always does),
+    # that holder is left out, in the region it was counted under.
+    own, own_home = cat.counted_interest(hol.holder_ids[h], t)
     for i, region in enumerate(holder_regions):
+        rows = which == i
         counts = cat.region_popularity.get(region)
         if counts is not None:
-            rows = which == i
             region_popularity[rows] = cat.relative_popularity(counts[t[rows]], region)
+        looked = cat.region_audience.get(region)
+        if looked is not None:
+            region_audience[rows] = cat.relative_audience(looked[t[rows]] - (own_home[rows] == region), region)
     return np.column_stack([
         similarity, gap_coverage, gap_closed, novelty, prerequisites_met, target_match.astype(np.float32),
         np.log1p(out_of_pocket / 100.0), ratio, modality_match, region_match.astype(np.float32),
         np.log1p(cat.hours[t]), level_gap, cat.provider_completion[t], cat.relative_popularity(cat.popularity[t]),
-        region_popularity, hol.is_job_seeker[h].astype(np.float32), _cf_affinity(cat, hol, h, t),
+        region_popularity, cat.relative_audience(cat.audience[t] - own), region_audience,
+        hol.is_job_seeker[h].astype(np.float32), _cf_affinity(cat, hol, h, t),
         mf_score(cat.factors, hol, h, t),
     ]).astype(np.float32)
 

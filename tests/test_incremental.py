@@ -259,6 +259,55 @@ def test_popularity_features_of_training_pairs_leave_the_holders_own_enrolments_
     assert fit_bundle(catalogue, holders, split, seed=0, ranker_params={"max_iter": 5}).params["leave_own_out"] is True
 
 
+def test_audience_features_count_the_other_holders_who_looked_before_the_cut(prepared) -> None:  # type: ignore[no-untyped-def]
+    """Recomputed here from the interactions: distinct holders other than the pair's own, overall and among the
+    holders living in the region the pair's holder reads, for training pairs and for one holder's request alike."""
+    from features.collaborative import INTEREST_EVENTS
+    from features.pairs import FEATURE_NAMES, HolderArrays, SkillSpace, pair_features
+    from training.fit import training_pairs
+
+    data, _folder, _url = prepared
+    catalogue, holders, split = data.catalogue, data.holders, data.split
+    h, t, enrolled, _completed = training_pairs(catalogue, holders, split.train)
+    X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
+    events = split.train[split.train["event"].isin(INTEREST_EVENTS)][["holder_id", "training_id"]].drop_duplicates()
+    region_of = dict(zip(holders.holder_ids.astype(str), holders.region.astype(str), strict=True))
+    events = events.assign(region=events["holder_id"].map(region_of))
+    overall = FEATURE_NAMES.index("log_relative_audience")
+    regional = FEATURE_NAMES.index("log_relative_region_audience")
+
+    def expected(holder: str, training: str, region: str) -> tuple[int, int]:
+        others = events[(events["training_id"] == training) & (events["holder_id"] != holder)]
+        return len(others), int((others["region"] == region).sum())
+
+    def read(row: np.ndarray, region: str) -> tuple[float, float]:
+        return (float(np.expm1(row[overall]) * catalogue.audience_scale),
+                float(np.expm1(row[regional]) * catalogue.region_audience_scale.get(region, 1.0)))
+
+    rng = np.random.default_rng(0)
+    sample = np.concatenate([rng.choice(np.flatnonzero(enrolled == 1), 20, replace=False),
+                             rng.choice(np.flatnonzero(enrolled == 0), 20, replace=False)])
+    for i in sample:
+        holder, training, region = (str(holders.holder_ids[h[i]]), str(catalogue.training_ids[t[i]]),
+                                    str(holders.region[h[i]]))
+        assert read(X[i], region) == pytest.approx(expected(holder, training, region), abs=1e-3)
+    # A request reads the same counts, its holder left out, also where it chose to train in another region.
+    row = int(h[np.flatnonzero(enrolled == 1)[0]])
+    holder = str(holders.holder_ids[row])
+    looked = catalogue.position[events.loc[events["holder_id"] == holder, "training_id"].iloc[0]]
+    elsewhere = max((r for r in catalogue.region_audience if r != holders.region[row]),
+                    key=lambda r: catalogue.region_audience[r][looked])
+    assert catalogue.region_audience[elsewhere][looked] >= 1  # where leaving the holder out would show
+    for region in (str(holders.region[row]), elsewhere):
+        one = HolderArrays.single(
+            holder_id=holder, skill_weights={}, embedding=None, goal_occupation=None, cpf_balance_cents=0,
+            cec_balance_cents=0, region_code=region, preferred_modality=None, qualification_level=None,
+            employment_status="employee", space=SkillSpace.load(), dimension=catalogue.vectors.shape[1])
+        mine = pair_features(catalogue, one, np.zeros(1, np.int64), np.array([looked]), on=split.cut_date)
+        assert read(mine[0], region) == pytest.approx(
+            expected(holder, str(catalogue.training_ids[looked]), region), abs=1e-3)
+
+
 def test_provider_completion_of_training_pairs_leaves_the_holders_own_activity_out(prepared) -> None:  # type: ignore[no-untyped-def]
     """Recomputed here from the interactions without the pair's holder, the smoothed rate must be the same."""
     from features.pairs import COMPLETION_PRIOR_WEIGHT, FEATURE_NAMES, pair_features

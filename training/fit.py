@@ -309,8 +309,9 @@ RANKER_LEFT_OUT: tuple[str, ...] = ("target_match", "is_job_seeker")
 # to the profile, novelty, hours, level). Chosen on the zoo (docs/guidance.md, "Monotone constraints").
 RANKER_MONOTONE: dict[str, int] = {
     "gap_coverage": 1, "gap_closed": 1, "prerequisites_met": 1, "modality_match": 1, "region_match": 1,
-    "provider_completion": 1, "log_relative_popularity": 1, "log_relative_region_popularity": 1, "cf_affinity": 1,
-    "mf_score": 1, "log_out_of_pocket": -1, "price_balance_ratio": -1,
+    "provider_completion": 1, "log_relative_popularity": 1, "log_relative_region_popularity": 1,
+    "log_relative_audience": 1, "log_relative_region_audience": 1, "cf_affinity": 1, "mf_score": 1,
+    "log_out_of_pocket": -1, "price_balance_ratio": -1,
 }
 
 

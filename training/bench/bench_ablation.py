@@ -39,6 +39,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "modality and region": ("modality_match", "region_match"),
     "training: hours, level, provider completion": ("log_hours", "level_gap", "provider_completion"),
     "popularity (overall, regional)": ("log_relative_popularity", "log_relative_region_popularity"),
+    "audience (overall, regional)": ("log_relative_audience", "log_relative_region_audience"),
     "job seeker": ("is_job_seeker",),
     "collaborative (co-occurrence, ALS)": ("cf_affinity", "mf_score"),
 }
