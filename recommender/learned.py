@@ -115,6 +115,9 @@ JOB_SKILLS_SHARE = 0.1  # share of the current job's skill weight taught, above 
 HISTORY_TASTE = 0.5
 # Enrolments from the holder's (or chosen) region at least ten times the mean training's: among the region's most taken.
 REGION_FAVOURITE = float(np.log1p(10.0))
+# Holders of the region who looked at it (viewed, enrolled …) at least ten times the mean training's: among the
+# region's most looked at.
+REGION_AUDIENCE = float(np.log1p(10.0))
 # Abandonment is flagged only well below the catalogue's typical completion rate, never in absolute terms: a
 # short remote course is not "risky" because the scheme's completion rate is below one half.
 RISK_RATIO = 0.6
@@ -143,6 +146,9 @@ def fit_reasons(item: RankedItem, *, job_skill_share: float = 0.0, region_chosen
     if not said and f.get("log_relative_region_popularity", 0.0) >= REGION_FAVOURITE:
         said.append("parmi les plus suivies dans la région que vous avez choisie" if region_chosen
                     else "parmi les plus suivies dans votre région")
+    elif not said and f.get("log_relative_region_audience", 0.0) >= REGION_AUDIENCE:
+        said.append("parmi les plus consultées dans la région que vous avez choisie" if region_chosen
+                    else "parmi les plus consultées dans votre région")
     if not said:
         said.append(f"proximité avec votre profil : {max(0, round(100 * f['profile_similarity']))} %")
     if f["modality_match"] == 1.0:
