@@ -262,8 +262,8 @@ def test_regions_compared_by_code_match_as_their_names_do(client) -> None:  # ty
         cec_balance_cents=0, region_code="unused", preferred_modality=None, qualification_level=None,
         employment_status="employee", space=recommender.space, dimension=catalogue.vectors.shape[1])
     many.region = regions
-    for field in ("gap_total", "goal_occupation", "cpf_balance_cents", "cec_balance_cents", "preferred_modality",
-                  "qualification_level", "is_job_seeker"):
+    for field in ("holder_ids", "gap_total", "goal_occupation", "cpf_balance_cents", "cec_balance_cents",
+                  "preferred_modality", "qualification_level", "is_job_seeker"):
         setattr(many, field, np.repeat(getattr(many, field), len(regions)))
     many.embeddings = np.zeros((len(regions), catalogue.vectors.shape[1]), dtype=np.float32)
     many.skills = sp.csr_matrix((len(regions), many.skills.shape[1]), dtype=np.float32)
