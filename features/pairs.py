@@ -161,6 +161,11 @@ def _mean_count(counts: np.ndarray) -> float:
     return float(max(counts.mean(), 1.0 / max(len(counts), 1))) if len(counts) else 1.0
 
 
+def _log_relative(counts: np.ndarray, scale: float) -> np.ndarray:
+    """``log(1 + count / scale)``, negative counts read as 0 (float32): the relative count features."""
+    return np.log1p(np.maximum(counts, 0) / scale).astype(np.float32)
+
+
 def _interest_by_holder(interactions: pd.DataFrame, training_position: dict[str, int]
                         ) -> tuple[sp.csr_matrix, np.ndarray]:
     """(holders × trainings interest, the holder id of each row), holders sorted by id so the same interactions
@@ -342,8 +347,8 @@ class CatalogueArrays:
 
     def relative_popularity(self, counts: np.ndarray, region: str | None = None) -> np.ndarray:
         """``log(1 + count / mean count)`` overall (``region`` None) or in a region."""
-        scale = self.popularity_scale if region is None else self.region_popularity_scale.get(region, 1.0)
-        return np.log1p(np.maximum(counts, 0) / scale).astype(np.float32)
+        return _log_relative(counts, self.popularity_scale if region is None
+                             else self.region_popularity_scale.get(region, 1.0))
 
     @cached_property
     def audience_scale(self) -> float:
@@ -356,26 +361,31 @@ class CatalogueArrays:
 
     def counted_interest(self, holder_ids: np.ndarray, training_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per pair: 1 where the audience counts the pair's holder for the pair's training (else 0), and the home
-        region it was counted under (None where not counted)."""
+        region it was counted under (None where not counted). ``holder_ids``: one per pair, or a single id for
+        every pair (a request's holder: no per-pair lookup)."""
         counted = np.zeros(len(training_rows), dtype=np.float32)
         home = np.full(len(training_rows), None, dtype=object)
         if self.interest is None or self.interest_regions is None or not len(training_rows):
             return counted, home
+        if len(holder_ids) == 1:  # one request's holder: its row's few columns
+            row = self.interest_rows.get(str(holder_ids[0]), -1)
+            if row >= 0:
+                looked = self.interest.indices[self.interest.indptr[row]:self.interest.indptr[row + 1]]
+                counted[:] = np.isin(training_rows, looked)
+                home[counted > 0] = self.interest_regions[row]
+            return counted, home
         codes, distinct = pd.factorize(pd.Series(holder_ids, dtype=object))
         rows = np.array([self.interest_rows.get(str(h), -1) for h in distinct] + [-1], dtype=np.int64)[codes]
         known = np.flatnonzero(rows >= 0)
-        if len(distinct) == 1 and len(known):  # one request's holder: its row's few columns
-            counted[:] = np.isin(training_rows, self.interest.indices[
-                self.interest.indptr[rows[0]]:self.interest.indptr[rows[0] + 1]])
-        elif len(known):
+        if len(known):
             counted[known] = np.asarray(self.interest[rows[known], training_rows[known]]).ravel() > 0
         home[counted > 0] = self.interest_regions[rows[counted > 0]]
         return counted, home
 
     def relative_audience(self, counts: np.ndarray, region: str | None = None) -> np.ndarray:
         """``log(1 + audience / mean audience)`` overall (``region`` None) or in a region."""
-        scale = self.audience_scale if region is None else self.region_audience_scale.get(region, 1.0)
-        return np.log1p(np.maximum(counts, 0) / scale).astype(np.float32)
+        return _log_relative(counts, self.audience_scale if region is None
+                             else self.region_audience_scale.get(region, 1.0))
 
     def history_row(self, training_ids: Iterable[str]) -> sp.csr_matrix:
         """One holder's interest row (1 × trainings) from the ids they interacted with."""
@@ -743,7 +753,7 @@ def _features(cat: CatalogueArrays, hol: HolderArrays, h: np.ndarray, t: np.ndar
     region_audience = np.zeros(len(t), dtype=np.float32)
     # Other holders only: where the counts hold the pair's own holder (a training pair's positive always does),
     # that holder is left out, in the region it was counted under.
-    own, own_home = cat.counted_interest(hol.holder_ids[h], t)
+    own, own_home = cat.counted_interest(hol.holder_ids[h[:1]] if one_holder else hol.holder_ids[h], t)
     for i, region in enumerate(holder_regions):
         rows = which == i
         counts = cat.region_popularity.get(region)
