@@ -37,6 +37,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 # No estimate from a few hundred enrolments is surer than this of either outcome.
@@ -65,6 +66,63 @@ def platt_probability(margin: np.ndarray, calibration: tuple[float, float]) -> n
                    1.0 - PROBABILITY_FLOOR)
 
 
+def fit_signed_logistic(X: np.ndarray, y: np.ndarray, signs: Sequence[int] | None = None, *,  # noqa: N803
+                        C: float = 1.0) -> tuple[np.ndarray, float]:  # noqa: N803 - scikit-learn naming
+    """(weights on the raw features, intercept) of an L2 logistic regression fitted on standardised features, whose
+    weights keep the signs asked: ``signs[j]`` +1 for ≥ 0, −1 for ≤ 0, 0 free (as ``monotonic_cst``). Features whose
+    weight comes out with the wrong sign are left out and the rest fitted again, until none is (at most one refit
+    per feature): a linear term may then only add to a margin monotone in those features.
+
+    Why not a bounded solver: scikit-learn's ``LogisticRegression`` takes no bounds, and leaving a feature out is
+    what a bound at zero would do to it once active."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y).astype(bool)
+    n = X.shape[1]
+    wanted = np.zeros(n) if signs is None else np.asarray(signs, dtype=np.float64)
+    if wanted.shape != (n,):
+        raise ValueError(f"signs must have one entry per feature ({n}), not {wanted.shape}")
+    scaler = StandardScaler().fit(X)
+    Z = scaler.transform(X)  # noqa: N806
+    active = np.ones(n, dtype=bool)
+    coef = np.zeros(n)
+    intercept = 0.0
+    for _ in range(n + 1):
+        coef = np.zeros(n)
+        if active.any():
+            model = LogisticRegression(C=C, max_iter=1000).fit(Z[:, active], y)
+            coef[active], intercept = model.coef_[0], float(model.intercept_[0])
+        else:
+            intercept = float(np.log(max(y.mean(), 1e-12) / max(1 - y.mean(), 1e-12)))
+        wrong = active & (coef * wanted < 0)
+        if not wrong.any():
+            break
+        active &= ~wrong
+    # margin = ((x − mean) / scale) · coef + intercept, read on raw features
+    weights = coef / scaler.scale_
+    return weights, intercept - float(scaler.mean_ @ weights)
+
+
+class LinearOffset(ClassifierMixin, BaseEstimator):
+    """A fitted classifier's margin plus a fixed linear term, ``base(X) + X @ weights + intercept``: the base an
+    incremental update corrects when the ranker blends its trees with a linear term (``TrainingRanker``)."""
+
+    def __init__(self, *, base: Any, weights: np.ndarray, intercept: float) -> None:
+        self.base = base
+        self.weights = weights
+        self.intercept = intercept
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LinearOffset:  # noqa: N803
+        check_is_fitted(self.base)
+        self.classes_ = np.asarray(self.base.classes_)
+        self.n_features_in_ = np.asarray(self.weights).shape[0]
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        check_is_fitted(self, "classes_")
+        X = np.asarray(X, dtype=np.float64)  # noqa: N806
+        return np.asarray(self.base.decision_function(X), dtype=np.float64) + X @ self.weights + self.intercept
+
+
 class TrainingRanker(ClassifierMixin, BaseEstimator):
     """Gradient boosting + Platt calibration of its margin. Parameters are stored as given; checks happen in ``fit``.
 
@@ -80,6 +138,12 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
     ``monotonic_cst`` (one of −1, 0, +1 per feature, as scikit-learn takes it): features along which the margin may
     only rise (+1) or only fall (−1); an update's correction trees keep the same constraints, so the updated margin
     does too.
+
+    ``linear_weight``: with a positive weight, the margin is the trees' plus that weight times a logistic
+    regression's on standardised features (``fit_signed_logistic``, fitted on the same pairs and keeping the signs of
+    ``monotonic_cst``). Three-leaf trees read at most two features at a time; a linear term adds every feature's
+    effect at once, which is what orders one holder's candidates among themselves (docs/guidance.md, "A linear term
+    beside the trees"). The calibration reads the sum; an update corrects the sum (``LinearOffset``).
     """
 
     def __init__(
@@ -92,6 +156,7 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
         calibration_size: float = 0.15,
         update_learning_rate: float = 0.08,
         monotonic_cst: Sequence[int] | None = None,
+        linear_weight: float = 0.0,
         random_state: int = 0,
     ) -> None:
         self.max_iter = max_iter
@@ -101,6 +166,7 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
         self.calibration_size = calibration_size
         self.update_learning_rate = update_learning_rate
         self.monotonic_cst = monotonic_cst
+        self.linear_weight = linear_weight
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> TrainingRanker:  # noqa: N803 - scikit-learn naming
@@ -110,8 +176,14 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
             raise ValueError("the ranker needs positive and negative examples")
         if not 0 < self.calibration_size < 1:
             raise ValueError("calibration_size must be in (0, 1)")
+        if not (np.isfinite(self.linear_weight) and self.linear_weight >= 0):
+            raise ValueError(f"linear_weight must be a finite number ≥ 0, not {self.linear_weight!r}")
         X_fit, X_cal, y_fit, y_cal = train_test_split(  # noqa: N806
             X, y, test_size=self.calibration_size, random_state=self.random_state, stratify=y)
+        self.linear_: tuple[np.ndarray, float] | None = None
+        if self.linear_weight > 0:
+            weights, intercept = fit_signed_logistic(X_fit, y_fit == self.classes_[1], self.monotonic_cst)
+            self.linear_ = (self.linear_weight * weights, self.linear_weight * intercept)
         self.pipeline_ = Pipeline([(
             "boosting",
             HistGradientBoostingClassifier(
@@ -121,9 +193,17 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
                 random_state=self.random_state,
             ),
         )]).fit(X_fit, y_fit)
-        self.calibration_ = fit_platt(self.pipeline_.decision_function(X_cal), y_cal == self.classes_[1])
+        self.calibration_ = fit_platt(self.decision_function(X_cal), y_cal == self.classes_[1])
         self.update_iterations_: list[int] = []
         return self
+
+    def _plus_linear(self, margin: np.ndarray, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        """``margin`` plus the linear term, when the ranker has one (not after an update: it is in the base then)."""
+        linear = getattr(self, "linear_", None)  # a ranker pickled before the linear term has none
+        if linear is None:
+            return margin
+        weights, intercept = linear
+        return margin + np.asarray(X, dtype=np.float64) @ weights + intercept
 
     def update(self, X: np.ndarray, y: np.ndarray, *, extra_iter: int = 100) -> TrainingRanker:  # noqa: N803
         """Continue the fitted ranker on new pairs only: at most ``extra_iter`` boosting iterations fitted on the
@@ -138,13 +218,19 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
             raise ValueError(f"extra_iter must be a positive integer, not {extra_iter!r}")
         X_fit, X_cal, y_fit, y_cal = train_test_split(  # noqa: N806
             X, y, test_size=self.calibration_size, random_state=self.random_state, stratify=y)
+        base: Any = self.pipeline_
+        linear = getattr(self, "linear_", None)
+        if linear is not None:  # the correction fits what the whole margin misses; the term is then in its base
+            base = LinearOffset(base=FrozenEstimator(self.pipeline_), weights=linear[0], intercept=linear[1]).fit(
+                X_fit, y_fit)
         correction = MarginCorrection(
-            base=FrozenEstimator(self.pipeline_), max_iter=int(extra_iter), learning_rate=self.update_learning_rate,
+            base=FrozenEstimator(base), max_iter=int(extra_iter), learning_rate=self.update_learning_rate,
             max_leaf_nodes=self.max_leaf_nodes, l2_regularization=self.l2_regularization,
             monotonic_cst=getattr(self, "monotonic_cst", None),  # a ranker pickled before it had constraints
             random_state=self.random_state,
         )
         self.pipeline_ = Pipeline([("boosting", correction)]).fit(X_fit, y_fit)
+        self.linear_ = None
         self.calibration_ = fit_platt(self.pipeline_.decision_function(X_cal), y_cal == self.classes_[1])
         self.update_iterations_ = [*getattr(self, "update_iterations_", []), int(correction.correction_.n_iter_)]
         return self
@@ -159,9 +245,9 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
         """Uncalibrated margin (the calibrated probability is a monotone function of it, bounded)."""
-        check_is_fitted(self, "calibration_")
+        check_is_fitted(self, "pipeline_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self.pipeline_.decision_function(X)
+        return self._plus_linear(np.asarray(self.pipeline_.decision_function(X), dtype=np.float64), X)
 
     def probability_and_margin(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
         """(calibrated positive probability, margin) from one pass over the trees, for the serving path."""
@@ -170,6 +256,7 @@ class TrainingRanker(ClassifierMixin, BaseEstimator):
         if margin is None:
             X = validate_data(self, X, dtype=np.float32, reset=False)
             margin = np.asarray(self.pipeline_.decision_function(X), dtype=np.float64)
+        margin = self._plus_linear(margin, X)
         return platt_probability(margin, self.calibration_), margin
 
 

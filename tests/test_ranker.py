@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 from features.pairs import FEATURE_NAMES
 from recommender.candidates import generate_candidates
 from recommender.learned import diversify, rank_candidates, reasons, score_candidates
-from recommender.ranker import PROBABILITY_FLOOR, TrainingRanker, fit_platt, platt_probability
+from recommender.ranker import (
+    PROBABILITY_FLOOR,
+    LinearOffset,
+    TrainingRanker,
+    fit_platt,
+    fit_signed_logistic,
+    platt_probability,
+)
 
 
 def test_ranker_estimator_contract() -> None:
@@ -86,6 +93,71 @@ def test_monotone_constraints_by_feature_name() -> None:
         monotone_constraints({"no_such_feature": 1})
     with pytest.raises(ValueError, match="-1, 0 or 1"):
         monotone_constraints({"cf_affinity": 2})
+
+
+@pytest.mark.parametrize(
+    ("true", "signs", "expected"),
+    [
+        ((2.0, -1.0, 0.0), (0, 0, 0), (1, -1, 0)),  # free: the fitted signs are the data's
+        ((2.0, -1.0, 0.0), (1, -1, 0), (1, -1, 0)),  # the data agree with the signs asked: nothing left out
+        ((2.0, -1.0, 0.0), (1, 1, 0), (1, 0, 0)),  # column 1 falls where +1 is asked: left out (weight 0)
+        ((2.0, -1.0, 0.0), (-1, 0, 0), (0, -1, 0)),  # column 0 rises where −1 is asked: left out, the rest refitted
+        ((-2.0, -1.0, 0.5), (1, 1, 1), (0, 0, 1)),  # two left out at once
+        ((-2.0, -1.0, -0.5), (1, 1, 1), (0, 0, 0)),  # nothing left: the intercept alone
+    ],
+)
+def test_signed_logistic_keeps_the_signs_asked(true: tuple[float, ...], signs: tuple[int, ...],
+                                               expected: tuple[int, ...]) -> None:
+    """``fit_signed_logistic``: a weight never has the sign a constraint forbids (it is 0 then); where nothing is
+    left out, it is the standardised logistic regression's margin read on raw features."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 3)) * np.array([1.0, 3.0, 0.5]) + np.array([0.0, 5.0, -2.0])  # noqa: N806
+    logit = ((X - np.array([0.0, 5.0, -2.0])) / np.array([1.0, 3.0, 0.5])) @ np.asarray(true) - 0.5
+    y = rng.uniform(size=len(X)) < 1 / (1 + np.exp(-logit))
+    weights, intercept = fit_signed_logistic(X, y, signs)
+    fitted = np.where(np.abs(weights * X.std(axis=0)) < 0.05, 0, np.sign(weights))  # on the standardised scale
+    assert tuple(int(v) for v in fitted) == expected
+    if not any(expected):
+        assert np.allclose(weights, 0) and intercept == pytest.approx(np.log(y.mean() / (1 - y.mean())))
+    if signs == (0, 0, 0):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        reference = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(X, y)
+        assert np.allclose(X @ weights + intercept, reference.decision_function(X), atol=1e-8)
+    with pytest.raises(ValueError, match="one entry per feature"):
+        fit_signed_logistic(X, y, (1, 0))
+
+
+def test_a_linear_term_beside_the_trees_keeps_the_margin_monotone_and_is_corrected_by_an_update() -> None:
+    """``linear_weight``: the margin is the trees' plus the weighted linear term, monotone where asked after fit and
+    after an update; the update corrects the whole margin (its base, ``LinearOffset``, is the margin before it)."""
+    X, y = _monotone_data(0)  # noqa: N806
+    trees = TrainingRanker(max_iter=60, max_leaf_nodes=3, monotonic_cst=[1, -1, 0, 0], random_state=0).fit(X, y)
+    blended = TrainingRanker(max_iter=60, max_leaf_nodes=3, monotonic_cst=[1, -1, 0, 0], linear_weight=1.0,
+                             random_state=0).fit(X, y)
+    assert trees.linear_ is None and blended.linear_ is not None
+    weights, intercept = blended.linear_
+    assert weights[0] > 0 and weights[1] < 0  # the data's overall directions, which the constraints allow
+    assert np.allclose(blended.decision_function(X),
+                       trees.decision_function(X) + X.astype(np.float64) @ weights + intercept, atol=1e-9)
+    probability, margin = blended.probability_and_margin(X[:40])
+    assert np.allclose(margin, blended.decision_function(X[:40]), atol=1e-12)
+    assert np.allclose(probability, blended.predict_proba(X[:40])[:, 1], atol=1e-12)
+    assert _is_monotone(blended, 0, 1) and _is_monotone(blended, 1, -1)
+    before = blended.decision_function(X)
+    offset = LinearOffset(base=trees, weights=weights, intercept=intercept).fit(X, y)
+    assert np.allclose(offset.decision_function(X), before, atol=1e-9)
+    new_X, new_y = _monotone_data(1, n=600, shift=0.8)  # noqa: N806
+    blended.update(new_X, new_y, extra_iter=30)
+    assert blended.linear_ is None  # now inside the corrected base, not added twice
+    assert blended.update_iterations_[-1] > 0
+    assert blended.decision_function(new_X).mean() > before.mean()  # the shift, learnt
+    assert _is_monotone(blended, 0, 1) and _is_monotone(blended, 1, -1)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="linear_weight"):
+            TrainingRanker(linear_weight=bad).fit(X, y)
 
 
 def test_one_pass_probability_and_margin_equal_predict_proba_and_decision_function() -> None:

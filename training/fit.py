@@ -313,6 +313,9 @@ RANKER_MONOTONE: dict[str, int] = {
     "log_relative_audience": 1, "log_relative_region_audience": 1, "cf_affinity": 1, "mf_score": 1,
     "log_out_of_pocket": -1, "price_balance_ratio": -1,
 }
+# Weight of the linear term beside the ranker's trees (``TrainingRanker.linear_weight``; 0: trees only). Chosen on
+# the zoo (docs/guidance.md, "A linear term beside the trees").
+RANKER_LINEAR_WEIGHT = 1.0
 
 
 def monotone_constraints(constraints: dict[str, int] | None = None) -> list[int]:
@@ -384,10 +387,12 @@ def fit_bundle(
               "popular_negatives": popular_negatives, "candidate_negatives": candidate_negatives,
               **({"without": ",".join(without)} if without else {}),
               "exposure_cap": exposure_cap, **(ranker_params or {})}
-    ranker_kwargs = {"monotonic_cst": monotone_constraints(), **(ranker_params or {})}
+    ranker_kwargs = {"monotonic_cst": monotone_constraints(), "linear_weight": RANKER_LINEAR_WEIGHT,
+                     **(ranker_params or {})}
     # What the ranker was fitted with, not the default: ``ranker_params`` may replace the constraints.
     params["monotone"] = ",".join(f"{name}{'+' if sign > 0 else '-'}" for name, sign
                                   in zip(FEATURE_NAMES, ranker_kwargs["monotonic_cst"] or (), strict=False) if sign)
+    params["linear_weight"] = float(ranker_kwargs["linear_weight"])
     ranker = TrainingRanker(random_state=seed, **ranker_kwargs).fit(without_features(X, without), enrolled)
     completion = None
     enrolled_rows = (enrolled == 1) & settled_enrolments(split.train, catalogue, holders, h, t, split.cut,
