@@ -235,6 +235,7 @@ class CatalogueArrays:
         default=None, repr=False, compare=False)
     _id_ranks: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
     _open: tuple[np.ndarray, int, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    _certifications: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def candidate_orders(self) -> CandidateOrders:
         """Row orders the candidate sources walk (computed once per arrays, so a request scans a few rows)."""
@@ -260,6 +261,15 @@ class CatalogueArrays:
             ranks[np.argsort(self.training_ids.astype(str), kind="stable")] = np.arange(len(self.training_ids))
             self._id_ranks = (self.training_ids, ranks)
         return self._id_ranks[1]
+
+    def certification_codes(self) -> np.ndarray:
+        """Each row's certification as an integer code (equal codes: the same certification), computed once per
+        arrays (again if ``certification_code`` is replaced): a request groups its candidates by certification, and
+        sorting object strings cost ten times sorting integers."""
+        if self._certifications is None or self._certifications[0] is not self.certification_code:
+            codes, _names = pd.factorize(self.certification_code)
+            self._certifications = (self.certification_code, np.asarray(codes, dtype=np.int64))
+        return self._certifications[1]
 
     def region_codes(self) -> tuple[np.ndarray, dict[str, int]]:
         """(each row's region as an integer code, the code of each region), computed once per arrays (again if

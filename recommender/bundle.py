@@ -16,6 +16,7 @@ from typing import Any
 from mlflow.pyfunc import PythonModel
 
 from parcours.settings import Settings, get_settings
+from recommender.offering import OfferingChoice
 from recommender.provenance import DATABASE_TAG, check_model_provenance
 from recommender.ranker import TrainingRanker
 
@@ -42,6 +43,9 @@ class RankerBundle:
     # ``training.exposure``); empty: no training is priced. Bundles pickled before the field lack the attribute:
     # read it with ``recommender.exposure.bundle_prices``.
     exposure_prices: dict[str, float] = field(default_factory=dict)
+    # Which offering of a certification to show where the ranker put it (``recommender.offering``); None: the
+    # ranker's order. Bundles pickled before the field lack the attribute (read with ``getattr``).
+    offering_choice: OfferingChoice | None = None
 
 
 class BundleModel(PythonModel):  # type: ignore[misc]

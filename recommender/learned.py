@@ -2,7 +2,8 @@
 
 Rules: a training the holder cannot enrol in (no session ahead, already taken) is never a candidate; the top of
 the list is diversified (one item per certification, at most two per provider) so ten sessions of the same
-certification never fill it; every item carries its out-of-pocket cost and reasons a person understands.
+certification never fill it; which of a certification's offerings stands in its place is the offering choice
+model's (``recommender.offering``); every item carries its out-of-pocket cost and reasons a person understands.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from features.pairs import FEATURE_NAMES, CatalogueArrays, HolderArrays, pair_features
 from recommender.exposure import priced_order
+from recommender.offering import choose_offerings
 
 MAX_PER_PROVIDER = 2
 
@@ -67,7 +69,9 @@ def rank_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, h
                     candidates: np.ndarray, *, on: dt.date | None = None,
                     prices: np.ndarray | None = None) -> Ranking:
     """Candidates ordered by the calibrated enrolment probability (ties broken by the raw margin, then id); with
-    ``prices`` (one per catalogue row, ``recommender.exposure``), by the margin minus the candidate's price."""
+    ``prices`` (one per catalogue row, ``recommender.exposure``), by the margin minus the candidate's price. With
+    the bundle's ``offering_choice``, the offerings of each certification then swap places so that its best
+    offering by that choice model stands first among them (``recommender.offering``)."""
     candidates = np.asarray(candidates, dtype=np.int64)
     if len(candidates) == 0:
         return Ranking(bundle, candidates, np.zeros(0), np.zeros((0, len(FEATURE_NAMES))), np.zeros(0))
@@ -76,6 +80,10 @@ def rank_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, h
     ids = catalogue.id_ranks()[candidates]  # ties by training id, compared as integers
     order = (np.lexsort((ids, -margin, -probability)) if prices is None
              else priced_order(margin, prices[candidates], ids))
+    choice = getattr(bundle, "offering_choice", None)  # bundles pickled before the field lack it
+    if choice is not None:  # which offering of each certification stands where the ranker put it
+        price = np.zeros(len(candidates)) if prices is None else prices[candidates]
+        order = order[choose_offerings(choice, catalogue, candidates[order], X[order], margin[order], price[order])]
     return Ranking(bundle, candidates[order], probability[order], X[order], margin[order])
 
 

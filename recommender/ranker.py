@@ -1,8 +1,10 @@
 """The learned ranker: a scikit-learn estimator over ``features.pairs.FEATURE_NAMES``.
 
-A ``Pipeline`` of a histogram gradient-boosting classifier whose margin is then calibrated on a held-out slice
-of the training pairs (Platt scaling, below), so a score reads as a probability of enrolment. The same class, fitted
-on enrolments only with "completed" as the label, gives the completion probability shown to holders.
+A ``Pipeline`` of a histogram gradient-boosting classifier, plus (``linear_weight`` > 0) the margin of a logistic
+regression signed by the monotone constraints (``fit_signed_logistic``), whose summed margin is then calibrated on
+a held-out slice of the training pairs (Platt scaling, below), so a score reads as a probability of enrolment. The
+same class, fitted on enrolments only with "completed" as the label, gives the completion probability shown to
+holders.
 
 ``TrainingRanker.update`` continues a fitted ranker on new pairs only (``parcours train --incremental``): the
 fitted boosting is kept as it is and a ``MarginCorrection`` adds boosting iterations fitted on the new pairs,

@@ -11,6 +11,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -133,3 +134,20 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         holder_ids = list(session.scalars(Holder.__table__.select().with_only_columns(Holder.holder_id)))
         recompute_profiles(session, holder_ids, show_progress=False)
     return folder, url
+
+
+@pytest.fixture(scope="session")
+def tiny_unpriced_fit(tiny_world) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The default ``fit_bundle`` on the tiny world without exposure prices, its prepared split and the contexts of
+    the holders of its training data as of the cut: ``{"prepared", "bundle", "contexts"}``. Shared: copy the bundle
+    before changing it."""
+    from training.exposure import contexts_for
+    from training.fit import fit_bundle
+    from training.pipeline import prepare
+
+    _folder, url = tiny_world
+    prepared = prepare(url, show_progress=False)
+    bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=0, frames=prepared.frames,
+                        exposure_cap=None)
+    contexts = contexts_for(prepared.catalogue, prepared.holders, prepared.split, prepared.frames)
+    return {"prepared": prepared, "bundle": bundle, "contexts": contexts}

@@ -18,17 +18,8 @@ pytestmark = pytest.mark.xdist_group("tiny_world")
 
 
 @pytest.fixture(scope="module")
-def fitted(tiny_world) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from training.exposure import contexts_for
-    from training.fit import fit_bundle
-    from training.pipeline import prepare
-
-    _folder, url = tiny_world
-    prepared = prepare(url, show_progress=False)
-    bundle = fit_bundle(prepared.catalogue, prepared.holders, prepared.split, seed=0, frames=prepared.frames,
-                        exposure_cap=None)
-    contexts = contexts_for(prepared.catalogue, prepared.holders, prepared.split, prepared.frames)
-    return {"prepared": prepared, "bundle": bundle, "contexts": contexts}
+def fitted(tiny_unpriced_fit) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return tiny_unpriced_fit  # type: ignore[no-any-return]
 
 
 def _served(bundle, fitted: dict[str, Any]) -> LearnedRecommender:  # type: ignore[no-untyped-def]

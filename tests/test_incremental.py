@@ -148,6 +148,7 @@ def test_update_bundle_computes_features_for_the_new_pairs_only(prepared, parent
     assert bundle.params["incremental"] is True and bundle.params["parent_version"] == "parcours-ranker/7"
     assert bundle.params["parent_trained_until"] == since.isoformat()
     assert bundle.ranker is not parent.ranker
+    assert parent.offering_choice is not None and bundle.offering_choice is parent.offering_choice  # kept
     # The model changed, the parent did not, and the update is deterministic.
     from features.pairs import pair_features
 

@@ -29,6 +29,7 @@ from features.pairs import CatalogueArrays, HolderArrays, SkillSpace
 from recommender.base import HolderContext
 from recommender.exposure import priced_order
 from recommender.learned import diversify
+from recommender.offering import choice_utility, offering_order
 from recommender.served import LearnedRecommender
 from training.dataset import TimeSplit, WorldFrames
 
@@ -47,10 +48,12 @@ MAX_HOLDERS = 5000
 
 @dataclass
 class ServedCandidates:
-    """Each personalised holder's candidates (catalogue rows) and their unpriced margins, as served."""
+    """Each personalised holder's candidates (catalogue rows) and their unpriced margins, as served; with an
+    offering choice model, each candidate's price-free ``choice_utility`` too (``recommender.offering``)."""
 
     rows: list[np.ndarray]
     margins: list[np.ndarray]
+    choice_utilities: list[np.ndarray] | None = None
 
 
 @dataclass
@@ -66,7 +69,8 @@ class ExposurePrices:
 def served_candidates(recommender: LearnedRecommender, contexts: Sequence[HolderContext]) -> ServedCandidates:
     """The served candidates of each personalised holder of ``contexts`` (opted-out holders get the neutral list,
     which prices do not change)."""
-    rows, margins = [], []
+    rows, margins, utilities = [], [], []
+    choice = getattr(recommender.bundle, "offering_choice", None)  # bundles pickled before the field lack it
     for context in contexts:
         if not context.personalised:
             continue
@@ -74,7 +78,9 @@ def served_candidates(recommender: LearnedRecommender, contexts: Sequence[Holder
         if len(ranking.rows):
             rows.append(ranking.rows)
             margins.append(ranking.margin)
-    return ServedCandidates(rows, margins)
+            if choice is not None:
+                utilities.append(choice_utility(choice, ranking.features, ranking.margin))
+    return ServedCandidates(rows, margins, utilities if choice is not None else None)
 
 
 def top_lists(candidates: ServedCandidates, price: np.ndarray, catalogue: CatalogueArrays, k: int = LIST_LENGTH,
@@ -85,6 +91,10 @@ def top_lists(candidates: ServedCandidates, price: np.ndarray, catalogue: Catalo
     for i in (range(len(candidates.rows)) if only is None else only.tolist()):
         rows = candidates.rows[i]
         order = priced_order(candidates.margins[i], price[rows], catalogue.id_ranks()[rows])
+        if candidates.choice_utilities is not None:  # as ``rank_candidates`` picks each certification's offering
+            ranked = rows[order]
+            utility = candidates.choice_utilities[i][order] - price[ranked]
+            order = order[offering_order(catalogue.certification_codes()[ranked], utility)]
         out[i] = diversify(rows[order].tolist(), catalogue, k)
     return out
 

@@ -44,6 +44,7 @@ from features.pairs import (
 from parcours.errors import Conflict, ParcoursError
 from recommender.bundle import RankerBundle
 from recommender.exposure import bundle_prices
+from recommender.offering import OfferingChoice
 from recommender.ranker import TrainingRanker
 from training.dataset import POSITIVE_EVENTS, TimeSplit, WorldFrames
 from training.exposure import EXPOSURE_CAP, learn_exposure_prices
@@ -316,6 +317,16 @@ RANKER_MONOTONE: dict[str, int] = {
 # Weight of the linear term beside the ranker's trees (``TrainingRanker.linear_weight``; 0: trees only). Chosen on
 # the zoo (docs/guidance.md, "A linear term beside the trees").
 RANKER_LINEAR_WEIGHT = 1.0
+# Other offerings of its certification each enrolment is set against, to fit the offering choice model
+# (``offering_choice_sets``).
+OFFERING_CHOICES = 10
+# Left out of the offering choice model: the collaborative scores of a training pair are computed as of the start of
+# its window, where a sibling the holder viewed earlier and left scores high, while at serving a holder's earlier
+# views say what they like; the two disagree in sign within a certification (docs/guidance.md).
+OFFERING_LEFT_OUT: tuple[str, ...] = ("cf_affinity", "mf_score")
+# The choice model alone orders a certification's offerings (``OfferingChoice.margin_weight``): chosen on the zoo
+# against adding the ranker's margin (docs/guidance.md, "Which offering of a certification").
+OFFERING_MARGIN_WEIGHT = 0.0
 
 
 def monotone_constraints(constraints: dict[str, int] | None = None) -> list[int]:
@@ -334,8 +345,12 @@ def fit_bundle(
     completion_horizon_days: int = COMPLETION_HORIZON_DAYS, frames: WorldFrames | None = None,
     popular_negatives: float = POPULAR_NEGATIVES, exposure_cap: float | None = EXPOSURE_CAP,
     candidate_negatives: int = CANDIDATE_NEGATIVES, without: tuple[str, ...] = RANKER_LEFT_OUT,
+    offering_choices: int = OFFERING_CHOICES,
 ) -> RankerBundle:
     """Fit the ranker (and the completion model) on the training pairs before the split's cut.
+
+    ``offering_choices``: the offering choice model (``recommender.offering``) is fitted on each positive against
+    up to that many other offerings of its certification, their features computed as the pairs' are; 0: none.
 
     ``frames`` (those ``holders`` were built from, profiles before the cut): each pair reads the holder's profile
     as it stood on the pair's day (``training.point_in_time``); without them, the profile before the cut, which
@@ -365,18 +380,8 @@ def fit_bundle(
     h, t, enrolled, completed = with_candidate_negatives(catalogue, holders, at_day, split, (h, t, enrolled, completed),
                                                          per_positive=candidate_negatives, seed=seed)
     pairs_seconds = time.perf_counter() - started
-    X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
-    if leave_own_out:
-        X = leave_own_enrolments_out(X, catalogue, holders, h, t,  # noqa: N806
-                                     own_enrolments(split.train, catalogue, holders, h, t))
-        X = leave_own_provider_out(X, catalogue, h, t,  # noqa: N806
-                                   own_provider_activity(split.train, catalogue, holders, h, t))
-    collaborative_started = time.perf_counter()
-    if leave_own_out and (at_day is None or at_day.window_days is None):  # else scored per window below
-        X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
-    if at_day is not None and at_day.window_days is not None:
-        X = at_day.collaborative_features(X, h, t)  # noqa: N806
-    collaborative_seconds = time.perf_counter() - collaborative_started
+    X, collaborative_seconds = training_features(catalogue, holders, at_day, split, h, t,  # noqa: N806
+                                                 leave_own_out=leave_own_out, seed=seed)
     features_seconds = time.perf_counter() - started - pairs_seconds
     params = {"random_negatives": random_negatives, "seed": seed, "leave_own_out": leave_own_out,
               "leave_own_provider_out": leave_own_out, "mf_out_of_fold": leave_own_out,
@@ -407,7 +412,21 @@ def fit_bundle(
              "fit_seconds": time.perf_counter() - started - pairs_seconds - features_seconds}
     if enrolled_rows.any():  # the rate the completion model learnt, which served estimates are compared with
         stats[SETTLED_RATE] = float(completed[enrolled_rows].mean())
-    bundle = RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats)
+    choice_started = time.perf_counter()
+    set_h, set_t, choice_set, chosen = offering_choice_sets(catalogue, h, t, enrolled, seed=seed,
+                                                            per_positive=offering_choices)
+    offering_choice = None
+    if len(choice_set):
+        X_sets, _ = training_features(catalogue, holders, at_day, split, set_h, set_t,  # noqa: N806
+                                      leave_own_out=leave_own_out, seed=seed)
+        offering_choice = OfferingChoice(margin_weight=OFFERING_MARGIN_WEIGHT).fit(
+            without_features(X_sets, OFFERING_LEFT_OUT), choice_set, chosen)
+    params["offering_choices"] = offering_choices
+    stats.update({"offering_choice_sets": float(len(np.unique(choice_set))),
+                  "offering_choice_seconds": time.perf_counter() - choice_started})
+    # Before the exposure prices: they are learnt on the lists as served, offerings chosen.
+    bundle = RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats,
+                          offering_choice=offering_choice)
     if exposure_cap is not None:
         exposure = learn_exposure_prices(bundle, catalogue, base_holders, split, frames, cap=exposure_cap, seed=seed)
         bundle.exposure_prices = exposure.prices
@@ -416,6 +435,62 @@ def fit_bundle(
                       "exposure_priced": float(len(exposure.prices)), "exposure_iterations": float(exposure.iterations),
                       "exposure_seconds": exposure.seconds})
     return bundle
+
+
+def training_features(catalogue: CatalogueArrays, holders: HolderArrays, at_day: PointInTime | None,
+                      split: TimeSplit, h: np.ndarray, t: np.ndarray, *, leave_own_out: bool = True,
+                      seed: int = 0) -> tuple[np.ndarray, float]:
+    """The ``FEATURE_NAMES`` matrix of training pairs as ``fit_bundle`` fits on it (the holder's own activity left
+    out, the collaborative features as of the pair's day), and the seconds spent on the collaborative part."""
+    X = pair_features(catalogue, holders, h, t, on=split.cut_date)  # noqa: N806
+    if leave_own_out:
+        X = leave_own_enrolments_out(X, catalogue, holders, h, t,  # noqa: N806
+                                     own_enrolments(split.train, catalogue, holders, h, t))
+        X = leave_own_provider_out(X, catalogue, h, t,  # noqa: N806
+                                   own_provider_activity(split.train, catalogue, holders, h, t))
+    started = time.perf_counter()
+    if leave_own_out and (at_day is None or at_day.window_days is None):  # else scored per window below
+        X = factors_out_of_fold(X, catalogue, holders, h, t, seed=seed)  # noqa: N806
+    if at_day is not None and at_day.window_days is not None:
+        X = at_day.collaborative_features(X, h, t)  # noqa: N806
+    return X, time.perf_counter() - started
+
+
+def offering_choice_sets(catalogue: CatalogueArrays, h: np.ndarray, t: np.ndarray, enrolled: np.ndarray, *,
+                         seed: int = 0, per_positive: int = OFFERING_CHOICES,
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Choice sets for ``OfferingChoice``: each positive pair (``enrolled`` 1) with up to ``per_positive`` other
+    offerings of its certification (drawn at random when there are more), for the same holder row. Returns the
+    pairs' holder rows, training rows, set id (the positive's index) and chosen flag; positives whose
+    certification has no other offering make no set."""
+    empty = np.zeros(0, dtype=np.int64)
+    positives = np.flatnonzero(np.asarray(enrolled) == 1)
+    if per_positive <= 0 or len(positives) == 0:
+        return empty, empty, empty, np.zeros(0, dtype=bool)
+    code_of_row = catalogue.certification_codes()
+    by_code = np.argsort(code_of_row, kind="stable")
+    starts = np.searchsorted(code_of_row[by_code], np.arange(code_of_row.max() + 2))
+    rng = np.random.default_rng(seed)
+    set_h: list[np.ndarray] = []
+    set_t: list[np.ndarray] = []
+    set_id: list[np.ndarray] = []
+    for i in positives.tolist():
+        code = code_of_row[t[i]]
+        siblings = by_code[starts[code]:starts[code + 1]]
+        siblings = siblings[siblings != t[i]]
+        if len(siblings) == 0:
+            continue
+        if len(siblings) > per_positive:
+            siblings = rng.choice(siblings, per_positive, replace=False)
+        rows = np.r_[t[i], siblings]
+        set_h.append(np.full(len(rows), h[i], dtype=np.int64))
+        set_t.append(rows.astype(np.int64))
+        set_id.append(np.full(len(rows), i, dtype=np.int64))
+    if not set_id:
+        return empty, empty, empty, np.zeros(0, dtype=bool)
+    sets = np.concatenate(set_id)
+    chosen = np.concatenate([np.r_[True, np.zeros(len(s) - 1, dtype=bool)] for s in set_id])
+    return np.concatenate(set_h), np.concatenate(set_t), sets, chosen
 
 
 def update_bundle(
@@ -487,5 +562,8 @@ def update_bundle(
     # The parent's exposure prices, kept: learning them again builds every holder's served list (a minute on the
     # small world, where an update takes seconds); the update continues the parent's margins, in whose units
     # they are. A full `parcours train` learns them again.
+    # The parent's offering choice model, kept for the same reason: it reads differences between offerings of
+    # one certification, which an update's few new enrolments would say less well.
     return RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats,
-                        exposure_prices=dict(bundle_prices(parent)))
+                        exposure_prices=dict(bundle_prices(parent)),
+                        offering_choice=getattr(parent, "offering_choice", None))

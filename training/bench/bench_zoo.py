@@ -48,6 +48,7 @@ MEASURED_CODE = (
     "training/pipeline.py", "training/dataset.py", "training/point_in_time.py", "recommender/served.py",
     "recommender/candidates.py", "recommender/learned.py", "recommender/ranker.py", "recommender/baselines.py",
     "recommender/neutral.py", "training/negatives.py", "training/exposure.py", "recommender/exposure.py",
+    "recommender/offering.py", "recommender/bundle.py",
 )
 
 
