@@ -82,8 +82,9 @@ def rank_candidates(bundle, catalogue: CatalogueArrays, holders: HolderArrays, h
              else priced_order(margin, prices[candidates], ids))
     choice = getattr(bundle, "offering_choice", None)  # bundles pickled before the field lack it
     if choice is not None:  # which offering of each certification stands where the ranker put it
-        price = np.zeros(len(candidates)) if prices is None else prices[candidates]
-        order = order[choose_offerings(choice, catalogue, candidates[order], X[order], margin[order], price[order])]
+        ranked = candidates[order]
+        order = order[choose_offerings(choice, catalogue, ranked, X[order], margin[order],
+                                       None if prices is None else prices[ranked])]
     return Ranking(bundle, candidates[order], probability[order], X[order], margin[order])
 
 

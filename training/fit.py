@@ -422,7 +422,7 @@ def fit_bundle(
         offering_choice = OfferingChoice(margin_weight=OFFERING_MARGIN_WEIGHT).fit(
             without_features(X_sets, OFFERING_LEFT_OUT), choice_set, chosen)
     params["offering_choices"] = offering_choices
-    stats.update({"offering_choice_sets": float(len(np.unique(choice_set))),
+    stats.update({"offering_choice_sets": float(offering_choice.n_choice_sets_ if offering_choice else 0),
                   "offering_choice_seconds": time.perf_counter() - choice_started})
     # Before the exposure prices: they are learnt on the lists as served, offerings chosen.
     bundle = RankerBundle(ranker, completion, FEATURE_NAMES, split.cut_date, params, stats,
@@ -489,7 +489,7 @@ def offering_choice_sets(catalogue: CatalogueArrays, h: np.ndarray, t: np.ndarra
     if not set_id:
         return empty, empty, empty, np.zeros(0, dtype=bool)
     sets = np.concatenate(set_id)
-    chosen = np.concatenate([np.r_[True, np.zeros(len(s) - 1, dtype=bool)] for s in set_id])
+    chosen = np.r_[True, sets[1:] != sets[:-1]]  # each set's first row is its positive
     return np.concatenate(set_h), np.concatenate(set_t), sets, chosen
 
 
